@@ -1,0 +1,1 @@
+"""Ingestion (xmmdb load …) and the sample-sky simulator (xmmdb simulate)."""

@@ -1,0 +1,61 @@
+"""`xmmdb load catalog FILE…`: 4XMM catalogue and observation-list files.
+
+All files of one call load in one transaction: either every file is in, or
+none is and the database is as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from .staging import LoadError, copy_into_stage, read_table
+
+
+def file_format(tf) -> str:
+    """A catalogue has DETID and SRCID; an observation list has a pointing."""
+    cols = tf.columns
+    if "detid" in cols or "srcid" in cols:
+        return "catalogue"
+    if "ra_pnt" in cols or "obs_id" in cols and "src_num" not in cols:
+        return "observation_list"
+    raise LoadError(f"{tf.path.name}: not a 4XMM catalogue (no DETID/SRCID columns) "
+                    f"nor an observation list (no OBS_ID/RA_PNT columns)")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=sys.stderr) -> dict:
+    """Loads catalogue files; returns {table: {inserted, updated, unchanged}} summed over files."""
+    tables = [read_table(Path(p)) for p in paths]
+    # Observation lists first: the catalogue then finds its observations' pointings.
+    tables.sort(key=lambda tf: file_format(tf) != "observation_list")
+    totals: dict[str, dict[str, int]] = {}
+    with conn.transaction():
+        for tf in tables:
+            fmt = file_format(tf)
+            stage = conn.execute("SELECT xmm.stage(%s)", (fmt,)).fetchone()[0]
+            present = copy_into_stage(conn, stage, tf, progress)
+            rows = conn.execute(f"SELECT * FROM xmm.ingest_{fmt}(%s, %s)", (tf.path.name, present)).fetchall()
+            summary = {t: {"inserted": i, "updated": u, "unchanged": n} for t, i, u, n in rows}
+            conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
+                         (fmt, str(tf.path), sha256(tf.path), tf.n_rows, Jsonb(summary)))
+            print(f"{tf.path.name}: {fmt}, {tf.n_rows} rows: " + "; ".join(
+                f"{t} +{s['inserted']} ~{s['updated']} ={s['unchanged']}" for t, s in summary.items()), file=out)
+            for t, s in summary.items():
+                for k, v in s.items():
+                    totals.setdefault(t, {}).setdefault(k, 0)
+                    totals[t][k] += v
+        if any(s["inserted"] or s["updated"] for s in totals.values()):
+            conn.execute("SELECT xmm.recluster()")
+    return totals

@@ -1,0 +1,62 @@
+"""Creating the xmmdb database and keeping its extension current (`xmmdb init`)."""
+
+import re
+import sysconfig
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from .dsn import with_dbname
+
+REQUIRED_EXTENSIONS = ("q3c", "pg_sphere", "plpython3u")
+
+
+def python_lib_dir() -> str:
+    """site-packages of the venv this code runs from: PL/Python imports from there too."""
+    return sysconfig.get_paths()["purelib"]
+
+
+def ensure_database(dsn: str) -> bool:
+    """Creates the DSN's database if it does not exist; True if it was created."""
+    name = conninfo_to_dict(dsn).get("dbname") or "xmm"
+    with psycopg.connect(with_dbname(dsn, "postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+def ensure_extension(conn: psycopg.Connection, available_build: str | None) -> str:
+    """Installs xmmdb, or re-creates it when the installed build differs.
+
+    Returns 'created', 'rebuilt' or 'current'. Re-creating drops the catalogue
+    data with the extension: the caller reloads.
+    """
+    for ext in REQUIRED_EXTENSIONS:
+        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
+    installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'xmmdb'").fetchone()
+    if installed:
+        current = conn.execute("SELECT xmm.build_id()").fetchone()[0]
+        if available_build is None or current == available_build:
+            return "current"
+        conn.execute("DROP EXTENSION xmmdb CASCADE")
+    conn.execute("CREATE EXTENSION xmmdb")
+    return "rebuilt" if installed else "created"
+
+
+def configure_database(conn: psycopg.Connection) -> None:
+    """search_path so users write `source`, `xmm_fit(...)`; where PL/Python finds xmmdb."""
+    db = sql.Identifier(conn.info.dbname)
+    conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = xmm, public").format(db))
+    conn.execute(sql.SQL("ALTER DATABASE {} SET xmm.python_lib_dir = {}").format(db, sql.Literal(python_lib_dir())))
+
+
+def available_build_id(conn: psycopg.Connection) -> str | None:
+    """The build id at the end of the install script PostgreSQL would load now."""
+    row = conn.execute(
+        "SELECT pg_read_file(c.setting || '/extension/xmmdb--' || e.default_version || '.sql')"
+        "  FROM pg_config c, pg_available_extensions e"
+        " WHERE c.name = 'SHAREDIR' AND e.name = 'xmmdb'").fetchone()
+    found = row and re.search(r"SELECT '([0-9a-f]{16})' \$\$;\s*$", row[0])
+    return found.group(1) if found else None

@@ -1,0 +1,395 @@
+"""A 4XMM-format catalogue of a simulated sky around real X-ray fields.
+
+Sources follow a Euclidean log N - log S (N(>S) ~ S^-1.5 above 2e-15 erg/cm2/s
+in 0.2-12 keV); galaxies add a population concentrated towards their centre
+and a few ultraluminous sources; each observation detects a source when its
+counts give a detection likelihood above 6, so faint sources are found only in
+deep or repeated pointings. Fluxes vary between epochs for a tenth of the
+sources. Spectra are absorbed power laws whose photon index and column density
+are recorded in the truth table, which the spectra and event simulators use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FOV_ARCMIN = 15.0
+ECF_PN = 7.0e11          # pn counts/s per erg/cm2/s, 0.2-12 keV, absorbed power law Gamma~1.9
+BKG_RATE = 2.0e-4        # pn background counts/s within a PSF-sized region
+S_MIN = 2.0e-15
+MJD_LAUNCH, MJD_NOW = 51650.0, 60600.0
+BANDS = [(0.2, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 4.5), (4.5, 12.0)]
+FILTERS = np.array(["Thin1", "Medium", "Thick"])
+KPC_PER_MPC = 1000.0
+MPC_CM = 3.0857e24
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    ra: float
+    dec: float
+    obs_ids: tuple[str, ...]       # real obsids where xmmdb ships real data for the field
+    n_background: int              # background AGN expected in one field of view (above S_MIN)
+    galaxy_sources: int = 0        # sources belonging to the galaxy
+    scale_arcmin: float = 0.0      # exponential scale of the galaxy population
+    distance_mpc: float = 0.0
+    ulx: tuple[tuple[float, float, float], ...] = ()   # (ra, dec, flux) of planted bright sources
+    extended: tuple[tuple[float, float, float, float], ...] = ()  # (ra, dec, flux, extent arcsec)
+
+
+# Positions of the galaxies and planted sources are the real ones (rounded).
+FIELDS = (
+    Field("M31", 10.6847, 41.2690,
+          ("0112570101", "0112570201", "0112570301", "0112570401", "0109270101", "0505720201", "0650560201"),
+          60, 700, 9.0, 0.78, ulx=((10.7083, 41.3011, 8e-12),)),
+    Field("M82", 148.9685, 69.6797, ("0112290201", "0206080101", "0657800101"),
+          55, 40, 1.2, 3.6, ulx=((148.9576, 69.6794, 2.5e-11), (148.9700, 69.6790, 6e-12))),
+    Field("NGC 5408", 210.8375, -41.3775, ("0112290601", "0302900101", "0653380201"),
+          55, 12, 0.8, 4.8, ulx=((210.8317, -41.3831, 1.2e-11),)),
+    Field("NGC 7793", 359.4576, -32.5911, ("0693760101", "0693760401"),
+          55, 25, 2.5, 3.9, ulx=((359.4496, -32.5825, 1.5e-12), (359.4621, -32.6241, 4e-12))),
+    Field("Abell 907", 149.5917, -11.0636, ("0201901401", "0201903501", "0404910601"),
+          60, extended=((149.5917, -11.0636, 1.5e-11, 80.0),)),
+    Field("M51", 202.4696, 47.1952, ("0112840201", "0303420101"), 55, 30, 2.5, 8.6,
+          ulx=((202.4892, 47.2217, 3e-13),)),
+    Field("NGC 253", 11.8880, -25.2883, ("0152020101", "0304850901"), 55, 45, 4.0, 3.5,
+          ulx=((11.8925, -25.2917, 3e-12),)),
+    Field("Holmberg II", 124.7708, 70.7144, ("0112520601", "0724810101"), 55, 6, 1.5, 3.4,
+          ulx=((124.8795, 70.7041, 1e-11),)),
+    Field("Lockman Hole", 161.2500, 58.0000, ("0123700101", "0147511601", "0147511701", "0147511801"), 65),
+    Field("NGC 4472", 187.4450, 8.0003, ("0200130101",), 55, 35, 2.0, 16.0,
+          extended=((187.4450, 8.0003, 4e-12, 120.0),)),
+)
+
+
+def radec_offset(ra, dec, dx_arcmin, dy_arcmin):
+    """Small offsets (east, north) in arcmin from (ra, dec), degrees."""
+    return (np.mod(ra + dx_arcmin / 60.0 / np.cos(np.radians(dec)), 360.0),
+            np.clip(dec + dy_arcmin / 60.0, -90, 90))
+
+
+def separation_arcmin(ra1, dec1, ra2, dec2):
+    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
+    c = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r1 - r2)
+    return np.degrees(np.arccos(np.clip(c, -1, 1))) * 60.0
+
+
+def iau_name(ra, dec) -> str:
+    """4XMM Jhhmmss.s+ddmmss, truncated as the IAU convention asks."""
+    h = ra / 15.0
+    hh, mm = int(h), int((h * 60) % 60)
+    ss = int(((h * 3600) % 60) * 10) / 10.0
+    sign = "+" if dec >= 0 else "-"
+    a = abs(dec)
+    dd, dm, ds = int(a), int((a * 60) % 60), int((a * 3600) % 60)
+    return f"4XMM J{hh:02d}{mm:02d}{ss:04.1f}{sign}{dd:02d}{dm:02d}{ds:02d}"
+
+
+def band_fractions(gamma, nh):
+    """Fraction of the 0.2-12 keV energy flux in each band for an absorbed power law
+    (absorption approximated as exp(-nH sigma(E)) with sigma ~ 2.4e-22 E^-2.5 cm2)."""
+    e = np.geomspace(0.2, 12.0, 400)
+    de = np.gradient(e)
+    spec = e[None, :] ** (1 - gamma[:, None]) * np.exp(-nh[:, None] * 0.24 * e[None, :] ** -2.5) * de
+    total = spec.sum(axis=1)
+    return np.stack([spec[:, (e >= lo) & (e < hi)].sum(axis=1) / total for lo, hi in BANDS], axis=1)
+
+
+def flux_draw(rng, n, s_min=S_MIN):
+    """Fluxes from N(>S) ~ S^-1.5 above s_min."""
+    return s_min * rng.random(n) ** (-1 / 1.5)
+
+
+def _sources_of(field: Field, rng, spread):
+    """(ra, dec, flux, extent, is_ulx, comment) arrays of one field's sources."""
+    n_obs = len(field.obs_ids)
+    n_bg = rng.poisson(field.n_background * (1 + 0.6 * (spread > 2.0) * (n_obs - 1)))
+    r = (FOV_ARCMIN + spread) * np.sqrt(rng.random(n_bg))
+    th = rng.uniform(0, 2 * np.pi, n_bg)
+    ra, dec = radec_offset(field.ra, field.dec, r * np.cos(th), r * np.sin(th))
+    parts = [(ra, dec, flux_draw(rng, n_bg), np.zeros(n_bg), np.zeros(n_bg, bool), np.full(n_bg, ""))]
+    if field.galaxy_sources:
+        ng = field.galaxy_sources
+        r = rng.exponential(field.scale_arcmin / 2.5, ng)
+        th = rng.uniform(0, 2 * np.pi, ng)
+        ra, dec = radec_offset(field.ra, field.dec, r * np.cos(th), 0.6 * r * np.sin(th))
+        flux = flux_draw(rng, ng, 5e-15 * (0.78 / field.distance_mpc) ** 2)
+        lum = 4 * np.pi * (field.distance_mpc * MPC_CM) ** 2 * flux
+        parts.append((ra, dec, flux, np.zeros(ng), lum > 1e39, np.full(ng, f"{field.name} galaxy source")))
+    for planted, comment in ((field.ulx, f"ULX in {field.name}"), (field.extended, f"extended emission, {field.name}")):
+        if planted:
+            a = np.array(planted)
+            k = len(a)
+            extent = a[:, 3] if a.shape[1] > 3 else np.zeros(k)
+            parts.append((a[:, 0], a[:, 1], a[:, 2], extent, extent == 0, np.full(k, comment)))
+    return [np.concatenate(x) for x in zip(*parts)]
+
+
+def simulate_sky(rng: np.random.Generator, fields=FIELDS, extra_fields: int = 0):
+    """Observations and true sources as dicts of arrays (one entry per row)."""
+    all_fields = list(fields)
+    if extra_fields:  # random pointings over the sky: the benchmark catalogue
+        ras = 360 * rng.random(extra_fields)
+        decs = np.degrees(np.arcsin(2 * rng.random(extra_fields) - 1))
+        n_obs = 1 + (rng.random(extra_fields) < 0.2) + (rng.random(extra_fields) < 0.05)
+        all_fields += [Field(f"FIELD {k + 1}", float(ras[k]), float(decs[k]),
+                             tuple(f"09{k:06d}{j + 1:02d}" for j in range(n_obs[k])), 55)
+                       for k in range(extra_fields)]
+    obs, src = {}, {}
+    for f_index, field in enumerate(all_fields):
+        n = len(field.obs_ids)
+        spread = 0.45 * field.scale_arcmin if field.scale_arcmin > 5 else 2.0
+        angle = np.arange(n) * 2 * np.pi / max(n - 1, 1)
+        radius = np.where(np.arange(n) == 0, 0.0, spread)
+        pra, pdec = radec_offset(field.ra, field.dec, radius * np.cos(angle), radius * np.sin(angle))
+        start = np.sort(rng.uniform(MJD_LAUNCH, MJD_NOW, n))
+        columns = dict(obs_id=np.array(field.obs_ids), target=np.full(n, field.name), ra_pnt=pra, dec_pnt=pdec,
+                       pa_pnt=rng.uniform(0, 360, n), mjd_start=start, duration=rng.uniform(15e3, 120e3, n),
+                       filter=rng.choice(FILTERS, n), field=np.full(n, f_index))
+        for k, v in columns.items():
+            obs.setdefault(k, []).append(np.atleast_1d(v))
+        ra, dec, flux, extent, is_ulx, comment = _sources_of(field, rng, spread)
+        columns = dict(ra=ra, dec=dec, flux=flux, extent=extent, is_ulx=is_ulx, comment=comment,
+                       field=np.full(len(ra), f_index), distance_mpc=np.full(len(ra), field.distance_mpc))
+        for k, v in columns.items():
+            src.setdefault(k, []).append(v)
+    obs = {k: np.concatenate(v) for k, v in obs.items()}
+    src = {k: np.concatenate(v) for k, v in src.items()}
+    obs["mjd_stop"] = obs["mjd_start"] + obs["duration"] / 86400.0
+    obs["revolut"] = ((obs["mjd_start"] - 51560.0) / 1.995).astype(np.int64)
+    n = len(src["ra"])
+    src["gamma"] = np.clip(rng.normal(1.9, 0.35, n), 0.8, 3.5)
+    src["nh"] = 10 ** rng.normal(-1.3, 0.6, n)                  # 1e22 cm^-2
+    src["variable"] = rng.random(n) < 0.1
+    return obs, src
+
+
+def observe(rng, obs, src):
+    """Detections: every (source, observation of its field) pair whose counts
+    give a detection likelihood above 6, with measured quantities."""
+    order = np.argsort(obs["field"], kind="stable")
+    first = np.searchsorted(obs["field"][order], src["field"])
+    count = np.searchsorted(obs["field"][order], src["field"], side="right") - first
+    s = np.repeat(np.arange(len(src["ra"])), count)
+    o = order[np.concatenate([np.arange(f, f + c) for f, c in zip(first, count)]) if len(s) else np.array([], int)]
+    off = separation_arcmin(src["ra"][s], src["dec"][s], obs["ra_pnt"][o], obs["dec_pnt"][o])
+    keep = off < FOV_ARCMIN - 0.3
+    s, o, off = s[keep], o[keep], off[keep]
+    vignetting = 1.0 - 0.45 * (off / FOV_ARCMIN) ** 2
+    flux = src["flux"][s] * np.where(src["variable"][s], 10 ** rng.normal(0, 0.4, len(s)), 1.0)
+    exposure = obs["duration"][o] * vignetting
+    counts = rng.poisson(flux * ECF_PN * exposure)
+    extent = src["extent"][s]
+    bkg = BKG_RATE * obs["duration"][o] * (1 + (extent / 10.0) ** 2)
+    det_ml = 0.5 * counts ** 2 / np.maximum(counts + bkg, 1e-9)
+    keep = det_ml >= 6.0
+    s, o, off, counts, bkg, det_ml, exposure, extent = (a[keep] for a in (s, o, off, counts, bkg, det_ml, exposure, extent))
+    poserr = np.hypot(0.4, 18.0 * np.sqrt(bkg + counts) / np.maximum(counts, 1)) + extent / 20.0
+    ra, dec = radec_offset(src["ra"][s], src["dec"][s], *rng.normal(0, poserr / np.sqrt(2) / 60.0, (2, len(s))))
+    measured = counts / (ECF_PN * exposure)
+    intra_var = src["variable"][s] & (counts > 300) & (rng.random(len(s)) < 0.3)
+    return dict(src=s, obs=o, ra=ra, dec=dec, poserr=poserr, offax=off, counts=counts, bkg=bkg, det_ml=det_ml,
+                flux=measured, flux_err=measured * np.sqrt(counts + bkg) / np.maximum(counts, 1),
+                rate=counts / obs["duration"][o], extent=extent,
+                chi2prob=np.where(intra_var, 10 ** -rng.uniform(6, 12, len(s)), rng.uniform(0.01, 1, len(s))),
+                var_flag=intra_var)
+
+
+def _group_mean(index, values, weights, n):
+    return np.bincount(index, values * weights, n) / np.bincount(index, weights, n)
+
+
+def catalogue_tables(rng, obs, src, det):
+    """The 4XMM catalogue (one row per detection, with SC_* columns), the
+    observation list and the truth table, as astropy Tables with units."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    # Source ids for detected sources, in order of first detection; detections per observation by counts.
+    detected, first = np.unique(det["src"], return_index=True)
+    order_src = detected[np.argsort(first)]
+    srcid_of = np.full(len(src["ra"]), -1)
+    srcid_of[order_src] = np.arange(1, len(order_src) + 1)
+    order = np.lexsort((-det["counts"], det["obs"]))
+    det = {k: v[order] for k, v in det.items()}
+    s_idx = srcid_of[det["src"]] - 1
+    n_src, n_det = len(order_src), len(det["src"])
+    obs_of = det["obs"]
+    src_num = np.arange(n_det) - np.searchsorted(obs_of, obs_of)  # rank within its observation
+    gamma, nh = src["gamma"][det["src"]], src["nh"][det["src"]]
+    frac = band_fractions(gamma, nh)
+    band_flux = det["flux"][:, None] * frac
+    band_err = det["flux_err"][:, None] * np.sqrt(np.maximum(frac, 1e-3))
+    band_counts = band_flux * np.array([0.8, 2.0, 2.4, 1.0, 0.25])
+    hr = (band_counts[:, 1:] - band_counts[:, :-1]) / (band_counts[:, 1:] + band_counts[:, :-1])
+    hr_err = 2.0 / np.sqrt(np.maximum(det["counts"], 1))[:, None] * np.ones((1, 4))
+    galactic = SkyCoord(det["ra"] * u.deg, det["dec"] * u.deg).galactic
+
+    # Source-level (SC_*) columns: inverse-variance means over the detections.
+    w_pos = 1.0 / det["poserr"] ** 2
+    ref_ra = np.zeros(n_src)
+    ref_ra[s_idx] = det["ra"]
+    dra = (det["ra"] - ref_ra[s_idx] + 180.0) % 360.0 - 180.0
+    sc_ra = (ref_ra + _group_mean(s_idx, dra, w_pos, n_src)) % 360.0
+    sc_dec = _group_mean(s_idx, det["dec"], w_pos, n_src)
+    w_flux = 1.0 / np.maximum(det["flux_err"], 1e-30) ** 2
+    sc_flux = _group_mean(s_idx, det["flux"], w_flux, n_src)
+    sc_flux_err = 1.0 / np.sqrt(np.bincount(s_idx, w_flux, n_src))
+    n_detections = np.bincount(s_idx, minlength=n_src)
+    fmin, fmax = np.full(n_src, np.inf), np.zeros(n_src)
+    np.minimum.at(fmin, s_idx, det["flux"]); np.maximum.at(fmax, s_idx, det["flux"])
+    emin, emax = np.zeros(n_src), np.zeros(n_src)
+    emin[s_idx[np.lexsort((-det["flux"], s_idx))]] = det["flux_err"][np.lexsort((-det["flux"], s_idx))]
+    emax[s_idx[np.lexsort((det["flux"], s_idx))]] = det["flux_err"][np.lexsort((det["flux"], s_idx))]
+    chi2min = np.ones(n_src)
+    np.minimum.at(chi2min, s_idx, det["chi2prob"])
+    significance = (fmax - fmin) / np.hypot(emin, emax)
+    sc_var = (chi2min < 1e-5) | ((n_detections > 1) & (significance > 5))
+    mjd_first, mjd_last = np.full(n_src, np.inf), np.zeros(n_src)
+    np.minimum.at(mjd_first, s_idx, obs["mjd_start"][obs_of]); np.maximum.at(mjd_last, s_idx, obs["mjd_stop"][obs_of])
+    true = order_src
+    sc_ra_det, sc_dec_det = sc_ra[s_idx], sc_dec[s_idx]
+    iaunames = np.array([iau_name(r, d) for r, d in zip(sc_ra, sc_dec)])
+
+    onaxis_ontime = obs["duration"][obs_of].astype(np.float32)
+    cat = Table()
+    cat["DETID"] = np.arange(1, n_det + 1, dtype=np.int64)
+    cat["SRCID"] = (s_idx + 1).astype(np.int64)
+    cat["IAUNAME"] = iaunames[s_idx]
+    cat["OBS_ID"] = obs["obs_id"][obs_of]
+    cat["SRC_NUM"] = (src_num + 1).astype(np.int32)
+    cat["REVOLUT"] = obs["revolut"][obs_of].astype(np.int32)
+    cat["MJD_START"], cat["MJD_STOP"] = obs["mjd_start"][obs_of], obs["mjd_stop"][obs_of]
+    cat["OBS_CLASS"] = np.zeros(n_det, np.int16)
+    for inst in ("PN", "M1", "M2"):
+        cat[f"{inst}_FILTER"] = obs["filter"][obs_of]
+        cat[f"{inst}_SUBMODE"] = np.full(n_det, "PrimeFullWindow" if inst == "PN" else "PrimeFullWindow")
+    cat["RA"], cat["DEC"] = det["ra"] * u.deg, det["dec"] * u.deg
+    cat["POSERR"] = det["poserr"].astype(np.float32) * u.arcsec
+    cat["RADEC_ERR"] = (det["poserr"] / np.sqrt(2)).astype(np.float32) * u.arcsec
+    cat["SYSERRCC"] = np.full(n_det, 0.37, np.float32) * u.arcsec
+    cat["LII"], cat["BII"] = galactic.l.deg * u.deg, galactic.b.deg * u.deg
+    flux_unit = u.erg / u.cm ** 2 / u.s
+    for b, k in zip((1, 2, 3, 4, 5), range(5)):
+        cat[f"EP_{b}_FLUX"] = band_flux[:, k].astype(np.float32) * flux_unit
+        cat[f"EP_{b}_FLUX_ERR"] = band_err[:, k].astype(np.float32) * flux_unit
+    cat["EP_8_FLUX"] = det["flux"].astype(np.float32) * flux_unit
+    cat["EP_8_FLUX_ERR"] = det["flux_err"].astype(np.float32) * flux_unit
+    cat["EP_9_FLUX"] = band_flux[:, 1:4].sum(axis=1).astype(np.float32) * flux_unit
+    cat["EP_9_FLUX_ERR"] = band_err[:, 1:4].sum(axis=1).astype(np.float32) * flux_unit
+    for inst, share in (("PN", 0.6), ("M1", 0.2), ("M2", 0.2)):
+        cat[f"{inst}_8_FLUX"] = det["flux"].astype(np.float32) * flux_unit
+        cat[f"{inst}_8_FLUX_ERR"] = (det["flux_err"] / np.sqrt(share)).astype(np.float32) * flux_unit
+    cat["EP_8_RATE"] = det["rate"].astype(np.float32) / u.s
+    cat["EP_8_RATE_ERR"] = (np.sqrt(det["counts"] + det["bkg"]) / onaxis_ontime).astype(np.float32) / u.s
+    cat["EP_8_CTS"] = det["counts"].astype(np.float32)
+    cat["EP_8_CTS_ERR"] = np.sqrt(det["counts"] + det["bkg"]).astype(np.float32)
+    cat["EP_8_DET_ML"] = det["det_ml"].astype(np.float32)
+    cat["EP_EXTENT"] = det["extent"].astype(np.float32) * u.arcsec
+    cat["EP_EXTENT_ERR"] = np.where(det["extent"] > 0, 0.1 * det["extent"] + 1, np.nan).astype(np.float32) * u.arcsec
+    cat["EP_EXTENT_ML"] = np.where(det["extent"] > 0, det["det_ml"] * 0.5, 0).astype(np.float32)
+    for i in range(4):
+        cat[f"EP_HR{i + 1}"] = hr[:, i].astype(np.float32)
+        cat[f"EP_HR{i + 1}_ERR"] = hr_err[:, i].astype(np.float32)
+    for inst in ("PN", "M1", "M2"):
+        cat[f"{inst}_OFFAX"] = det["offax"].astype(np.float32) * u.arcmin
+        cat[f"{inst}_ONTIME"] = onaxis_ontime * u.s
+        cat[f"{inst}_CHI2PROB"] = det["chi2prob"].astype(np.float32)
+    cat["PN_FVAR"] = np.where(det["var_flag"], rng.uniform(0.2, 0.6, n_det), np.nan).astype(np.float32)
+    cat["PN_FVAR_ERR"] = np.where(det["var_flag"], 0.05, np.nan).astype(np.float32)
+    cat["VAR_FLAG"] = det["var_flag"]
+    cat["TSERIES"] = det["counts"] > 100
+    cat["SPECTRA"] = det["counts"] > 100
+    cat["SUM_FLAG"] = np.where(det["det_ml"] < 8, 1, 0).astype(np.int16)
+    cat["HIGH_BACKGROUND"] = np.zeros(n_det, bool)
+    cat["CONFUSED"] = np.zeros(n_det, bool)
+    cat["SC_RA"], cat["SC_DEC"] = sc_ra_det * u.deg, sc_dec_det * u.deg
+    cat["SC_POSERR"] = (1.0 / np.sqrt(np.bincount(s_idx, w_pos, n_src)))[s_idx].astype(np.float32) * u.arcsec
+    cat["SC_DET_ML"] = np.bincount(s_idx, det["det_ml"], n_src)[s_idx].astype(np.float32)
+    for b in (1, 2, 3, 4, 5, 8, 9):
+        f = np.asarray(cat[f"EP_{b}_FLUX"], float)
+        e = np.asarray(cat[f"EP_{b}_FLUX_ERR"], float)
+        w = 1.0 / np.maximum(e, 1e-30) ** 2
+        cat[f"SC_EP_{b}_FLUX"] = _group_mean(s_idx, f, w, n_src)[s_idx].astype(np.float32) * flux_unit
+        cat[f"SC_EP_{b}_FLUX_ERR"] = (1 / np.sqrt(np.bincount(s_idx, w, n_src)))[s_idx].astype(np.float32) * flux_unit
+    for i in range(4):
+        cat[f"SC_HR{i + 1}"] = _group_mean(s_idx, hr[:, i], np.ones(n_det), n_src)[s_idx].astype(np.float32)
+        cat[f"SC_HR{i + 1}_ERR"] = (hr_err[:, i] / np.sqrt(n_detections[s_idx])).astype(np.float32)
+    cat["SC_EXTENT"] = det["extent"].astype(np.float32) * u.arcsec
+    cat["SC_EXT_ML"] = cat["EP_EXTENT_ML"]
+    cat["SC_CHI2PROB"] = chi2min[s_idx].astype(np.float32)
+    cat["SC_FVAR"] = np.where(sc_var[s_idx], 0.3, np.nan).astype(np.float32)
+    cat["SC_FVAR_ERR"] = np.where(sc_var[s_idx], 0.05, np.nan).astype(np.float32)
+    cat["SC_VAR_FLAG"] = sc_var[s_idx]
+    sum_flag = np.zeros(n_src, np.int16)
+    np.maximum.at(sum_flag, s_idx, np.asarray(cat["SUM_FLAG"]))
+    cat["SC_SUM_FLAG"] = sum_flag[s_idx]
+    for name, val, err in (("FMIN", fmin, emin), ("FMAX", fmax, emax)):
+        cat[f"SC_EP_8_{name}"] = val[s_idx].astype(np.float32) * flux_unit
+        cat[f"SC_EP_8_{name}_ERR"] = err[s_idx].astype(np.float32) * flux_unit
+    cat["MJD_FIRST"], cat["MJD_LAST"] = mjd_first[s_idx], mjd_last[s_idx]
+    cat["N_DETECTIONS"] = n_detections[s_idx].astype(np.int32)
+    cat["IS_ULX"] = src["is_ulx"][true][s_idx]
+    cat["COMMENTS"] = src["comment"][true][s_idx]
+
+    obslist = Table()
+    obslist["OBS_ID"] = obs["obs_id"]
+    obslist["TARGET"] = obs["target"]
+    obslist["RA_PNT"], obslist["DEC_PNT"] = obs["ra_pnt"] * u.deg, obs["dec_pnt"] * u.deg
+    obslist["PA_PNT"] = obs["pa_pnt"] * u.deg
+    obslist["MJD_START"], obslist["MJD_STOP"] = obs["mjd_start"], obs["mjd_stop"]
+    obslist["REVOLUT"] = obs["revolut"].astype(np.int32)
+    obslist["OBS_CLASS"] = np.zeros(len(obs["obs_id"]), np.int16)
+    for inst in ("PN", "M1", "M2"):
+        obslist[f"{inst}_FILTER"] = obs["filter"]
+        obslist[f"{inst}_SUBMODE"] = np.full(len(obs["obs_id"]), "PrimeFullWindow")
+        obslist[f"{inst}_ONTIME"] = obs["duration"].astype(np.float32) * u.s
+
+    truth = Table()
+    truth["SRCID"] = np.arange(1, n_src + 1, dtype=np.int64)
+    truth["RA"], truth["DEC"] = src["ra"][true] * u.deg, src["dec"][true] * u.deg
+    truth["FLUX"] = src["flux"][true] * flux_unit
+    truth["GAMMA"] = src["gamma"][true]
+    truth["NH"] = src["nh"][true] * 1e22 / u.cm ** 2
+    truth["EXTENT"] = src["extent"][true] * u.arcsec
+    truth["VARIABLE"] = src["variable"][true]
+    truth["IS_ULX"] = src["is_ulx"][true]
+    return cat, obslist, truth, true
+
+
+def write_catalog(out, rng, n_sources=None):
+    """Writes out/catalog/{obslist,cat}.fits and out/truth/sources.fits; returns the tables."""
+    from pathlib import Path
+
+    out = Path(out)
+    extra = 0 if n_sources is None else max(int(n_sources / 60) - len(FIELDS), 0)
+    obs, src = simulate_sky(rng, FIELDS, extra)
+    while True:  # the catalogue merges sources too close to tell apart: drop the fainter of each pair
+        det = observe(rng, obs, src)
+        cat, obslist, truth, true_index = catalogue_tables(rng, obs, src, det)
+        pairs = np.unique(np.stack([np.asarray(cat["IAUNAME"]), np.asarray(cat["SRCID"]).astype(str)]), axis=1)
+        names, counts = np.unique(pairs[0], return_counts=True)
+        clashing = pairs[1][np.isin(pairs[0], names[counts > 1])].astype(int)
+        if not len(clashing):
+            break
+        brightest = {}
+        for k in clashing:
+            name = cat["IAUNAME"][np.argmax(np.asarray(cat["SRCID"]) == k)]
+            if name not in brightest or truth["FLUX"][k - 1] > truth["FLUX"][brightest[name] - 1]:
+                brightest[name] = k
+        keep = np.ones(len(src["ra"]), bool)
+        keep[true_index[[k - 1 for k in clashing if k not in brightest.values()]]] = False
+        src = {k: v[keep] for k, v in src.items()}
+    (out / "catalog").mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    for table, path, extname in ((obslist, out / "catalog" / "xmmdb_sample_obslist.fits", "OBSERVATIONS"),
+                                 (cat, out / "catalog" / "xmmdb_sample_cat.fits", "SRCLIST"),
+                                 (truth, out / "truth" / "sources.fits", "TRUTH")):
+        table.meta["EXTNAME"] = extname
+        table.meta["ORIGIN"] = "xmmdb simulate"
+        table.write(path, overwrite=True)
+    return cat, obslist, truth

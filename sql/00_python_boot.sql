@@ -1,0 +1,37 @@
+-- PL/Python boot: every plpython3u function of xmmdb starts with
+--     GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+-- and then imports the tested `xmmdb` package (plpython/xmmdb) from the lib
+-- dir configured for the database:
+--     ALTER DATABASE xmm SET xmm.python_lib_dir = '<venv>/lib/python3.11/site-packages';
+-- The path is read from the database's stored settings, never from the
+-- session: a session-level SET by an ordinary user must not be able to make
+-- the untrusted language import code from a directory of their choosing.
+
+CREATE FUNCTION xmm.python_boot() RETURNS void
+LANGUAGE plpython3u SET search_path = pg_catalog AS $$
+import os, site, sys, tempfile
+rows = plpy.execute("""
+    SELECT split_part(cfg, '=', 2) AS dir
+      FROM pg_db_role_setting s, unnest(s.setconfig) AS cfg
+     WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND s.setrole = 0 AND cfg LIKE 'xmm.python_lib_dir=%'""")
+if not rows or not rows[0]['dir']:
+    plpy.error('xmmdb: the Python lib dir of this database is not configured',
+               hint="ALTER DATABASE %s SET xmm.python_lib_dir = '<venv>/lib/python3.11/site-packages' "
+                    "(xmmdb init does this)" % plpy.quote_ident(plpy.execute('SELECT current_database() AS d')[0]['d']))
+lib = rows[0]['dir']
+if not os.path.isdir(lib):
+    plpy.error('xmmdb: xmm.python_lib_dir %s is not a directory readable by the server' % lib)
+before = list(sys.path)
+site.addsitedir(lib)  # processes the venv's .pth files too
+sys.path[:] = [p for p in sys.path if p not in before] + before  # the venv wins over system packages
+# A backend must not fork worker pools or look for a display or the network.
+os.environ.update(OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND='Agg',
+                  MPLCONFIGDIR=os.path.join(tempfile.gettempdir(), 'xmmdb-mpl-%d' % os.getuid()))
+import xmmdb.server
+xmmdb.server.configure()
+GD['xmm_booted'] = True
+$$;
+
+COMMENT ON FUNCTION xmm.python_boot() IS
+  'Puts the configured xmm.python_lib_dir on sys.path and configures astropy/matplotlib for a backend (once per session).';
