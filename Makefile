@@ -39,9 +39,7 @@ $(STATE)/.deps: setup/deps.sh
 venv: $(STATE)/.venv
 $(STATE)/.venv: $(PY_SOURCES) $(STATE)/.deps
 	@test -x $(PY) || /usr/bin/python3.11 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip wheel
-	$(PY) -m pip install -q '.[test]'
-	@rm -rf build *.egg-info
+	flock $(STATE)/.venv.lock sh -c "$(PY) -m pip install -q --upgrade pip wheel && $(PY) -m pip install -q '.[test]' && rm -rf build *.egg-info"
 	touch $@
 
 # The versioned install script: the ordered files of sql/, then the build id
@@ -54,7 +52,7 @@ $(EXT_SCRIPT): $(SQL_FILES) extension/$(EXTENSION).control Makefile
 	} > $@
 
 install: $(EXT_SCRIPT) $(STATE)/.deps
-	$(SUDO) install -m 644 extension/$(EXTENSION).control $(EXT_SCRIPT) $$($(PG_CONFIG) --sharedir)/extension/
+	flock $(STATE)/.install.lock $(SUDO) install -m 644 extension/$(EXTENSION).control $(EXT_SCRIPT) $$($(PG_CONFIG) --sharedir)/extension/
 
 start: setup
 	@if [ -z "$(XMMDB_DSN)" ]; then bash setup/cluster.sh start; fi

@@ -43,18 +43,18 @@ def cmd_init(args) -> None:
         database.configure_database(conn)
         print(f"init: extension xmmdb {state}", file=sys.stderr)
     if args.sample and (state != "current" or args.reload):
-        load_sample(Path(args.sample))
+        with psycopg.connect(dsn) as conn:
+            load_sample(conn, Path(args.sample))
 
 
-def load_sample(folder: Path) -> None:
-    """The bundled sample sky: every product kind found in the folder, in dependency order."""
+def load_sample(conn: psycopg.Connection, folder: Path) -> None:
+    """The bundled sample sky: every product kind found in the folder, in the order of LOADERS."""
     import importlib
 
-    with connect() as conn:
-        for kind, (module, func, _) in LOADERS.items():
-            files = sorted((folder / kind).glob("*")) if (folder / kind).is_dir() else []
-            if files:
-                getattr(importlib.import_module(module), func)(conn, files, progress=False)
+    for kind, (module, func, _) in LOADERS.items():
+        files = sorted(p for p in (folder / kind).glob("*") if p.is_file()) if (folder / kind).is_dir() else []
+        if files:
+            getattr(importlib.import_module(module), func)(conn, files, progress=False)
 
 
 def cmd_load(args) -> None:

@@ -1,0 +1,1 @@
+"""`make bench`: measurements of xmmdb against the obvious alternative, written to bench/results.md."""

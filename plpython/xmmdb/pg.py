@@ -1,0 +1,50 @@
+"""The bridge between PL/Python function bodies and the xmmdb package.
+
+A body in sql/ is three lines:
+
+    GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+    from xmmdb.pg import call; from xmmdb.search import to_sql
+    return call(plpy, to_sql, q)
+
+`call` turns an XmmError into a PostgreSQL error carrying its message, hint
+and SQLSTATE, so psql, JDBC and the web shim all see the human message.
+"""
+
+from .errors import XmmError
+
+
+def call(plpy, func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except XmmError as exc:
+        plpy.error(exc.message, hint=exc.hint, sqlstate=exc.sqlstate)
+
+
+class Spi:
+    """A tiny database handle over plpy, so package code can run queries the
+    same way inside the server (plpy) and outside it (psycopg, see `Psycopg`)."""
+
+    def __init__(self, plpy):
+        self.plpy = plpy
+
+    def query(self, sql: str, params: tuple = (), types: tuple = ()) -> list[dict]:
+        if not params:
+            return list(self.plpy.execute(sql))
+        plan = self.plpy.prepare(sql, list(types))
+        return list(self.plpy.execute(plan, list(params)))
+
+
+class Psycopg:
+    """The same interface over a psycopg connection ($1-style placeholders)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def query(self, sql: str, params: tuple = (), types: tuple = ()) -> list[dict]:
+        import re
+
+        from psycopg.rows import dict_row
+
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(re.sub(r"\$(\d+)", r"%s", sql) if params else sql, params or None)
+            return cur.fetchall() if cur.description else []

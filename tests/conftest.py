@@ -1,0 +1,64 @@
+"""Fixtures: every test run gets its own scratch database on the running
+server (the private cluster, or $XMMDB_DSN), created with the xmmdb extension
+and loaded with the bundled sample sky, and dropped at the end. Concurrent
+runs therefore never see each other's data."""
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from xmmdb_loader import database
+from xmmdb_loader.cli import load_sample
+from xmmdb_loader.dsn import find_dsn, with_dbname
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "data" / "sample"
+
+
+def scratch_database(server_dsn: str, name: str, sample: bool = True) -> str:
+    dsn = with_dbname(server_dsn, name)
+    drop_database(server_dsn, name)
+    database.ensure_database(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        database.ensure_extension(conn, None)
+        database.configure_database(conn)
+    if sample:
+        with psycopg.connect(dsn) as conn:
+            load_sample(conn, SAMPLE)
+    return dsn
+
+
+def drop_database(server_dsn: str, name: str) -> None:
+    with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> str:
+    return find_dsn(REPO)
+
+
+@pytest.fixture(scope="session")
+def dsn(server_dsn):
+    """A database with the sample sky, for the whole run."""
+    name = f"xmmtest_{os.getpid()}"
+    yield scratch_database(server_dsn, name)
+    drop_database(server_dsn, name)
+
+
+@pytest.fixture
+def db(dsn):
+    """A connection whose changes are rolled back after the test."""
+    with psycopg.connect(dsn) as conn:
+        yield conn
+        conn.rollback()
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not beside the checkout")
+    return SHARED
