@@ -36,7 +36,9 @@ BEGIN
   IF v IS NULL THEN
     RAISE EXCEPTION 'unknown load format "%"', format USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  EXECUTE format('DROP TABLE IF EXISTS pg_temp.%I', t);
+  IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
+    EXECUTE format('DROP TABLE pg_temp.%I', t);
+  END IF;
   EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT 0::bigint AS row_no, * FROM %s WITH NO DATA', t, v);
   RETURN 'pg_temp.' || t;
 END $$;
@@ -61,7 +63,7 @@ BEGIN
   FOREACH c IN ARRAY xmm.required_columns(format) LOOP
     IF NOT c = ANY (columns) THEN
       RAISE EXCEPTION '%: required column % is missing', file, upper(c)
-        USING ERRCODE = 'data_exception', HINT = format('a %s file needs the columns %s', format,
+        USING ERRCODE = 'data_exception', HINT = format('the %s format requires the columns %s', format,
               upper(array_to_string(xmm.required_columns(format), ', ')));
     END IF;
     EXECUTE format('SELECT min(row_no) AS first, count(*) AS n FROM %s WHERE %I IS NULL', stage, c) INTO r;
