@@ -1,0 +1,329 @@
+-- TAP_SCHEMA (IVOA TAP 1.1, section 4): the service's own description of its
+-- tables, kept as real tables that ADQL can query, filled from the catalogue
+-- itself (pg_catalog, column comments, primary/foreign keys, indexes) by
+-- xmm.tap_schema_refresh(). UCDs and units come from the 4XMM column naming
+-- (xmm.tap_column_meta) unless a column comment says otherwise.
+--
+-- Published: every table and view of schema xmm that has a comment (the
+-- comment is its TAP description), less the bookkeeping tables listed in
+-- xmm.tap_unpublished, plus TAP_SCHEMA's own five tables. Columns whose type
+-- has no VOTable equivalent (pgSphere polygons, bytea, arrays) are left out.
+--
+-- Refresh after DDL or loads:  SELECT xmm.tap_schema_refresh();
+-- (CREATE EXTENSION calls it as its last step, sql/89_tap_schema_fill.sql.)
+
+CREATE SCHEMA tap_schema;
+COMMENT ON SCHEMA tap_schema IS 'IVOA TAP_SCHEMA: the tables and columns this TAP service publishes';
+
+CREATE TABLE tap_schema.schemas (
+    schema_name  text PRIMARY KEY,
+    utype        text,
+    description  text,
+    schema_index integer
+);
+
+CREATE TABLE tap_schema.tables (
+    schema_name  text NOT NULL REFERENCES tap_schema.schemas ON DELETE CASCADE,
+    table_name   text PRIMARY KEY,
+    table_type   text NOT NULL CHECK (table_type IN ('table', 'view')),
+    utype        text,
+    description  text,
+    table_index  integer
+);
+
+CREATE TABLE tap_schema.columns (
+    table_name   text NOT NULL REFERENCES tap_schema.tables ON DELETE CASCADE,
+    column_name  text NOT NULL,
+    utype        text,
+    ucd          text,
+    unit         text,
+    description  text,
+    datatype     text NOT NULL,
+    arraysize    text,
+    xtype        text,
+    "size"       integer,
+    principal    integer NOT NULL,
+    indexed      integer NOT NULL,
+    std          integer NOT NULL,
+    column_index integer,
+    PRIMARY KEY (table_name, column_name)
+);
+
+CREATE TABLE tap_schema.keys (
+    key_id       text PRIMARY KEY,
+    from_table   text NOT NULL REFERENCES tap_schema.tables ON DELETE CASCADE,
+    target_table text NOT NULL REFERENCES tap_schema.tables ON DELETE CASCADE,
+    utype        text,
+    description  text
+);
+
+CREATE TABLE tap_schema.key_columns (
+    key_id        text NOT NULL REFERENCES tap_schema.keys ON DELETE CASCADE,
+    from_column   text NOT NULL,
+    target_column text NOT NULL
+);
+
+COMMENT ON TABLE tap_schema.schemas IS 'TAP_SCHEMA: schemas published by this service';
+COMMENT ON TABLE tap_schema.tables IS 'TAP_SCHEMA: tables and views published by this service';
+COMMENT ON TABLE tap_schema.columns IS 'TAP_SCHEMA: columns of the published tables with UCD, unit and VOTable datatype';
+COMMENT ON TABLE tap_schema.keys IS 'TAP_SCHEMA: foreign keys between published tables';
+COMMENT ON TABLE tap_schema.key_columns IS 'TAP_SCHEMA: columns of the foreign keys';
+
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT * FROM (VALUES
+      ('schemas', 'schema_name', 'schema name, possibly qualified'), ('schemas', 'utype', 'lists the utypes of schemas in the tableset'),
+      ('schemas', 'description', 'brief description of the schema'), ('schemas', 'schema_index', 'recommended sort order when listing schemas'),
+      ('tables', 'schema_name', 'the schema name from TAP_SCHEMA.schemas'), ('tables', 'table_name', 'table name as it should be used in queries'),
+      ('tables', 'table_type', 'one of: table, view'), ('tables', 'utype', 'lists the utype of tables in the tableset'),
+      ('tables', 'description', 'brief description of the table'), ('tables', 'table_index', 'recommended sort order when listing tables'),
+      ('columns', 'table_name', 'table name from TAP_SCHEMA.tables'), ('columns', 'column_name', 'column name'),
+      ('columns', 'utype', 'utype of the column'), ('columns', 'ucd', 'UCD of the column'), ('columns', 'unit', 'unit in VO standard format'),
+      ('columns', 'description', 'brief description of the column'), ('columns', 'datatype', 'ADQL datatype as in section 2.5 of TAP'),
+      ('columns', 'arraysize', 'length of variable length datatypes'), ('columns', 'xtype', 'a DALI or custom extended type annotation'),
+      ('columns', 'size', 'length of variable length datatypes (TAP 1.0)'),
+      ('columns', 'principal', 'a principal column; 1 means true, 0 means false'),
+      ('columns', 'indexed', 'an indexed column; 1 means true, 0 means false'),
+      ('columns', 'std', 'a standard column; 1 means true, 0 means false'), ('columns', 'column_index', 'recommended sort order when listing columns'),
+      ('keys', 'key_id', 'unique key identifier'), ('keys', 'from_table', 'fully qualified table name'),
+      ('keys', 'target_table', 'fully qualified table name'), ('keys', 'utype', 'lists the utype of keys in the tableset'),
+      ('keys', 'description', 'description of this key'),
+      ('key_columns', 'key_id', 'key identifier from TAP_SCHEMA.keys'), ('key_columns', 'from_column', 'key column name in the from_table'),
+      ('key_columns', 'target_column', 'key column name in the target_table')) AS c(t, c, d)
+  LOOP
+    EXECUTE format('COMMENT ON COLUMN tap_schema.%I.%I IS %L', r.t, r.c, r.d);
+  END LOOP;
+END $$;
+
+GRANT USAGE ON SCHEMA tap_schema TO PUBLIC;
+GRANT SELECT ON ALL TABLES IN SCHEMA tap_schema TO PUBLIC;
+
+-- Tables of schema xmm that are bookkeeping, not data, and stay out of TAP
+-- even when they carry a comment. Other issues add their internal tables here.
+CREATE TABLE xmm.tap_unpublished (table_name text PRIMARY KEY);
+INSERT INTO xmm.tap_unpublished VALUES ('load_log'), ('tap_unpublished');
+COMMENT ON TABLE xmm.tap_unpublished IS 'Tables of schema xmm that TAP_SCHEMA does not publish (bookkeeping, caches)';
+
+-- VOTable datatype, arraysize and xtype of a PostgreSQL type; NULL when there is none.
+CREATE FUNCTION xmm.tap_votable_type(typ regtype, OUT datatype text, OUT arraysize text, OUT xtype text)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT t.datatype, t.arraysize, t.xtype FROM (VALUES
+      ('smallint'::regtype, 'short', NULL, NULL), ('integer', 'int', NULL, NULL), ('bigint', 'long', NULL, NULL),
+      ('real', 'float', NULL, NULL), ('double precision', 'double', NULL, NULL), ('numeric', 'double', NULL, NULL),
+      ('boolean', 'boolean', NULL, NULL), ('text', 'char', '*', NULL), ('character varying', 'char', '*', NULL),
+      ('character', 'char', '*', NULL), ('name', 'char', '*', NULL),
+      ('timestamp without time zone', 'char', '*', 'timestamp'), ('timestamp with time zone', 'char', '*', 'timestamp'),
+      ('date', 'char', '*', 'timestamp')) AS t(typ, datatype, arraysize, xtype)
+   WHERE t.typ = $1
+$$;
+
+-- UCD, unit and a description of a column from the 4XMM naming conventions.
+-- main_ra/main_dec name the table's main position columns, main_id its identifier.
+CREATE FUNCTION xmm.tap_column_meta(col text, main_id text, main_ra text, main_dec text,
+                                    OUT ucd text, OUT unit text, OUT description text)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  band text; bands constant jsonb := '{"1": "0.2-0.5 keV", "2": "0.5-1 keV", "3": "1-2 keV", "4": "2-4.5 keV",
+                                       "5": "4.5-12 keV", "8": "0.2-12 keV", "9": "0.5-4.5 keV"}';
+  inst text; m text[];
+BEGIN
+  IF col = main_id THEN
+    ucd := 'meta.id;meta.main';
+  ELSIF col = main_ra THEN
+    ucd := 'pos.eq.ra;meta.main'; unit := 'deg';
+  ELSIF col = main_dec THEN
+    ucd := 'pos.eq.dec;meta.main'; unit := 'deg';
+  END IF;
+  m := regexp_match(col, '^(sc_ep|ep|pn|m1|m2)_([0-9])_(flux|rate|cts|det_ml|fmin|fmax)(_err)?$');
+  IF m IS NOT NULL THEN
+    band := bands ->> m[2];
+    inst := CASE m[1] WHEN 'sc_ep' THEN 'EPIC (all detections combined)' WHEN 'ep' THEN 'EPIC' ELSE upper(m[1]) END;
+    description := CASE m[3] WHEN 'flux' THEN inst || ' flux in band ' || m[2] || ' (' || band || ')'
+                             WHEN 'rate' THEN inst || ' count rate in band ' || m[2] || ' (' || band || ')'
+                             WHEN 'cts' THEN inst || ' source counts in band ' || m[2] || ' (' || band || ')'
+                             WHEN 'det_ml' THEN inst || ' detection likelihood in band ' || m[2] || ' (' || band || ')'
+                             WHEN 'fmin' THEN 'lowest flux of the detections in band ' || m[2] || ' (' || band || ')'
+                             ELSE 'highest flux of the detections in band ' || m[2] || ' (' || band || ')' END;
+    unit := CASE m[3] WHEN 'rate' THEN 'ct/s' WHEN 'cts' THEN 'ct' WHEN 'det_ml' THEN NULL ELSE 'erg/(s.cm**2)' END;
+    ucd := CASE m[3] WHEN 'rate' THEN 'phot.count;arith.rate;em.X-ray' WHEN 'cts' THEN 'phot.count;em.X-ray'
+                     WHEN 'det_ml' THEN 'stat.likelihood;em.X-ray' ELSE 'phot.flux;em.X-ray' END;
+    IF m[4] IS NOT NULL THEN
+      ucd := 'stat.error;' || ucd; description := 'error of the ' || description;
+    END IF;
+    RETURN;
+  END IF;
+  m := regexp_match(col, '^(sc|ep)_hr([1-4])(_err)?$');
+  IF m IS NOT NULL THEN
+    ucd := CASE WHEN m[3] IS NULL THEN 'phot.color;em.X-ray' ELSE 'stat.error;phot.color;em.X-ray' END;
+    description := CASE WHEN m[3] IS NULL THEN '' ELSE 'error of the ' END
+                   || 'hardness ratio ' || m[2] || ' (bands ' || m[2] || ' and ' || (m[2]::int + 1) || ')';
+    RETURN;
+  END IF;
+  m := regexp_match(col, '^(pn|m1|m2)_(offax|chi2prob|fvar|fvar_err|ontime|filter|submode)$');
+  IF m IS NOT NULL THEN
+    inst := upper(m[1]);
+    SELECT x.u, x.c, inst || ' ' || x.d INTO unit, ucd, description FROM (VALUES
+        ('offax', 'arcmin', 'pos.angDistance;instr.fov', 'off-axis angle'),
+        ('chi2prob', NULL, 'stat.value', 'probability that the source is constant (chi-squared)'),
+        ('fvar', NULL, 'src.var', 'fractional excess variance'),
+        ('fvar_err', NULL, 'stat.error;src.var', 'error of the fractional excess variance'),
+        ('ontime', 's', 'time.duration;obs.exposure', 'on-time'),
+        ('filter', NULL, 'instr.filter', 'filter'),
+        ('submode', NULL, 'instr.setup', 'observing mode')) AS x(k, u, c, d)
+     WHERE x.k = m[2];
+    RETURN;
+  END IF;
+  SELECT coalesce(ucd, x.c), coalesce(unit, x.u), x.d INTO ucd, unit, description FROM (VALUES
+      ('srcid', NULL, 'meta.id', 'unique source identifier'),
+      ('detid', NULL, 'meta.id', 'detection identifier'),
+      ('iauname', NULL, 'meta.id', 'IAU name of the source'),
+      ('obs_id', NULL, 'obs.id', 'XMM-Newton observation identifier'),
+      ('src_num', NULL, 'meta.number', 'source number in the observation''s source list'),
+      ('revolut', NULL, 'meta.number', 'XMM-Newton revolution'),
+      ('target', NULL, 'meta.id;src', 'target name given by the observer'),
+      ('ra', 'deg', 'pos.eq.ra', 'right ascension (ICRS)'),
+      ('dec', 'deg', 'pos.eq.dec', 'declination (ICRS)'),
+      ('sc_ra', 'deg', 'pos.eq.ra', 'right ascension of the source (ICRS, combined over detections)'),
+      ('sc_dec', 'deg', 'pos.eq.dec', 'declination of the source (ICRS, combined over detections)'),
+      ('ra_pnt', 'deg', 'pos.eq.ra;instr.pointing', 'right ascension of the pointing'),
+      ('dec_pnt', 'deg', 'pos.eq.dec;instr.pointing', 'declination of the pointing'),
+      ('pa_pnt', 'deg', 'pos.posAng;instr.pointing', 'position angle of the pointing'),
+      ('lii', 'deg', 'pos.galactic.lon', 'galactic longitude'),
+      ('bii', 'deg', 'pos.galactic.lat', 'galactic latitude'),
+      ('poserr', 'arcsec', 'stat.error;pos', 'position error (1 sigma, statistical)'),
+      ('sc_poserr', 'arcsec', 'stat.error;pos', 'position error of the source (1 sigma)'),
+      ('radec_err', 'arcsec', 'stat.error;pos', 'statistical position error'),
+      ('syserrcc', 'arcsec', 'stat.error.sys;pos', 'systematic position error'),
+      ('sc_det_ml', NULL, 'stat.likelihood;em.X-ray', 'detection likelihood of the source (0.2-12 keV)'),
+      ('sc_extent', 'arcsec', 'phys.angSize;src', 'extent of the source (core radius)'),
+      ('sc_ext_ml', NULL, 'stat.likelihood', 'likelihood of the source being extended'),
+      ('ep_extent', 'arcsec', 'phys.angSize;src', 'extent of the detection (core radius)'),
+      ('ep_extent_err', 'arcsec', 'stat.error;phys.angSize;src', 'error of the extent'),
+      ('ep_extent_ml', NULL, 'stat.likelihood', 'likelihood of the detection being extended'),
+      ('sc_chi2prob', NULL, 'stat.value', 'probability that the source is constant (chi-squared)'),
+      ('sc_fvar', NULL, 'src.var', 'fractional excess variance of the source'),
+      ('sc_fvar_err', NULL, 'stat.error;src.var', 'error of the fractional excess variance'),
+      ('sc_var_flag', NULL, 'meta.code;src.var', 'the source is variable'),
+      ('var_flag', NULL, 'meta.code;src.var', 'the detection is variable'),
+      ('sc_sum_flag', NULL, 'meta.code.qual', 'quality summary flag of the source (0 good .. 4 spurious)'),
+      ('sum_flag', NULL, 'meta.code.qual', 'quality summary flag of the detection (0 good .. 4 spurious)'),
+      ('mjd_first', 'd', 'time.start;obs', 'MJD of the first observation of the source'),
+      ('mjd_last', 'd', 'time.end;obs', 'MJD of the last observation of the source'),
+      ('mjd_start', 'd', 'time.start;obs', 'start of the observation (MJD)'),
+      ('mjd_stop', 'd', 'time.end;obs', 'end of the observation (MJD)'),
+      ('n_detections', NULL, 'meta.number', 'number of detections of the source'),
+      ('is_ulx', NULL, 'meta.code', 'candidate ultraluminous X-ray source'),
+      ('comments', NULL, 'meta.note', 'free-text annotations'),
+      ('obs_class', NULL, 'meta.code.qual;obs', 'observation class 0 (clean) .. 5 (bad)'),
+      ('tseries', NULL, 'meta.code', 'a pipeline light curve exists'),
+      ('spectra', NULL, 'meta.code', 'a pipeline spectrum exists'),
+      ('high_background', NULL, 'meta.code.qual', 'detected during high background'),
+      ('confused', NULL, 'meta.code.qual', 'the detection may be confused'),
+      ('time', 's', 'time.epoch', 'arrival time (TT seconds since MJD 50814)'),
+      ('energy', 'eV', 'em.energy', 'photon energy (PI)'),
+      ('pi', 'eV', 'em.energy', 'photon energy (PI)'),
+      ('pattern', NULL, 'instr.param', 'event pattern'),
+      ('flag', NULL, 'meta.code.qual', 'event flag'),
+      ('ccdnr', NULL, 'instr.det', 'CCD number'),
+      ('instrument', NULL, 'instr', 'EPIC instrument'),
+      ('x', NULL, 'pos.cartesian.x;instr.det', 'sky x pixel'),
+      ('y', NULL, 'pos.cartesian.y;instr.det', 'sky y pixel')) AS x(k, u, c, d)
+   WHERE x.k = col;
+END $$;
+
+-- (Re)fills TAP_SCHEMA from the catalogue: published tables and views,
+-- their columns with VOTable types, UCDs, units, descriptions, indexed and
+-- principal flags, and the foreign keys between them.
+CREATE FUNCTION xmm.tap_schema_refresh() RETURNS integer
+LANGUAGE plpgsql SET search_path = xmm, pg_catalog AS $$
+DECLARE
+  n integer;
+BEGIN
+  DELETE FROM tap_schema.key_columns;
+  DELETE FROM tap_schema.keys;
+  DELETE FROM tap_schema.columns;
+  DELETE FROM tap_schema.tables;
+  DELETE FROM tap_schema.schemas;
+
+  INSERT INTO tap_schema.schemas VALUES
+    ('xmm', NULL, 'The XMM-Newton serendipitous source catalogue (4XMM): sources, detections, observations, and the archive''s products', 0),
+    ('tap_schema', NULL, 'The TAP_SCHEMA: description of the tables this service publishes', 1);
+
+  CREATE TEMP TABLE tap_rel ON COMMIT DROP AS
+  SELECT c.oid AS relid, n.nspname AS schema_name, n.nspname || '.' || c.relname AS table_name,
+         CASE WHEN c.relkind IN ('v', 'm') THEN 'view' ELSE 'table' END AS table_type,
+         obj_description(c.oid, 'pg_class') AS description,
+         row_number() OVER (ORDER BY n.nspname DESC, c.relname)::int AS table_index
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'v', 'm', 'p') AND NOT c.relispartition
+     AND ((n.nspname = 'xmm' AND obj_description(c.oid, 'pg_class') IS NOT NULL
+           AND c.relname NOT IN (SELECT table_name FROM xmm.tap_unpublished))
+          OR (n.nspname = 'tap_schema' AND c.relname IN ('schemas', 'tables', 'columns', 'keys', 'key_columns')));
+
+  INSERT INTO tap_schema.tables (schema_name, table_name, table_type, description, table_index)
+  SELECT schema_name, table_name, table_type, description, table_index FROM tap_rel;
+
+  CREATE TEMP TABLE tap_col ON COMMIT DROP AS
+  SELECT r.relid, r.table_name, a.attnum, a.attname::text AS column_name, a.atttypid::regtype AS typ,
+         col_description(r.relid, a.attnum) AS comment
+    FROM tap_rel r JOIN pg_attribute a ON a.attrelid = r.relid
+   WHERE a.attnum > 0 AND NOT a.attisdropped;
+
+  -- Each table's identifier and main position, for the meta.main UCDs.
+  CREATE TEMP TABLE tap_main ON COMMIT DROP AS
+  SELECT r.relid,
+         coalesce((SELECT a.attname::text FROM pg_constraint p JOIN pg_attribute a
+                     ON a.attrelid = p.conrelid AND a.attnum = p.conkey[1]
+                    WHERE p.conrelid = r.relid AND p.contype = 'p' AND cardinality(p.conkey) = 1),
+                  (SELECT x FROM unnest(ARRAY['detid', 'srcid', 'obs_id']) WITH ORDINALITY u(x, o)
+                    WHERE x IN (SELECT column_name FROM tap_col WHERE relid = r.relid) ORDER BY o LIMIT 1)) AS main_id,
+         (SELECT x FROM unnest(ARRAY['ra', 'sc_ra', 'ra_pnt']) WITH ORDINALITY u(x, o)
+           WHERE x IN (SELECT column_name FROM tap_col WHERE relid = r.relid) ORDER BY o LIMIT 1) AS main_ra,
+         (SELECT x FROM unnest(ARRAY['dec', 'sc_dec', 'dec_pnt']) WITH ORDINALITY u(x, o)
+           WHERE x IN (SELECT column_name FROM tap_col WHERE relid = r.relid) ORDER BY o LIMIT 1) AS main_dec
+    FROM tap_rel r WHERE r.schema_name = 'xmm';
+
+  INSERT INTO tap_schema.columns (table_name, column_name, ucd, unit, description, datatype, arraysize, xtype,
+                                  principal, indexed, std, column_index)
+  SELECT c.table_name, c.column_name, m.ucd, m.unit, coalesce(c.comment, m.description),
+         v.datatype, v.arraysize, v.xtype,
+         CASE WHEN c.table_name LIKE 'tap_schema.%' OR m.ucd LIKE '%meta.main%'
+                OR c.column_name IN ('iauname', 'obs_id', 'target', 'ep_8_flux', 'sc_ep_8_flux', 'sc_det_ml',
+                                     'ep_8_det_ml', 'n_detections', 'mjd_start', 'sc_poserr', 'poserr')
+              THEN 1 ELSE 0 END,
+         CASE WHEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.relid
+                             AND (c.attnum = i.indkey[0]
+                                  OR (i.indexprs IS NOT NULL
+                                      AND pg_get_indexdef(i.indexrelid) ~ ('[(, ]"?' || c.column_name || '"?[,)]'))))
+              THEN 1 ELSE 0 END,
+         CASE WHEN c.table_name LIKE 'tap_schema.%' THEN 1 ELSE 0 END,
+         row_number() OVER (PARTITION BY c.table_name ORDER BY c.attnum)::int
+    FROM tap_col c
+    CROSS JOIN LATERAL xmm.tap_votable_type(c.typ) v
+    LEFT JOIN tap_main k ON k.relid = c.relid
+    LEFT JOIN LATERAL xmm.tap_column_meta(c.column_name, k.main_id, k.main_ra, k.main_dec) m
+           ON c.table_name NOT LIKE 'tap_schema.%'
+   WHERE v.datatype IS NOT NULL;
+
+  -- Foreign keys between published tables (single- or multi-column).
+  INSERT INTO tap_schema.keys (key_id, from_table, target_table, description)
+  SELECT f.table_name || '.' || p.conname, f.table_name, t.table_name,
+         format('%s references %s', f.table_name, t.table_name)
+    FROM pg_constraint p JOIN tap_rel f ON f.relid = p.conrelid JOIN tap_rel t ON t.relid = p.confrelid
+   WHERE p.contype = 'f';
+  INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)
+  SELECT f.table_name || '.' || p.conname, fa.attname, ta.attname
+    FROM pg_constraint p JOIN tap_rel f ON f.relid = p.conrelid JOIN tap_rel t ON t.relid = p.confrelid
+    CROSS JOIN LATERAL unnest(p.conkey, p.confkey) AS u(fk, tk)
+    JOIN pg_attribute fa ON fa.attrelid = p.conrelid AND fa.attnum = u.fk
+    JOIN pg_attribute ta ON ta.attrelid = p.confrelid AND ta.attnum = u.tk
+   WHERE p.contype = 'f';
+
+  SELECT count(*) INTO n FROM tap_schema.tables;
+  DROP TABLE tap_rel, tap_col, tap_main;
+  RETURN n;
+END $$;
+
+COMMENT ON FUNCTION xmm.tap_schema_refresh() IS
+  'Re-fills TAP_SCHEMA from the catalogue (tables with comments in schema xmm); returns the number of published tables';
