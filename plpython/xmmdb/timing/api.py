@@ -1,0 +1,123 @@
+"""Entry points of the SQL functions (sql/55-58): each takes the database
+handle (xmmdb.pg.Spi or Psycopg), the SQL arguments and a `notice` callable
+(plpy.notice in the server) for what the user should know but is no error."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import XmmError
+from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select
+from .options import BOOL, FRACTION, INTEGER, POSITIVE, TEXT, parse
+
+SELECT_OPTIONS = {
+    "obs_id": (TEXT, None),
+    "emin": (POSITIVE, 200.0),
+    "emax": (POSITIVE, 12000.0),
+    "instrument": (TEXT, None),
+}
+EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycenter": (BOOL, False)}
+LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None), "background": (BOOL, True),
+                      "bkg_inner": (POSITIVE, None), "bkg_outer": (POSITIVE, None),
+                      "min_fracexp": (FRACTION, 0.1)}
+PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None), "method": (TEXT, "z2"),
+                       "harmonics": (INTEGER, 2), "oversample": (POSITIVE, 5.0), "barycenter": (BOOL, True)}
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+def _tell(notes, notice) -> None:
+    for n in notes:
+        (notice or _warn)("xmmdb: " + n)
+
+
+def barycenter_times(db, times, ra, dec, obs_id=None, notice=None):
+    """xmm_barycenter: the times (TT s since MJDREF 50814) at the solar-system
+    barycentre (TDB), for a source at (ra, dec); the orbit of obs_id if loaded."""
+    if times is None:
+        return None
+    values = np.array([np.nan if v is None else v for v in times], dtype=np.float64)
+    good = np.isfinite(values)
+    orbit = None
+    if obs_id is not None:
+        orbit = select.orbits(db, [obs_id])[obs_id]
+    if orbit is None:
+        why = f"observation {obs_id} has no orbit loaded" if obs_id else "no obs_id given"
+        _tell([f"{why}: barycentred at the geocentre (Earth centre), off by up to 0.4 s"], notice)
+    barycenter.unit_vector(ra, dec)
+    out = values.copy()
+    out[good] = barycenter.barycentre(values[good], ra, dec, orbit)
+    return [None if not g else float(v) for g, v in zip(good, out)]
+
+
+def _selection(db, srcid, radius, opts, function, notice):
+    sel = select.select(db, srcid, radius, opts, function)
+    if opts.get("barycenter"):
+        sel = select.barycentre(sel, select.orbits(db, sel.obs_ids))
+    _tell(sel.notes, notice)
+    return sel
+
+
+def extract_events(db, srcid, radius_arcsec=None, options=None, notice=None) -> bytes:
+    """xmm_extract_events: the OGIP event file of a source, all epochs or one."""
+    opts = parse(options, EXTRACT_OPTIONS, "xmm_extract_events")
+    return eventfile.event_file(_selection(db, srcid, radius_arcsec, opts, "xmm_extract_events", notice))
+
+
+def _lightcurve(db, srcid, bin_s, options, notice, function):
+    opts = parse(options, LIGHTCURVE_OPTIONS, function)
+    if bin_s is None or not np.isfinite(bin_s) or bin_s <= 0:
+        raise XmmError(f"{function}: bin_s must be a positive number of seconds, not {bin_s}")
+    sel = _selection(db, srcid, opts["radius"], opts, function, notice)
+    bkg = None
+    if opts["background"]:
+        bkg = lc.background(db, sel, opts)
+        if opts.get("barycenter"):
+            bkg = _barycentre_background(db, sel, bkg)
+    return sel, lc.bin_lightcurve(sel, bin_s, bkg, opts["min_fracexp"])
+
+
+def _barycentre_background(db, sel, bkg):
+    """Background photons barycentred like the source's (same position, orbits)."""
+    t = np.asarray(bkg.photons["time"], dtype=np.float64).copy()
+    obs = select.text(bkg.photons["obs_id"])
+    orbit_of = select.orbits(db, sel.obs_ids)
+    for o in set(obs.tolist()):
+        m = obs == o
+        orbit = orbit_of.get(o) if sel.position.get(o) == "orbit" else None
+        t[m] = barycenter.barycentre(t[m], sel.ra, sel.dec, orbit)
+    bkg.photons = dict(bkg.photons, time=t)
+    return bkg
+
+
+def lightcurve(db, srcid, bin_s, options=None, notice=None) -> list[tuple]:
+    """xmm_lightcurve rows: (time, rate, error, fracexp, obs_id)."""
+    _, c = _lightcurve(db, srcid, bin_s, options, notice, "xmm_lightcurve")
+    return list(zip(c["time"].tolist(), c["rate"].tolist(), c["error"].tolist(), c["fracexp"].tolist(),
+                    c["obs_id"].tolist()))
+
+
+def lightcurve_plot(db, srcid, bin_s, options=None, notice=None) -> bytes:
+    """xmm_lightcurve_plot: the light curve as a PNG."""
+    sel, c = _lightcurve(db, srcid, bin_s, options, notice, "xmm_lightcurve_plot")
+    if not len(c["time"]):
+        raise XmmError(f"xmm_lightcurve_plot: no bin of source {srcid} has enough exposure",
+                       hint='lower {"min_fracexp": …} or use a larger bin_s')
+    return lc.plot(c, f"source {srcid} (r = {sel.radius:g}\")", bin_s, sel.barycentred)
+
+
+def periodogram(db, srcid, fmin, fmax, options=None, notice=None) -> dict:
+    """xmm_periodogram: Z^2_n or H-test of the source's (barycentred) photons."""
+    opts = parse(options, PERIODOGRAM_OPTIONS, "xmm_periodogram")
+    sel = _selection(db, srcid, opts["radius"], opts, "xmm_periodogram", notice)
+    t = np.asarray(sel.photons["time"], dtype=np.float64)
+    obs = select.text(sel.photons["obs_id"])
+    epochs = {o: t[obs == o] for o in sel.obs_ids}
+    out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"])
+    out["frequency"], out["power"] = out["frequency"].tolist(), out["power"].tolist()
+    out["barycentred"] = bool(opts["barycenter"])
+    return out

@@ -1,0 +1,58 @@
+"""The `options jsonb` of the timing functions: known keys, checked types."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from ..errors import XmmError
+
+NUMBER = "number"
+POSITIVE = "positive number"
+INTEGER = "positive integer"
+BOOL = "boolean"
+TEXT = "text"
+FRACTION = "number between 0 and 1"
+
+
+def _ok(kind: str, value) -> bool:
+    if kind == BOOL:
+        return isinstance(value, bool)
+    if kind == TEXT:
+        return isinstance(value, str) and value != ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if kind == POSITIVE:
+        return value > 0
+    if kind == INTEGER:
+        return float(value).is_integer() and value >= 1
+    if kind == FRACTION:
+        return 0 <= value <= 1
+    return True
+
+
+def parse(options, spec: dict[str, tuple[str, object]], function: str) -> dict:
+    """Check `options` (a JSON object, as text or dict) against spec
+    {key: (kind, default)} and return every key with its value or default."""
+    if options is None or options == "":
+        given = {}
+    elif isinstance(options, dict):
+        given = options
+    else:
+        try:
+            given = json.loads(options)
+        except (TypeError, ValueError) as exc:
+            raise XmmError(f"{function}: options are not valid JSON ({exc})") from exc
+    if not isinstance(given, dict):
+        raise XmmError(f"{function}: options must be a JSON object such as '{{\"obs_id\": \"0123456789\"}}'")
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise XmmError(f"{function}: unknown option {', '.join(repr(k) for k in unknown)}",
+                       hint="known options: " + ", ".join(f"{k} ({v[0]})" for k, v in spec.items()))
+    out = {}
+    for key, (kind, default) in spec.items():
+        value = given.get(key, default)
+        if key in given and value is not None and not _ok(kind, value):
+            raise XmmError(f"{function}: option {key!r} must be a {kind}, not {json.dumps(value)}")
+        out[key] = int(value) if kind == INTEGER and value is not None else value
+    return out
