@@ -21,6 +21,8 @@ from .staging import LoadError
 # `xmmdb load KIND FILE…`: each kind is a function (conn, paths, progress) in a loader module.
 LOADERS = {
     "catalog": ("xmmdb_loader.catalog", "load_catalog", "4XMM catalogue and observation-list files"),
+    "responses": ("xmmdb_loader.products", "load_responses", "canned RMFs and other ARF/RMF files (or a directory)"),
+    "products": ("xmmdb_loader.products", "load_products", "EPIC spectra (pipeline SRSPEC/BGSPEC/SRCARF, OGIP PHA)"),
 }
 
 

@@ -1,0 +1,385 @@
+"""A Sherpa fit of EPIC spectra given as arrays.
+
+Only Sherpa's object API is used (DataPHA/DataARF/DataRMF, Response1D, Fit,
+statistics, optimisers, error estimators): no `sherpa.astro.ui` session, so
+nothing leaks between calls in one backend. Everything runs on one core
+(Sherpa's Confidence defaults to a process pool; it is switched off here).
+
+    result = fit([Spectrum(...)], "phabs_pl", {"emin": 0.3, "group": 20})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import XmmError
+from . import models
+
+STATS = ("chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat")
+METHODS = ("levmar", "neldermead", "moncar")
+ERRORS = ("covar", "conf", "none")
+OPTIONS = {"emin": "number", "emax": "number", "group": "integer", "stat": "text", "method": "text",
+           "params": "object", "errors": "text", "joint": "boolean", "refit": "boolean"}
+DEFAULT_RANGE = {"PN": (0.2, 12.0), "M1": (0.2, 10.0), "M2": (0.2, 10.0)}
+FLUX_BAND = (0.2, 12.0)
+
+
+@dataclass
+class Rmf:
+    name: str
+    detchans: int
+    offset: int
+    energ_lo: np.ndarray
+    energ_hi: np.ndarray
+    n_grp: np.ndarray
+    f_chan: np.ndarray
+    n_chan: np.ndarray
+    matrix: np.ndarray
+    e_min: np.ndarray
+    e_max: np.ndarray
+
+
+@dataclass
+class Arf:
+    name: str
+    energ_lo: np.ndarray
+    energ_hi: np.ndarray
+    specresp: np.ndarray
+
+
+@dataclass
+class Pha:
+    name: str
+    channel: np.ndarray
+    counts: np.ndarray
+    exposure: float
+    backscal: float
+    areascal: float = 1.0
+    quality: np.ndarray | None = None
+
+
+@dataclass
+class Spectrum:
+    """A source spectrum with what it needs to be fitted."""
+    source: Pha
+    instrument: str
+    rmf: Rmf | None
+    arf: Arf | None = None
+    background: Pha | None = None
+    extra: dict = field(default_factory=dict)   # e.g. spectrum_id, detid: carried into the result
+
+
+@contextlib.contextmanager
+def quiet():
+    """Sherpa reports through the `sherpa` logger and warnings: keep the server log clean."""
+    logger = logging.getLogger("sherpa")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def check_options(options) -> dict:
+    """Validated options with defaults filled in; an XmmError names the bad key."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise XmmError(f"options: expected a JSON object, got {type(options).__name__}",
+                       hint='e.g. {"emin": 0.5, "group": 20}')
+    out = dict(options)
+    for key, value in options.items():
+        kind = OPTIONS.get(key)
+        if kind is None:
+            raise XmmError(f"options: unknown key {key!r}", hint="known keys: " + ", ".join(OPTIONS))
+        ok = {"number": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "integer": isinstance(value, int) and not isinstance(value, bool),
+              "text": isinstance(value, str), "object": isinstance(value, dict),
+              "boolean": isinstance(value, bool)}[kind]
+        if not ok:
+            raise XmmError(f"options: key {key!r} must be a {kind}, got {json_type(value)} {value!r}")
+    for key, allowed in (("stat", STATS), ("method", METHODS), ("errors", ERRORS)):
+        if key in out and out[key].lower() not in allowed:
+            raise XmmError(f"options: {key} {out[key]!r} is not one of {', '.join(allowed)}")
+        if key in out:
+            out[key] = out[key].lower()
+    if out.get("group", 0) < 0:
+        raise XmmError("options: group must be >= 0 (minimum counts per bin; 0 = no grouping)")
+    for key in ("emin", "emax"):
+        if key in out and not (0 < out[key] < 100):
+            raise XmmError(f"options: {key} must be between 0 and 100 keV, got {out[key]}")
+    if "emin" in out and "emax" in out and out["emin"] >= out["emax"]:
+        raise XmmError(f"options: emin {out['emin']} must be below emax {out['emax']}")
+    out.setdefault("group", 20)
+    out.setdefault("method", "levmar")
+    out.setdefault("errors", "covar")
+    return out
+
+
+def json_type(value) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _param_options(built: models.Built, params: dict) -> dict:
+    """{sherpa Parameter: spec dict} from the user's params option."""
+    out = {}
+    by_full = {p.fullname.lower(): p for p in built.params()}
+    for key, spec in params.items():
+        k = key.lower()
+        matches = [by_full[k]] if k in by_full else [p for p in built.params() if p.name.lower() == k]
+        if not matches:
+            raise XmmError(f"options: params: unknown parameter {key!r} of model {built.expression}",
+                           hint="parameters: " + ", ".join(p.fullname for p in built.params()))
+        if len(matches) > 1:
+            raise XmmError(f"options: params: {key!r} is ambiguous in {built.expression}",
+                           hint="use one of " + ", ".join(p.fullname for p in matches))
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            spec = {"value": spec}
+        if not isinstance(spec, dict):
+            raise XmmError(f"options: params: {key!r} must be a number or an object "
+                           f'{{"value", "min", "max", "frozen"}}, got {json_type(spec)}')
+        for sub, value in spec.items():
+            if sub not in ("value", "min", "max", "frozen"):
+                raise XmmError(f"options: params: {key!r}: unknown key {sub!r}", hint="value, min, max, frozen")
+            want_bool = sub == "frozen"
+            if want_bool != isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise XmmError(f"options: params: {key!r}.{sub} must be a {'boolean' if want_bool else 'number'}, "
+                               f"got {json_type(value)} {value!r}")
+        out[matches[0]] = spec
+    return out
+
+
+def _apply_params(specs: dict) -> None:
+    for par, spec in specs.items():
+        try:
+            if "min" in spec:
+                par.min = spec["min"]
+            if "max" in spec:
+                par.max = spec["max"]
+            if "value" in spec:
+                par.val = spec["value"]
+            if "frozen" in spec:
+                par.frozen = spec["frozen"]
+        except Exception as exc:  # Sherpa's ParameterErr: outside the hard limits, min > max, ...
+            raise XmmError(f"options: params: {par.fullname}: {exc}",
+                           hint=f"hard limits of {par.fullname}: [{par.hard_min:g}, {par.hard_max:g}]") from None
+
+
+def sherpa_data(spec: Spectrum, index: int = 1):
+    """A DataPHA with its background, ARF and RMF attached."""
+    from sherpa.astro.data import DataARF, DataPHA, DataRMF
+
+    src = spec.source
+    if spec.rmf is None:
+        raise XmmError(f"{src.name}: no RMF (the spectrum names none and none was loaded)",
+                       hint="load the response store: xmmdb load responses DIR", sqlstate="02000")
+
+    def pha(p: Pha):
+        return DataPHA(p.name, np.asarray(p.channel, float), np.asarray(p.counts, float),
+                       quality=None if p.quality is None else np.asarray(p.quality, int),
+                       exposure=p.exposure, backscal=p.backscal, areascal=p.areascal)
+
+    data = pha(src)
+    r = spec.rmf
+    data.set_rmf(DataRMF(r.name, r.detchans, r.energ_lo, r.energ_hi, r.n_grp, r.f_chan, r.n_chan, r.matrix,
+                         offset=r.offset, e_min=r.e_min, e_max=r.e_max))
+    if spec.arf is not None:
+        a = spec.arf
+        data.set_arf(DataARF(a.name, a.energ_lo, a.energ_hi, a.specresp))
+    if spec.background is not None:
+        data.set_background(pha(spec.background))
+    data.set_analysis("energy")
+    return data
+
+
+def prepare(spec: Spectrum, opts: dict, stat: str):
+    """The DataPHA filtered to the energy range, grouped, background-subtracted for chi2."""
+    data = sherpa_data(spec)
+    lo, hi = DEFAULT_RANGE.get(spec.instrument, (0.2, 12.0))
+    emin, emax = opts.get("emin", lo), opts.get("emax", hi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data.notice(emin, emax)          # on fresh data: selects the range
+        if spec.source.quality is not None:
+            data.ignore_bad()
+        if opts["group"] > 0:            # groups within the selected good channels only
+            data.group_counts(opts["group"], tabStops=~data.get_mask())
+    if stat.startswith("chi2") and data.background_ids:
+        data.subtract()
+    if not data.mask.any() if isinstance(data.mask, np.ndarray) else not data.mask:
+        raise XmmError(f"{spec.source.name}: no channels in {emin:g}-{emax:g} keV",
+                       hint="widen emin/emax")
+    counts = float(np.sum(data.get_dep(filter=True)))
+    total = float(np.sum(np.asarray(spec.source.counts)[data.get_noticed_channels().astype(int)
+                                                        - int(spec.source.channel[0])]))
+    if total <= 0:
+        raise XmmError(f"{spec.source.name}: zero counts in {emin:g}-{emax:g} keV after filtering",
+                       hint="nothing to fit; check the energy range or the spectrum")
+    return data, (emin, emax), counts
+
+
+def _statistic(name: str):
+    from sherpa.stats import Chi2DataVar, Chi2Gehrels, Chi2XspecVar, CStat, WStat
+
+    return {"chi2xspecvar": Chi2XspecVar, "chi2gehrels": Chi2Gehrels, "chi2datavar": Chi2DataVar,
+            "cstat": CStat, "wstat": WStat}[name]()
+
+
+def _method(name: str):
+    from sherpa.optmethods import LevMar, MonCar, NelderMead
+
+    m = {"levmar": LevMar, "neldermead": NelderMead, "moncar": MonCar}[name]()
+    if "numcores" in m.config:
+        m.config["numcores"] = 1
+    if name == "moncar":
+        m.config["seed"] = 74815   # reproducible (and cacheable) results
+    return m
+
+
+def _estimator(name: str):
+    from sherpa.estmethods import Confidence, Covariance
+
+    est = Confidence() if name == "conf" else Covariance()
+    for key, value in (("parallel", False), ("numcores", 1)):
+        if key in est.config:
+            est.config[key] = value   # no process pool inside a PostgreSQL backend
+    return est
+
+
+def fit(spectra: list[Spectrum], model: str, options: dict | None = None) -> dict:
+    """Fits one spectrum or several jointly (same source model); returns the result row."""
+    with quiet():
+        return _fit(spectra, model, options)
+
+
+def _fit(spectra, model, options):
+    from sherpa.astro.instrument import Response1D
+    from sherpa.data import DataSimulFit
+    from sherpa.fit import Fit
+    from sherpa.models.model import SimulFitModel
+
+    t0 = time.perf_counter()
+    opts = check_options(options)
+    built = models.build(model)
+    specs = _param_options(built, opts.get("params", {}))
+    stat_name = opts.get("stat") or ("chi2xspecvar" if opts["group"] > 0 else
+                                     "wstat" if all(s.background is not None for s in spectra) else "cstat")
+    if stat_name == "wstat" and any(s.background is None for s in spectra):
+        raise XmmError("options: stat wstat needs a background spectrum, and "
+                       + ", ".join(s.source.name for s in spectra if s.background is None) + " has none")
+    prepared = [prepare(s, opts, stat_name) for s in spectra]
+    datas = [p[0] for p in prepared]
+    folded = [Response1D(d)(built.model) for d in datas]
+    _apply_params(specs)
+    _initial_norms(built, datas, folded, specs)
+    stat = _statistic(stat_name)
+    if len(datas) == 1:
+        f = Fit(datas[0], folded[0], stat=stat, method=_method(opts["method"]))
+    else:
+        f = Fit(DataSimulFit("joint", datas), SimulFitModel("joint", folded), stat=stat,
+                method=_method(opts["method"]))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            res = f.fit()
+        except Exception as exc:
+            raise XmmError(f"the fit of {built.expression} failed: {exc}") from None
+    thawed = [p for p in built.params() if not p.frozen]
+    if res.dof <= 0:
+        raise XmmError(f"{len(thawed)} free parameters but only {res.numpoints} bins: nothing left to fit",
+                       hint="widen the energy range, lower group, or freeze parameters")
+    covar, lower, upper = _errors(f, thawed, opts["errors"])
+    fluxes = _fluxes(built, thawed, covar)
+    qval = res.qval if stat_name.startswith("chi2") else None
+    return {
+        "model": model, "expression": built.expression,
+        "instrument": "+".join(s.instrument for s in spectra),
+        "statistic": stat_name, "stat": float(res.statval), "dof": int(res.dof),
+        "rstat": float(res.rstat) if res.rstat is not None and stat_name.startswith("chi2") else None,
+        "qval": None if qval is None else float(qval),
+        "emin": prepared[0][1][0], "emax": prepared[0][1][1],
+        "nbins": int(res.numpoints),
+        "params": [{"name": p.fullname, "value": float(p.val),
+                    "error_lo": lower.get(p.fullname), "error_hi": upper.get(p.fullname),
+                    "frozen": bool(p.frozen), "min": float(p.min), "max": float(p.max),
+                    "unit": p.units or None} for p in built.params()],
+        **fluxes,
+        "fit_time": time.perf_counter() - t0,
+        "succeeded": bool(res.succeeded),
+        "message": res.message,
+        "counts": [p[2] for p in prepared],
+        "_fit": (f, datas, folded, built),
+    }
+
+
+def _initial_norms(built, datas, folded, specs) -> None:
+    """Scales the free norms so the model predicts the observed (net) counts."""
+    norms = [c.norm for c in built.components if c.additive and not c.norm.frozen and c.norm not in specs]
+    if not norms:
+        return
+    with np.errstate(all="ignore"):
+        predicted = sum(float(np.sum(d.eval_model_to_fit(m))) for d, m in zip(datas, folded))
+        observed = sum(float(np.sum(d.get_dep(filter=True))) for d in datas)
+    ratio = observed / predicted if predicted > 0 else 0.0
+    if math.isfinite(ratio) and ratio > 0:
+        for n in norms:
+            n.val = min(max(n.val * ratio / len(norms), n.min), n.max)
+
+
+def _errors(f, thawed, method):
+    """(covariance matrix of the thawed parameters or None, {name: lower}, {name: upper})."""
+    lower, upper = {}, {}
+    if not thawed:
+        return None, lower, upper
+    covar = None
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            f.estmethod = _estimator("covar")
+            res = f.est_errors()
+            covar = np.asarray(res.extra_output, float) if res.extra_output is not None else None
+            if method == "conf":
+                f.estmethod = _estimator("conf")
+                res = f.est_errors()
+        except Exception:
+            return covar, lower, upper
+    if method == "none":
+        return covar, lower, upper
+    for name, lo, hi in zip(res.parnames, res.parmins, res.parmaxes):
+        lower[name] = None if lo is None or not np.isfinite(lo) else float(lo)
+        upper[name] = None if hi is None or not np.isfinite(hi) else float(hi)
+    return covar, lower, upper
+
+
+def _fluxes(built, thawed, covar) -> dict:
+    """Absorbed and unabsorbed 0.2-12 keV energy fluxes, with 1-sigma errors
+    propagated from the parameter covariance (finite-difference gradient)."""
+    out = {}
+    for key, absorbed in (("flux", True), ("flux_unabs", False)):
+        value = models.energy_flux(built, None, None, *FLUX_BAND, absorbed=absorbed)
+        error = None
+        if covar is not None and covar.shape == (len(thawed), len(thawed)):
+            grad = np.zeros(len(thawed))
+            for i, p in enumerate(thawed):
+                v = p.val
+                step = max(abs(v) * 1e-4, 1e-10)
+                p._val = v + step
+                try:
+                    grad[i] = (models.energy_flux(built, None, None, *FLUX_BAND, absorbed=absorbed) - value) / step
+                finally:
+                    p._val = v
+            var = float(grad @ covar @ grad)
+            error = math.sqrt(var) if math.isfinite(var) and var >= 0 else None
+        out[key], out[key + "_err"] = value, error
+    return out

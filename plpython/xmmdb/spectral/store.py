@@ -1,0 +1,127 @@
+"""Spectra and responses from the database, and the SQL entry points.
+
+`db` is `xmmdb.pg.Spi` inside the server (plpy) or `xmmdb.pg.Psycopg` outside
+it: the same queries either way. Responses are immutable per response_id (a
+new content is a new row), so a backend keeps the last few it built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import NotFound, XmmError
+from .fit import Arf, Pha, Rmf, Spectrum, fit
+
+_RESPONSES: OrderedDict = OrderedDict()
+_KEEP = 8
+INSTRUMENTS = ("PN", "M1", "M2")
+
+SPECTRUM_COLUMNS = ("spectrum_id, file, obs_id, kind, instrument, detid, exposure, backscal, areascal, "
+                    "channel_first, counts, quality, total_counts, backfile, respfile, ancrfile, background_id, "
+                    "rmf_id, arf_id")
+
+
+def response(db, response_id: int):
+    """The Rmf or Arf of a response row (kept per backend)."""
+    if response_id in _RESPONSES:
+        _RESPONSES.move_to_end(response_id)
+        return _RESPONSES[response_id]
+    rows = db.query("SELECT * FROM xmm.response WHERE response_id = $1", (response_id,), ("bigint",))
+    if not rows:
+        raise NotFound(f"response {response_id} does not exist")
+    r = rows[0]
+    name = r["name"]
+    if r["kind"] == "arf":
+        obj = Arf(name, np.asarray(r["energ_lo"], float), np.asarray(r["energ_hi"], float),
+                  np.asarray(r["specresp"], float))
+    else:
+        vec = lambda b, t: np.frombuffer(bytes(b), dtype=t)  # noqa: E731
+        obj = Rmf(name, int(r["detchans"]), int(r["chan_offset"]), np.asarray(r["energ_lo"], float),
+                  np.asarray(r["energ_hi"], float), vec(r["n_grp"], "<i4").astype(np.int64),
+                  vec(r["f_chan"], "<i4").astype(np.int64), vec(r["n_chan"], "<i4").astype(np.int64),
+                  vec(r["matrix"], "<f4").astype(np.float64),
+                  np.asarray(r["e_min"], float), np.asarray(r["e_max"], float))
+    _RESPONSES[response_id] = obj
+    while len(_RESPONSES) > _KEEP:
+        _RESPONSES.popitem(last=False)
+    return obj
+
+
+def _pha(row) -> Pha:
+    channel = np.arange(len(row["counts"])) + int(row["channel_first"])
+    quality = None if row["quality"] is None else np.asarray(row["quality"], int)
+    return Pha(row["file"], channel, np.asarray(row["counts"], float), float(row["exposure"]),
+               float(row["backscal"]), float(row["areascal"]), quality)
+
+
+def detection_spectra(db, detid: int, instrument: str) -> tuple[dict, list[Spectrum]]:
+    """(detection row, [Spectrum]) for one detection and instrument ('EPIC': each camera's best)."""
+    det = db.query("SELECT detid, srcid, obs_id FROM xmm.detection WHERE detid = $1", (detid,), ("bigint",))
+    if not det:
+        raise NotFound(f"detection {detid} does not exist")
+    rows = db.query(f"SELECT {SPECTRUM_COLUMNS} FROM xmm.spectrum WHERE detid = $1 AND kind = 'source' "
+                    "ORDER BY instrument, total_counts DESC, spectrum_id", (detid,), ("bigint",))
+    best = {}
+    for r in rows:
+        best.setdefault(r["instrument"], r)
+    wanted = INSTRUMENTS if instrument == "EPIC" else (instrument,)
+    chosen = [best[i] for i in wanted if i in best]
+    if not chosen:
+        have = ", ".join(best) or "none"
+        raise NotFound(f"detection {detid} (obs {det[0]['obs_id']}) has no {instrument} spectrum "
+                       f"(spectra loaded for it: {have})",
+                       hint="load its pipeline spectra: xmmdb load products FILE...")
+    spectra = []
+    for r in chosen:
+        background = None
+        if r["background_id"] is not None:
+            b = db.query(f"SELECT {SPECTRUM_COLUMNS} FROM xmm.spectrum WHERE spectrum_id = $1",
+                         (r["background_id"],), ("bigint",))
+            background = _pha(b[0])
+        elif r["backfile"]:
+            raise XmmError(f"{r['file']}: background spectrum {r['backfile']} (BACKFILE) was not loaded",
+                           hint="load it with the spectrum: xmmdb load products FILE...", sqlstate="02000")
+        if r["arf_id"] is None and r["ancrfile"]:
+            raise XmmError(f"{r['file']}: ARF {r['ancrfile']} (ANCRFILE) was not loaded",
+                           hint="load it with the spectrum: xmmdb load products FILE...", sqlstate="02000")
+        if r["rmf_id"] is None:
+            raise XmmError(f"{r['file']}: RMF {r['respfile'] or '(none named)'} (RESPFILE) is not in the response store",
+                           hint="xmmdb load responses DIR, then reload the spectrum", sqlstate="02000")
+        spectra.append(Spectrum(_pha(r), r["instrument"], response(db, r["rmf_id"]),
+                                None if r["arf_id"] is None else response(db, r["arf_id"]), background,
+                                {"spectrum_id": r["spectrum_id"]}))
+    return det[0], spectra
+
+
+def _options(options):
+    if options is None:
+        return {}
+    if isinstance(options, str):
+        return json.loads(options)
+    return dict(options)
+
+
+def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple[dict, dict]:
+    det, spectra = detection_spectra(db, detid, instrument)
+    return det, spectra, fit(spectra, model, _options(options))
+
+
+def fit_detection_row(db, detid: int, instrument: str, model: str, options) -> dict:
+    """The xmm.fit_result row of a fit (xmm.fit_compute)."""
+    det, spectra, res = fit_detection(db, detid, instrument, model, options)
+    row = {k: res[k] for k in ("instrument", "model", "expression", "statistic", "stat", "dof", "rstat", "qval",
+                               "emin", "emax", "nbins", "flux", "flux_err", "flux_unabs", "flux_unabs_err",
+                               "fit_time", "succeeded")}
+    row.update(srcid=det["srcid"], detid=det["detid"], obs_id=det["obs_id"], params=json.dumps(res["params"]),
+               spectrum_ids=[s.extra["spectrum_id"] for s in spectra], cached=False, fitted_at=None)
+    return row
+
+
+def fit_detection_png(db, detid: int, instrument: str, model: str, options) -> bytes:
+    from .plot import png
+
+    det, spectra, res = fit_detection(db, detid, instrument, model, options)
+    return png(res, title=f"detection {det['detid']} (source {det['srcid']}, obs {det['obs_id']})")
