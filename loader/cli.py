@@ -23,6 +23,7 @@ LOADERS = {
     "catalog": ("xmmdb_loader.catalog", "load_catalog", "4XMM catalogue and observation-list files"),
     "responses": ("xmmdb_loader.products", "load_responses", "canned RMFs and other ARF/RMF files (or a directory)"),
     "products": ("xmmdb_loader.products", "load_products", "EPIC spectra (pipeline SRSPEC/BGSPEC/SRCARF, OGIP PHA)"),
+    "events": ("xmmdb_loader.events", "load_events", "EPIC pn/MOS event lists and orbit files"),
 }
 
 
