@@ -1,0 +1,295 @@
+"""The search language (docs/search.md): parse with lark (search.lark), check
+every name against the database catalogue, and write one SELECT.
+
+    to_sql(db, "cone('M31', '1deg') AND sc_det_ml < 100")
+    -> SELECT source.* FROM xmm.source WHERE q3c_radial_query(sc_ra, sc_dec, 10.684792, 41.269056, 1.0) AND sc_det_ml < 100
+
+Identifiers come from the catalogue (xmmdb.sqlsafe.Catalog), literals are
+quoted by xmmdb.sqlsafe.literal, and names are resolved to positions before
+the SQL is written, so positions reach SQL as numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from ..errors import XmmError
+from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, OTHER, SYNTAX, TEXT, UNDEFINED_FUNCTION, Catalog, Column,
+                       Table, literal, parse_number, syntax_error, unknown)
+from .names import DEFAULT_RADIUS_DEG, Resolver, parse_radius
+
+MAX_LENGTH = 20000
+MAX_DEPTH = 60
+
+# What a query searches: the table, its position columns and its derived columns
+# (documented in docs/search.md; `{t}` is the table's name in the query).
+TARGETS = {
+    "source": dict(position=("sc_ra", "sc_dec"), derived={
+        "has_spectrum": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d WHERE d.srcid = {t}.srcid AND d.spectra)",
+                         "a detection of the source has a pipeline spectrum"),
+        "has_lightcurve": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d WHERE d.srcid = {t}.srcid AND d.tseries)",
+                           "a detection of the source has a pipeline light curve"),
+    }),
+    "detection": dict(position=("ra", "dec"), derived={
+        "has_spectrum": ("boolean", "coalesce({t}.spectra, false)", "the detection has a pipeline spectrum"),
+        "has_lightcurve": ("boolean", "coalesce({t}.tseries, false)", "the detection has a pipeline light curve"),
+        **{c: (typ, f"(SELECT s.{c} FROM xmm.source s WHERE s.srcid = {{t}}.srcid)", f"{c} of the detection's source")
+           for c, typ in (("iauname", "text"), ("is_ulx", "boolean"), ("n_detections", "integer"),
+                          ("comments", "text"), ("sc_det_ml", "real"), ("sc_ep_8_flux", "real"))},
+    }),
+}
+
+_TOKEN_WORDS = {"COMP": "a comparison (= != < > <= >=)", "NAME": "a column or a name", "NUMBER": "a number",
+                "STRING": "a string", "TRUE": "true", "FALSE": "false", "NULL": "NULL", "SEXA": "a coordinate",
+                "WORD": "a word", "_AND": "AND", "_OR": "OR", "_NOT": "NOT", "_IN": "IN", "_IS": "IS",
+                "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "$END": ""}
+
+
+@lru_cache(maxsize=None)
+def parser():
+    import lark
+
+    grammar = resources.files(__package__).joinpath("search.lark").read_text()
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse(q: str):
+    """The parse tree of a query, or an XmmError saying where it went wrong."""
+    import lark
+
+    if q is None or not q.strip():
+        raise XmmError("the query is empty", hint="e.g. M82, or cone('M31', '1deg') AND sc_det_ml > 100",
+                       sqlstate=SYNTAX)
+    if len(q) > MAX_LENGTH:
+        raise XmmError(f"the query is too long ({len(q)} characters; at most {MAX_LENGTH})", sqlstate=SYNTAX)
+    try:
+        return parser().parse(q)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise syntax_error(exc, q, _TOKEN_WORDS, _after_value(), lambda t: parser().lex(t)) from None
+
+
+def _after_value() -> set[str]:
+    # after these a value is expected; the message says `expected a value after '>'`
+    return {"COMP", "_IN", "_IS"}
+
+
+@dataclass
+class Operand:
+    kind: str          # 'column' or 'literal'
+    category: str      # number / text / boolean / null
+    sql: str
+    text: str          # as written
+    column: int        # position in the query
+    value: object = None
+    name: str = ""
+
+
+class Transpiler:
+    """One query's translation against one target table (source or detection)."""
+
+    def __init__(self, catalog: Catalog, resolver: Resolver, table: str = "source"):
+        base = catalog.table(table, allowed=list(TARGETS))
+        spec = TARGETS[table]
+        columns = {n: c for n, c in base.columns.items() if c.category != OTHER}
+        for name, (typ, expr, doc) in spec["derived"].items():
+            if name not in columns:
+                columns[name] = Column(name, expr.format(t=table), typ, doc, derived=True)
+        self.table = Table(base.name, base.sql, columns, base.doc)
+        self.position = spec["position"]
+        self.resolver = resolver
+        self.q = ""
+
+    # -- entry point
+    def to_sql(self, q: str) -> str:
+        self.q = q
+        tree = parse(q)
+        where, _ = self.expr(tree, 0)
+        return f"SELECT {self.table.name}.* FROM {self.table.sql} WHERE {where}"
+
+    # -- boolean structure: returns (sql, precedence) with 0 OR, 1 AND, 2 NOT, 3 atom
+    def expr(self, node, depth):
+        if depth > MAX_DEPTH:
+            raise XmmError(f"the query nests too deeply (more than {MAX_DEPTH} levels)", sqlstate=SYNTAX)
+        kind = node.data
+        if kind in ("or_expr", "and_expr"):
+            prec, op = (0, " OR ") if kind == "or_expr" else (1, " AND ")
+            parts = []
+            for child in node.children:
+                sql, p = self.expr(child, depth + 1)
+                parts.append(sql if p > prec else f"({sql})")
+            return op.join(parts), prec
+        if kind == "not_":
+            sql, p = self.expr(node.children[-1], depth + 1)
+            return f"NOT {sql if p >= 2 else '(' + sql + ')'}", 2
+        return getattr(self, "atom_" + kind)(*node.children), 3
+
+    # -- atoms
+    def atom_true(self, _tok):
+        return "true"
+
+    def atom_false(self, _tok):
+        return "false"
+
+    def atom_compare(self, left, op, right):
+        a, b = self.operand(left, allow_name=False), self.operand(right, allow_name=False)
+        op = {"==": "=", "!=": "<>"}.get(str(op), str(op))
+        if "null" in (a.category, b.category):
+            raise XmmError(f"syntax error at column {op.column}: nothing is {op} NULL",
+                           hint="write IS NULL or IS NOT NULL", sqlstate=SYNTAX)
+        if a.kind == "literal" and b.kind == "literal":
+            raise XmmError(f"syntax error at column {a.column}: a comparison needs a column on one side "
+                           f"({a.text} {op} {b.text})", hint="e.g. sc_det_ml > 100", sqlstate=SYNTAX)
+        if a.kind == "literal":
+            a, b = b, a
+            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        b = self.coerce(b, a)
+        return f"{a.sql} {op} {b.sql}"
+
+    def atom_in_set(self, left, items):
+        col = self.column_operand(left, "IN {…}")
+        values = [self.coerce(self.item(i), col).sql for i in items.children]
+        return f"{col.sql} IN ({', '.join(values)})"
+
+    def atom_words_in(self, items, right):
+        col = self.column_operand(right, "{…} IN", want=TEXT)
+        words = [self.as_text(self.item(i)) for i in items.children]
+        tests = [f"strpos(lower({col.sql}), lower({literal(w)})) > 0" for w in words]
+        return tests[0] if len(tests) == 1 else "(" + " AND ".join(tests) + ")"
+
+    def atom_in_text(self, left, right):
+        col = self.column_operand(right, "IN", want=TEXT)
+        tok = left.children[0]
+        if tok.type == "NAME" and tok.lower() in self.table.columns:
+            raise XmmError(f"syntax error at column {tok.column}: {tok} IN {col.name} compares two columns",
+                           hint='IN with a column on its right finds a string in it: "J0958" IN iauname',
+                           sqlstate=SYNTAX)
+        word = self.as_text(self.operand(left, allow_name=True))
+        return f"strpos(lower({col.sql}), lower({literal(word)})) > 0"
+
+    def atom_is_null(self, left, _null):
+        return f"{self.column_operand(left, 'IS NULL').sql} IS NULL"
+
+    def atom_is_not_null(self, left, _null):
+        return f"{self.column_operand(left, 'IS NOT NULL').sql} IS NOT NULL"
+
+    def atom_call(self, name, *args):
+        if name.lower() != "cone":
+            raise unknown("function", str(name), ["cone"], name.column,
+                          hint="the one function is cone('name or position', 'radius')",
+                          sqlstate=UNDEFINED_FUNCTION)
+        if len(args) not in (1, 2):
+            raise XmmError(f"syntax error at column {name.column}: cone() takes a position and a radius",
+                           hint="e.g. cone('M31', '1deg') or cone('10.68 41.27', '30arcsec')", sqlstate=SYNTAX)
+        where, col = self.arg_text(args[0]), args[0].meta.column
+        radius = parse_radius(self.arg_text(args[1]), args[1].meta.column) if len(args) == 2 else DEFAULT_RADIUS_DEG
+        return self.cone(where, col, radius)
+
+    def atom_bare_string(self, tok):
+        return self.cone(_unquote(tok), tok.column, DEFAULT_RADIUS_DEG)
+
+    def atom_bare(self, *tokens):
+        text = self.q[tokens[0].start_pos:tokens[-1].end_pos]
+        if len(tokens) == 1 and tokens[0].type == "NAME" and tokens[0].lower() in self.table.columns:
+            col = self.table.columns[tokens[0].lower()]
+            if col.category != BOOL:
+                raise XmmError(f"syntax error at column {tokens[0].column}: {col.name} is a {col.category}, "
+                               f"not true or false", hint=f"compare it, e.g. {col.name} IS NOT NULL", sqlstate=SYNTAX)
+            return col.sql
+        return self.cone(text, tokens[0].column, DEFAULT_RADIUS_DEG)
+
+    # -- pieces
+    def cone(self, where: str, column: int, radius: float) -> str:
+        pos = self.resolver.position(where, column)
+        ra, dec = self.position
+        c = self.table.columns
+        return (f"q3c_radial_query({c[ra].sql}, {c[dec].sql}, {literal(float(pos.ra))}, "
+                f"{literal(float(pos.dec))}, {literal(float(radius))})")
+
+    def arg_text(self, arg) -> str:
+        first = arg.children[0]
+        if len(arg.children) == 1 and first.type == "STRING":
+            return _unquote(first)
+        return self.q[first.start_pos:arg.children[-1].end_pos]
+
+    def item(self, node) -> Operand:
+        tok = node.children[0]
+        if tok.type in ("NAME", "WORD"):
+            return Operand("literal", TEXT, "", str(tok), tok.column, str(tok))
+        return self.literal(tok)
+
+    def operand(self, node, allow_name: bool) -> Operand:
+        tok = node.children[0]
+        if tok.type == "NAME":
+            if allow_name and tok.lower() not in self.table.columns:
+                return Operand("literal", TEXT, "", str(tok), tok.column, str(tok))
+            col = self.table.column(str(tok), tok.column)
+            return Operand("column", col.category, col.sql, str(tok), tok.column, name=col.name)
+        return self.literal(tok)
+
+    def literal(self, tok) -> Operand:
+        if tok.type == "NUMBER":
+            value = parse_number(tok, tok.column)
+            return Operand("literal", NUMBER, literal(value), str(tok), tok.column, value)
+        if tok.type == "STRING":
+            return Operand("literal", TEXT, "", str(tok), tok.column, _unquote(tok))
+        if tok.type in ("TRUE", "FALSE"):
+            return Operand("literal", BOOL, tok.lower(), str(tok), tok.column, tok.type == "TRUE")
+        return Operand("literal", "null", "NULL", str(tok), tok.column)
+
+    def column_operand(self, node, what: str, want: str | None = None) -> Operand:
+        op = self.operand(node, allow_name=False)
+        if op.kind != "column":
+            raise XmmError(f"syntax error at column {op.column}: {what} needs a column here, not {op.text}",
+                           hint='e.g. srcid IN {3, 4}, "J0958" IN iauname, comments IS NULL', sqlstate=SYNTAX)
+        if want and op.category != want:
+            raise XmmError(f"{op.name} is a {op.category} column: {what} finds words in text columns "
+                           f"(at column {op.column})", hint='e.g. "ULX" IN comments', sqlstate=DATATYPE_MISMATCH)
+        return op
+
+    def as_text(self, op: Operand) -> str:
+        if op.category == NUMBER or op.category == TEXT:
+            return op.value if op.category == TEXT else op.text
+        raise XmmError(f"{op.text} at column {op.column} is not a word to search for",
+                       hint='quote it: "ULX" IN comments', sqlstate=DATATYPE_MISMATCH)
+
+    def coerce(self, value: Operand, col: Operand) -> Operand:
+        """`value` as an operand comparable with the column `col`, or a human error."""
+        if value.kind == "column":
+            if value.category != col.category:
+                raise self.mismatch(col, value)
+            return value
+        if col.category == value.category and value.category != TEXT:
+            return value
+        if col.category == TEXT and value.category in (TEXT, NUMBER):
+            return Operand("literal", TEXT, literal(self.as_text(value)), value.text, value.column, value.value)
+        if col.category == NUMBER and value.category == TEXT:
+            try:
+                number = parse_number(value.value)
+            except XmmError:
+                raise self.mismatch(col, value) from None
+            return Operand("literal", NUMBER, literal(number), value.text, value.column, number)
+        raise self.mismatch(col, value)
+
+    @staticmethod
+    def mismatch(col: Operand, value: Operand) -> XmmError:
+        article = {"number": "a number", "text": "text", "boolean": "true/false", "null": "NULL"}
+        return XmmError(f"cannot compare {col.name} ({article[col.category]}) with {value.text} "
+                        f"({article.get(value.category, value.category)}) at column {value.column}",
+                        hint={NUMBER: "e.g. sc_det_ml > 100", TEXT: "quote strings: iauname = \"4XMM J…\"",
+                              BOOL: "e.g. is_ulx = true"}.get(col.category), sqlstate=DATATYPE_MISMATCH)
+
+
+def _unquote(tok) -> str:
+    s = str(tok)
+    return s[1:-1].replace(s[0] * 2, s[0])
+
+
+def transpiler(db, table: str = "source") -> Transpiler:
+    return Transpiler(Catalog.load(db), Resolver(db), table)
+
+
+def to_sql(db, q: str, table: str = "source") -> str:
+    """The SELECT a query becomes (xmm_to_sql, xmm_search, xmm_search_detections)."""
+    return transpiler(db, table).to_sql(q)

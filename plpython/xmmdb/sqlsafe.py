@@ -1,0 +1,234 @@
+"""Safety rules shared by the query languages that turn user text into SQL
+(the search language, xmmdb.search, and ADQL, xmmdb.adql).
+
+- Identifiers: only names found in the database catalogue (`Catalog`) reach
+  SQL, spelled as PostgreSQL's own quote_ident() spelled them.
+- Literals: strings and numbers are quoted by psycopg's PostgreSQL quoting
+  (`literal`) after being checked to be values PostgreSQL accepts (finite,
+  in range, no NUL), so a literal can never end a statement or change a type.
+- Errors: `syntax_error` turns a lark parse error into an XmmError that says
+  where (column) and what was expected, in words.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+
+from .errors import XmmError
+
+SYNTAX = "42601"       # syntax_error
+UNDEFINED_COLUMN = "42703"
+UNDEFINED_TABLE = "42P01"
+UNDEFINED_FUNCTION = "42883"
+DATATYPE_MISMATCH = "42804"
+
+NUMBER, TEXT, BOOL, OTHER = "number", "text", "boolean", "other"
+_CATEGORIES = {"smallint": NUMBER, "integer": NUMBER, "bigint": NUMBER, "real": NUMBER,
+               "double precision": NUMBER, "numeric": NUMBER, "text": TEXT, "character varying": TEXT,
+               "character": TEXT, "boolean": BOOL}
+INT64 = 2 ** 63
+
+
+# ---------------------------------------------------------------- literals
+
+def literal(value) -> str:
+    """A value as an SQL literal, quoted by psycopg (PostgreSQL's rules: E'' and
+    doubled quotes and backslashes for strings). Numbers must be finite."""
+    from psycopg.sql import Literal
+
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "NULL"}[value]
+    if isinstance(value, int):
+        if not -INT64 < value < INT64:
+            raise XmmError(f"the number {value} is too large", hint="integers must lie within ±9.2e18")
+        return Literal(value).as_string(None).strip()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise XmmError(f"the number {value} is not finite")
+        return Literal(value).as_string(None).strip()
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise XmmError("a string may not contain the NUL character")
+        return Literal(value).as_string(None).strip()
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+_NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_number(text: str, column: int | None = None) -> int | float:
+    """A number token as int (no point, no exponent, fits int64) or a finite float."""
+    text = text.strip()
+    where = f" at column {column}" if column else ""
+    if not _NUMBER_RE.fullmatch(text):
+        raise XmmError(f"'{text}'{where} is not a number", sqlstate=SYNTAX)
+    if re.fullmatch(r"[+-]?\d+", text):
+        value = int(text)
+        if -INT64 < value < INT64:
+            return value
+    value = float(text)
+    if not math.isfinite(value):
+        raise XmmError(f"the number {text}{where} is out of range", hint="numbers must lie within ±1.7e308")
+    return value
+
+
+def category(sql_type: str) -> str:
+    """number / text / boolean / other for a format_type() name."""
+    return _CATEGORIES.get(re.sub(r"\(.*\)", "", sql_type).strip(), OTHER)
+
+
+def outcome(func, *args) -> dict:
+    """func(*args) as a row {result, message, hint, sqlstate}: an XmmError becomes
+    data, which a PL/pgSQL wrapper raises (xmm.raise_outcome) so that psql shows the
+    message as it is, without PL/Python's 'plpy.Error:' prefix."""
+    try:
+        return {"result": func(*args), "message": None, "hint": None, "sqlstate": None}
+    except XmmError as exc:
+        return {"result": None, "message": exc.message, "hint": exc.hint, "sqlstate": exc.sqlstate}
+
+
+# ---------------------------------------------------------------- catalogue
+
+@dataclass
+class Column:
+    name: str        # as users write it (lower case)
+    sql: str         # quote_ident(name) as PostgreSQL spells it, or a derived expression
+    type: str        # format_type(), e.g. 'real'
+    doc: str = ""
+    derived: bool = False
+
+    @property
+    def category(self) -> str:
+        return category(self.type)
+
+
+@dataclass
+class Table:
+    name: str                 # e.g. 'source'
+    sql: str                  # schema-qualified, quoted: xmm.source
+    columns: dict[str, Column] = field(default_factory=dict)
+    doc: str = ""
+
+    def column(self, name: str, column: int | None = None, extra: tuple = ()) -> Column:
+        """The column called `name` (case-insensitive) or a human error."""
+        col = self.columns.get(name.lower())
+        if col is None:
+            raise unknown("column", name, list(self.columns) + list(extra), column,
+                          hint=f"the columns of {self.name} are listed by \\d xmm.{self.name}",
+                          sqlstate=UNDEFINED_COLUMN)
+        return col
+
+
+def unknown(kind: str, name: str, known, column: int | None = None, hint: str | None = None,
+            sqlstate: str = SYNTAX) -> XmmError:
+    """`unknown column 'sc_det_mll' (did you mean sc_det_ml?)` with the position when known."""
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    where = f" at column {column}" if column else ""
+    msg = f"unknown {kind} '{name}'" + (f" (did you mean {close[0]}?)" if close else "") + where
+    return XmmError(msg, hint=hint, sqlstate=sqlstate)
+
+
+_CATALOG_SQL = """
+SELECT c.relname AS table_name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_sql,
+       a.attname AS column_name, quote_ident(a.attname) AS column_sql,
+       format_type(a.atttypid, a.atttypmod) AS type,
+       coalesce(col_description(c.oid, a.attnum), '') AS doc,
+       coalesce(obj_description(c.oid, 'pg_class'), '') AS table_doc
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
+   AND c.relname NOT LIKE 'pg\\_%'
+ ORDER BY c.relname, a.attnum"""
+
+_catalog_cache: dict = {}
+
+
+class Catalog:
+    """The tables and columns of a schema as the database describes them: the
+    whitelist both languages check every identifier against."""
+
+    def __init__(self, tables: dict[str, Table]):
+        self.tables = tables
+
+    @classmethod
+    def load(cls, db, schema: str = "xmm", cache: bool = True) -> "Catalog":
+        """Reads pg_catalog through `db` (xmmdb.pg.Spi or Psycopg); cached per process
+        and schema (the schema changes only with a new extension build, i.e. a new session)."""
+        key = (id(type(db)), schema)
+        if cache and key in _catalog_cache:
+            return _catalog_cache[key]
+        tables: dict[str, Table] = {}
+        for r in db.query(_CATALOG_SQL, (schema,), ("text",)):
+            t = tables.setdefault(r["table_name"], Table(r["table_name"], r["table_sql"], doc=r["table_doc"]))
+            t.columns[r["column_name"]] = Column(r["column_name"], r["column_sql"], r["type"], r["doc"])
+        catalog = cls(tables)
+        if cache:
+            _catalog_cache[key] = catalog
+        return catalog
+
+    def table(self, name: str, column: int | None = None, allowed=None) -> Table:
+        allowed = list(self.tables) if allowed is None else allowed
+        t = self.tables.get(name.lower()) if name.lower() in allowed else None
+        if t is None:
+            raise unknown("table", name, allowed, column, hint="tables: " + ", ".join(sorted(allowed)),
+                          sqlstate=UNDEFINED_TABLE)
+        return t
+
+
+# ---------------------------------------------------------------- syntax errors
+
+def describe(token) -> str:
+    """A token as a human sees it."""
+    if token is None or getattr(token, "type", "") == "$END":
+        return "the end of the query"
+    return f"'{token}'"
+
+
+def syntax_error(exc, text: str, names: dict[str, str], after_value: set[str] = frozenset(), lex=None) -> XmmError:
+    """An XmmError from a lark UnexpectedInput.
+
+    `names` maps terminal names to words ('COMP' -> 'a comparison'); terminals
+    in `after_value` are operators after which a value is expected, so the
+    message reads `expected a value after '>'`. `lex(text)` yields the tokens
+    (to find the one before the error)."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    if isinstance(exc, UnexpectedCharacters):
+        col = exc.column
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch in "'\"":
+            return XmmError(f"syntax error at column {col}: the string starting here is not closed",
+                            hint=f"close it with {ch}", sqlstate=SYNTAX)
+        return XmmError(f"syntax error at column {col}: unexpected character '{ch}'",
+                        hint=_hint(exc.allowed or (), names), sqlstate=SYNTAX)
+    if isinstance(exc, (UnexpectedToken, UnexpectedEOF)):
+        token = getattr(exc, "token", None)
+        at_end = token is None or token.type == "$END"
+        col = len(text.rstrip()) + 1 if at_end else token.column
+        pos = len(text) if at_end else token.start_pos
+        prev = None
+        if lex is not None:
+            try:
+                for t in lex(text[:pos]):
+                    prev = t
+            except Exception:  # the prefix itself does not lex: no previous token to name
+                prev = None
+        expected = set(getattr(exc, "expected", ()) or ())
+        if prev is not None and prev.type in after_value:
+            return XmmError(f"syntax error at column {col}: expected a value after '{prev}'",
+                            hint=_hint(expected, names), sqlstate=SYNTAX)
+        if at_end:
+            return XmmError(f"syntax error at column {col}: the query ends too early",
+                            hint=_hint(expected, names), sqlstate=SYNTAX)
+        return XmmError(f"syntax error at column {col}: unexpected {describe(token)}",
+                        hint=_hint(expected, names), sqlstate=SYNTAX)
+    return XmmError(f"syntax error: {exc}", sqlstate=SYNTAX)
+
+
+def _hint(expected, names: dict[str, str]) -> str | None:
+    words = sorted({names.get(t, t.lower()) for t in expected if not t.startswith("__") and names.get(t) != ""})
+    return ("expected " + ", ".join(words)) if words else None
