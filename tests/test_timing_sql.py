@@ -1,0 +1,111 @@
+"""The timing SQL functions in the server, end to end: real XMM-Newton event
+lists (Abell 907, three epochs, no orbit files) loaded through the photon
+loader, a catalogue source put at the cluster core, and the products opened in
+astropy and stingray. The sample pulsar is searched in test_timing_sample.py."""
+
+import io
+import warnings
+
+import numpy as np
+import psycopg
+import pytest
+from astropy.io import fits
+
+SRCID = 990000001
+RA, DEC = 149.5922925, -11.0597  # Abell 907's core (RA_OBJ/DEC_OBJ of the event files)
+
+
+@pytest.fixture(scope="module")
+def a907(dsn):
+    from conftest import SHARED
+    from xmmdb_loader.events import load_events
+
+    files = sorted((SHARED / "events" / "abell907").glob("*/mos*_clean_evts.fits"))
+    if not files:
+        pytest.skip("../shared/data/events/abell907 is not beside the checkout")
+    with psycopg.connect(dsn) as conn:
+        load_events(conn, files, progress=False)
+        conn.execute("INSERT INTO xmm.source (srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections) "
+                     "VALUES (%s, 'TEST A907 core', %s, %s, 3e-12, 3)", (SRCID, RA, DEC))
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.notices = notices
+        yield conn
+        conn.rollback()
+
+
+def one(conn, sql, *args):
+    return conn.execute(sql, args).fetchone()
+
+
+def test_extract_all_epochs(a907, tmp_path):
+    (data,) = one(a907, "SELECT xmm_extract_events(%s)", SRCID)
+    with fits.open(io.BytesIO(data)) as hdul:
+        ev = hdul["EVENTS"]
+        assert ev.header["SRC_RAD"] == 30.0  # default radius for 3e-12 erg/cm2/s
+        assert set(ev.data["OBS_ID"]) == {"0201901401", "0201903501", "0404910601"}
+        assert set(ev.data["INSTRUME"]) == {"EMOS1", "EMOS2"}
+        gtis = [h.name for h in hdul if h.name.startswith("GTI_")]
+        assert len(gtis) == 6 and ev.header["TIMESYS"] == "TT" and ev.header["OBS_ID"] == "MULTIPLE"
+        n = len(ev.data)
+        (count,) = one(a907, "SELECT count(*) FROM xmm_photons(%s, %s, 30)", RA, DEC)
+        assert n == count > 1000
+    path = tmp_path / "a907.fits"
+    path.write_bytes(data)
+    from stingray import EventList
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        el = EventList.read(str(path), fmt="ogip")
+    assert len(el.time) == n and el.gti.shape[0] >= 3
+
+
+def test_extract_barycentred_without_orbit(a907):
+    del a907.notices[:]
+    (data,) = one(a907, "SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0201903501\", \"barycenter\": true}')",
+                  SRCID)
+    assert any("no orbit file" in m for m in a907.notices)
+    with fits.open(io.BytesIO(data)) as hdul:
+        h = hdul["EVENTS"].header
+        assert (h["TIMESYS"], h["TIMEREF"], h["PLEPHEM"], h["BARY_POS"], h["OBS_ID"]) == \
+            ("TDB", "SOLARSYSTEM", "JPL-DE421", "GEOCENTRE", "0201903501")
+        t_bary = hdul["EVENTS"].data["TIME"]
+    (raw,) = one(a907, "SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0201903501\"}')", SRCID)
+    with fits.open(io.BytesIO(raw)) as hdul:
+        t = hdul["EVENTS"].data["TIME"]
+    (again,) = one(a907, "SELECT xmm_barycenter(%s, %s, %s)", list(t[:50]), RA, DEC)
+    assert np.allclose(np.array(again), t_bary[:50], atol=2e-6, rtol=0)  # 1 us storage resolution
+    assert 100 < abs(t_bary[0] - t[0]) < 500
+
+
+def test_lightcurve_rows_and_plot(a907):
+    rows = a907.execute("SELECT * FROM xmm_lightcurve(%s, 1000, '{\"obs_id\": \"0201903501\"}')", (SRCID,)).fetchall()
+    assert len(rows) > 5 and {r[4] for r in rows} == {"0201903501"}
+    t, rate, err, frac, _ = map(np.array, zip(*rows))
+    assert np.all(np.diff(t) > 0) and np.all(err > 0) and np.all((frac >= 0.1) & (frac <= 1 + 1e-9))
+    assert 0.05 < np.median(rate) < 5  # a bright cluster core: MOS1 + MOS2 count rate
+    (png,) = one(a907, "SELECT xmm_lightcurve_plot(%s, 2000)", SRCID)
+    assert bytes(png[:4]) == b"\x89PNG"
+
+
+def test_errors_reach_sql_as_messages(a907):
+    cases = [("SELECT xmm_extract_events(987654321)", "no source with srcid 987654321"),
+             ("SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0000000001\"}')" % SRCID, "no photons within"),
+             ("SELECT xmm_extract_events(%s, 20, '{\"barycentre\": true}')" % SRCID, "unknown option 'barycentre'"),
+             ("SELECT * FROM xmm_lightcurve(%s, -5)" % SRCID, "bin_s"),
+             ("SELECT * FROM xmm_periodogram(%s, 0.5, 1.0, '{\"harmonics\": \"two\"}')" % SRCID, "positive integer")]
+    for sql, message in cases:
+        with a907.transaction():
+            try:
+                with a907.transaction():
+                    a907.execute(sql)
+                raise AssertionError(f"no error from {sql}")
+            except psycopg.Error as exc:
+                assert message in exc.diag.message_primary, (sql, exc.diag.message_primary)
+
+
+def test_periodogram_on_noise(a907):
+    r = one(a907, "SELECT best_frequency, fap, n_photons, statistic, obs_ids, barycentred, "
+                  "cardinality(frequency) FROM xmm_periodogram(%s, 0.5, 0.55, '{\"obs_id\": \"0201903501\"}')", SRCID)
+    assert 0.5 <= r[0] <= 0.55 and r[1] > 1e-3 and r[2] > 100 and r[3] == "Z2_2" and r[4] == ["0201903501"]
+    assert r[5] is True and r[6] > 1000
