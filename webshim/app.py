@@ -1,0 +1,506 @@
+"""The web shim: a Flask app whose every page is one or a few SQL calls.
+
+    create_app(dsn=None)   # dsn None: $XMMDB_WEB_DSN, else the xmmdb DSN as xmm_reader if that role exists
+
+Pages: / (search), /source/<srcid>, /detection/<detid>, /observation/<obs_id>,
+/diagram; plots and files at stable URLs under /source/<srcid>/…; the VO
+interfaces (cone search, TAP) are in vo.py. Science happens in SQL
+(xmm_search, xmm_fit, xmm_extract_events, …); a function that is not
+installed yet makes its feature say "not available".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import psycopg
+from flask import Flask, Response, abort, jsonify, render_template, request, url_for
+from psycopg import sql
+
+from . import formats
+from .db import Database, NotAvailable, error_info, resolve_dsn
+
+PAGE_SIZE = 50
+EXPORT_MAX = int(os.environ.get("XMMDB_WEB_EXPORT_MAX", 100_000))
+DIAGRAM_MAX = 20_000
+RESULT_COLUMNS = ["srcid", "iauname", "sc_ra", "sc_dec", "sc_poserr", "sc_det_ml", "sc_ep_8_flux",
+                  "sc_hr2", "sc_extent", "n_detections", "is_ulx"]
+EXAMPLES = [
+    ("M82", "a name: sources within 10 arcmin of it"),
+    ("cone('M31', '20arcmin') AND sc_det_ml > 100", "a cone and a condition"),
+    ("cone('10.68 41.27', '5arcmin')", "a cone at coordinates"),
+    ("is_ulx = true", "candidate ultraluminous X-ray sources"),
+    ("sc_ep_8_flux > 1e-12 AND n_detections > 2", "bright, detected more than twice"),
+    ('"J0958" IN iauname', "a substring of the IAU name"),
+    ("srcid IN {1, 2, 3}", "a list of sources"),
+]
+FIT_MODELS = ["phabs_pl", "phabs_bb", "phabs_diskbb", "phabs_brems", "phabs_pl_bb", "tbabs_pl", "wabs_pl"]
+FIT_STATS = ["chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat"]
+FIT_METHODS = ["levmar", "neldermead", "moncar"]
+
+
+def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_ms: int | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["JSON_SORT_KEYS"] = False
+    db = Database(dsn if dsn else resolve_dsn(), timeout_ms=timeout_ms)
+    meta = formats.Metadata(db)
+    app.extensions["xmmdb"] = db
+    hips = hips_url if hips_url is not None else os.environ.get("XMMDB_WEB_HIPS", "").strip()
+
+    @app.context_processor
+    def features():
+        return {"has": db.has, "hips_url": hips, "ks": _ks}
+
+    app.add_template_filter(_num, "num")
+    app.add_template_filter(_hms, "hms")
+    app.add_template_filter(_dms, "dms")
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        if _wants_json():
+            return jsonify(error=exc.description), 404
+        return render_template("404.html", message=exc.description), 404
+
+    @app.errorhandler(NotAvailable)
+    def not_available(exc):
+        if _wants_json():
+            return jsonify(error=str(exc), function=exc.function, available=False), 501
+        return render_template("unavailable.html", function=exc.function), 501
+
+    @app.errorhandler(psycopg.Error)
+    def sql_error(exc):
+        info = error_info(exc)
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            info["message"] = "the query took too long and was cancelled (statement timeout)"
+        status = 404 if info["sqlstate"] == "02000" else 400 if (info["sqlstate"] or "").startswith(("22", "42", "P0", "57")) else 500
+        if _wants_json():
+            return jsonify(error=info["message"], hint=info["hint"]), status
+        return render_template("error.html", error=info), status
+
+    def search_columns() -> list[str]:
+        return [r[0] for r in db.rows("SELECT attname FROM pg_attribute WHERE attrelid = 'xmm.source'::regclass"
+                                      " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")[1]]
+
+    def run_search(q: str, order: str | None, desc: bool, limit: int, offset: int, cols: list[str] | None = None):
+        """One call of xmm_search for a page of results and the total count."""
+        db.need("xmm_search")
+        valid = search_columns()
+        order = order if order in valid else None
+        pick = sql.SQL(", ").join(map(sql.Identifier, cols)) if cols else sql.SQL("*")
+        query = sql.SQL("SELECT {}, count(*) OVER () AS _total FROM xmm.xmm_search(%s) s {} LIMIT %s OFFSET %s").format(
+            pick,
+            sql.SQL("ORDER BY {} {} NULLS LAST, srcid").format(sql.Identifier(order), sql.SQL("DESC" if desc else "ASC"))
+            if order else sql.SQL("ORDER BY srcid"))
+        names, rows = db.rows(query, (q, limit, offset))
+        total = rows[0][-1] if rows else 0
+        if not rows and offset:
+            total = db.value("SELECT count(*) FROM xmm.xmm_search(%s)", (q,))
+        return names[:-1], [r[:-1] for r in rows], total
+
+    # -- search -----------------------------------------------------------------------
+
+    @app.route("/")
+    def home():
+        q = request.args.get("q", "").strip()
+        page = max(1, request.args.get("page", 1, type=int))
+        per = min(500, max(10, request.args.get("per", PAGE_SIZE, type=int)))
+        order, desc = request.args.get("sort"), request.args.get("dir", "asc") == "desc"
+        ctx = dict(q=q, examples=EXAMPLES, page=page, per=per, sort=order, desc=desc, error=None,
+                   columns=[], rows=[], total=0, sql_text=None, available=db.has("xmm_search"))
+        if q and ctx["available"]:
+            try:
+                cols = [c for c in RESULT_COLUMNS if c in search_columns()]
+                ctx["columns"], ctx["rows"], ctx["total"] = run_search(q, order, desc, per, (page - 1) * per, cols)
+                if db.has("xmm_to_sql") and request.args.get("showsql"):
+                    ctx["sql_text"] = db.value("SELECT xmm.xmm_to_sql(%s)", (q,))
+            except psycopg.Error as exc:
+                ctx["error"] = error_info(exc)
+                if isinstance(exc, psycopg.errors.QueryCanceled):
+                    ctx["error"]["message"] = "the query took too long and was cancelled (statement timeout)"
+        ctx["pages"] = max(1, -(-ctx["total"] // per))
+        return render_template("search.html", **ctx)
+
+    @app.route("/api/search")
+    def api_search():
+        q = request.args.get("q", "").strip()
+        cols = [c for c in request.args.get("cols", "").split(",") if c]
+        valid = search_columns()
+        bad = [c for c in cols if c not in valid]
+        if bad:
+            return jsonify(error=f"unknown column {bad[0]!r}", columns=valid), 400
+        limit = min(DIAGRAM_MAX, max(1, request.args.get("limit", 1000, type=int)))
+        try:
+            names, rows, total = run_search(q, request.args.get("sort"), request.args.get("dir") == "desc",
+                                            limit, max(0, request.args.get("offset", 0, type=int)), cols or None)
+        except psycopg.Error as exc:
+            return jsonify(error=error_info(exc)), 400
+        return jsonify(columns=names, rows=[[formats.jsonable(v) for v in r] for r in rows], total=total,
+                       truncated=total > len(rows), limit=limit)
+
+    @app.route("/api/columns")
+    def api_columns():
+        return jsonify(columns=search_columns())
+
+    @app.route("/export.<fmt>")
+    def export(fmt):
+        if fmt not in ("csv", "vot", "xml", "fits"):
+            abort(404)
+        q = request.args.get("q", "").strip()
+        db.need("xmm_search")
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM xmm.xmm_search(%s) s ORDER BY srcid LIMIT %s", (q, EXPORT_MAX + 1))
+            fields = meta.fields(cur)
+            rows = cur.fetchall()
+        over = EXPORT_MAX if len(rows) > EXPORT_MAX else None
+        rows = rows[:EXPORT_MAX]
+        name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", q)[:60].strip("_") or "xmmdb"
+        headers = {"Content-Disposition": f'attachment; filename="xmmdb_{name}.{"vot" if fmt == "xml" else fmt}"'}
+        if over:
+            headers["X-Truncated"] = f"truncated at {over} rows"
+        if fmt == "csv":
+            return Response(formats.csv_rows(fields, rows, over), mimetype="text/csv", headers=headers)
+        if fmt == "fits":
+            return Response(formats.fits_bytes(fields, rows, over), mimetype="application/fits", headers=headers)
+        if request.args.get("inline"):
+            headers.pop("Content-Disposition")
+        return Response(formats.votable(fields, rows, name="xmmdb_search", description=f"xmmdb search: {q}",
+                                        overflow_at=over), mimetype="application/x-votable+xml", headers=headers)
+
+    @app.route("/help")
+    def help_page():
+        meta.refresh()
+        colmeta = {c: m for (t, c), m in meta.by_table.items() if t == "xmm.source"}
+        return render_template("help.html", examples=EXAMPLES, columns=search_columns(), colmeta=colmeta)
+
+    # -- diagrams ---------------------------------------------------------------------
+
+    @app.route("/diagram")
+    def diagram():
+        cols = search_columns()
+        return render_template("diagram.html", q=request.args.get("q", ""), columns=cols,
+                               x=request.args.get("x", "sc_hr2"), y=request.args.get("y", "sc_ep_8_flux"),
+                               kind=request.args.get("kind", "scatter"), available=db.has("xmm_search"))
+
+    # -- source, detection, observation -----------------------------------------------
+
+    @app.route("/source/<int:srcid>")
+    def source(srcid):
+        src = db.one("SELECT * FROM xmm.source WHERE srcid = %s", (srcid,))
+        if src is None:
+            abort(404, f"no source with SRCID {srcid}")
+        dets = db.dicts("""
+            SELECT d.detid, d.obs_id, o.target, o.mjd_start, o.revolut, d.ra, d.dec, d.poserr, d.ep_8_flux,
+                   d.ep_8_flux_err, d.pn_8_flux, d.m1_8_flux, d.m2_8_flux, d.ep_8_rate, d.ep_8_det_ml, d.ep_hr2,
+                   d.pn_offax, o.pn_filter, o.pn_ontime, o.m1_ontime, o.m2_ontime, d.var_flag, d.sum_flag,
+                   d.spectra, d.tseries, q3c_dist(d.ra, d.dec, s.sc_ra, s.sc_dec) * 3600 AS offset_arcsec
+              FROM xmm.detection d JOIN xmm.observation o USING (obs_id) JOIN xmm.source s USING (srcid)
+             WHERE d.srcid = %s ORDER BY o.mjd_start""", (srcid,))
+        fields = db.dicts("SELECT column_name, unit, description FROM tap_schema.columns"
+                          " WHERE table_name = 'xmm.source' ORDER BY column_index") if _has_tap_schema(db) else []
+        spectra = _spectra(db, srcid)
+        return render_template("source.html", src=src, dets=dets, fields=fields, spectra=spectra,
+                               models=FIT_MODELS, stats=FIT_STATS, methods=FIT_METHODS,
+                               fit_models=_fit_models(db))
+
+    @app.route("/source/<int:srcid>.json")
+    def source_json(srcid):
+        src = db.one("SELECT * FROM xmm.source WHERE srcid = %s", (srcid,))
+        if src is None:
+            abort(404)
+        dets = db.dicts("SELECT d.detid, d.obs_id, d.ra, d.dec, d.poserr, d.ep_8_flux, d.ep_8_flux_err, d.ep_8_det_ml,"
+                        " o.mjd_start FROM xmm.detection d JOIN xmm.observation o USING (obs_id)"
+                        " WHERE d.srcid = %s ORDER BY o.mjd_start", (srcid,))
+        near = db.dicts("SELECT srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux FROM xmm.source WHERE"
+                        " q3c_radial_query(sc_ra, sc_dec, %s, %s, 0.1) AND srcid <> %s LIMIT 500",
+                        (src["sc_ra"], src["sc_dec"], srcid))
+        obs = db.dicts("SELECT DISTINCT o.obs_id, o.ra_pnt, o.dec_pnt FROM xmm.observation o"
+                       " JOIN xmm.detection d USING (obs_id) WHERE d.srcid = %s", (srcid,))
+        return jsonify(source={k: formats.jsonable(v) for k, v in src.items()},
+                       detections=[{k: formats.jsonable(v) for k, v in d.items()} for d in dets],
+                       neighbours=[{k: formats.jsonable(v) for k, v in d.items()} for d in near],
+                       observations=obs)
+
+    @app.route("/detection/<int:detid>")
+    def detection(detid):
+        det = db.one("SELECT * FROM xmm.detection WHERE detid = %s", (detid,))
+        if det is None:
+            abort(404, f"no detection with DETID {detid}")
+        obs = db.one("SELECT * FROM xmm.observation_list WHERE obs_id = %s", (det["obs_id"],))
+        src = db.one("SELECT srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections FROM xmm.source WHERE srcid = %s",
+                     (det["srcid"],))
+        return render_template("detection.html", det=det, obs=obs, src=src, spectra=_spectra(db, det["srcid"], detid))
+
+    @app.route("/observation/<obs_id>")
+    def observation(obs_id):
+        obs = db.one("SELECT * FROM xmm.observation_list WHERE obs_id = %s", (obs_id,))
+        if obs is None:
+            abort(404, f"no observation {obs_id}")
+        dets = db.dicts("""SELECT d.detid, d.srcid, s.iauname, d.ra, d.dec, d.ep_8_flux, d.ep_8_det_ml, d.pn_offax,
+                                  d.sum_flag, d.var_flag
+                             FROM xmm.detection d JOIN xmm.source s USING (srcid)
+                            WHERE d.obs_id = %s ORDER BY d.ep_8_flux DESC NULLS LAST""", (obs_id,))
+        return render_template("observation.html", obs=obs, dets=dets)
+
+    @app.route("/observation/<obs_id>.json")
+    def observation_json(obs_id):
+        obs = db.one("SELECT obs_id, ra_pnt, dec_pnt FROM xmm.observation WHERE obs_id = %s", (obs_id,))
+        if obs is None:
+            abort(404)
+        dets = db.dicts("SELECT d.detid, d.srcid, s.iauname, d.ra, d.dec, d.ep_8_flux FROM xmm.detection d"
+                        " JOIN xmm.source s USING (srcid) WHERE d.obs_id = %s", (obs_id,))
+        return jsonify(observation=obs, detections=[{k: formats.jsonable(v) for k, v in d.items()} for d in dets],
+                       observations=[obs])
+
+    # -- products of a source: fit, photons, image, light curve, periodogram ---------
+
+    @app.route("/source/<int:srcid>/fit.json")
+    def fit_json(srcid):
+        call, params = _fit_call(db, srcid, plot=False)
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute(call, params)
+            row = cur.fetchone()
+            names = [d.name for d in cur.description]
+        if row is None:
+            return jsonify(error="no fit result"), 404
+        out = {k: formats.jsonable(v) for k, v in zip(names, row)}
+        out["plot_url"] = url_for("fit_png", srcid=srcid, **request.args.to_dict())
+        return jsonify(out)
+
+    @app.route("/source/<int:srcid>/fit.png")
+    def fit_png(srcid):
+        call, params = _fit_call(db, srcid, plot=True)
+        png = db.value(call, params)
+        return Response(bytes(png), mimetype="image/png", headers={"Cache-Control": "max-age=600"})
+
+    @app.route("/source/<int:srcid>/events.fits")
+    def events(srcid):
+        db.need("xmm_extract_events")
+        opts = {}
+        if request.args.get("barycenter") in ("1", "true", "on", "yes"):
+            opts["barycenter"] = True
+        if request.args.get("obs_id"):
+            opts["obs_id"] = request.args["obs_id"]
+        for k in ("emin", "emax"):
+            if request.args.get(k):
+                opts[k] = request.args.get(k, type=float)
+        radius = request.args.get("radius", type=float)
+        data = db.value("SELECT xmm.xmm_extract_events(%s, %s, %s::jsonb)", (srcid, radius, json.dumps(opts)))
+        suffix = "_bary" if opts.get("barycenter") else ""
+        return Response(bytes(data), mimetype="application/fits",
+                        headers={"Content-Disposition": f'attachment; filename="xmmdb_{srcid}_events{suffix}.fits"'})
+
+    @app.route("/source/<int:srcid>/image.fits")
+    def image(srcid):
+        db.need("xmm_image")
+        src = db.one("SELECT sc_ra, sc_dec FROM xmm.source WHERE srcid = %s", (srcid,))
+        if src is None:
+            abort(404)
+        size = request.args.get("size", 4.0, type=float)
+        binsize = request.args.get("bin", 4.0, type=float)
+        data = db.value("SELECT xmm.xmm_image(%s, %s, %s, %s, %s::jsonb)",
+                        (src["sc_ra"], src["sc_dec"], size, binsize, json.dumps({})))
+        return Response(bytes(data), mimetype="application/fits",
+                        headers={"Content-Disposition": f'inline; filename="xmmdb_{srcid}_image.fits"'})
+
+    @app.route("/source/<int:srcid>/lightcurve.json")
+    def lightcurve(srcid):
+        db.need("xmm_lightcurve")
+        opts = _json_arg("options")
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM xmm.xmm_lightcurve(%s, %s, %s::jsonb)",
+                        (srcid, request.args.get("bin", 100.0, type=float), json.dumps(opts)))
+            names = [d.name for d in cur.description]
+            rows = cur.fetchall()
+        return jsonify(columns=names, rows=[[formats.jsonable(v) for v in r] for r in rows])
+
+    @app.route("/source/<int:srcid>/periodogram.json")
+    def periodogram(srcid):
+        db.need("xmm_periodogram")
+        opts = _json_arg("options")
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM xmm.xmm_periodogram(%s, %s, %s, %s::jsonb)",
+                        (srcid, request.args.get("fmin", 0.01, type=float), request.args.get("fmax", 2.0, type=float),
+                         json.dumps(opts)))
+            names = [d.name for d in cur.description]
+            rows = cur.fetchall()
+        return jsonify(columns=names, rows=[[formats.jsonable(v) if not isinstance(v, list) else
+                                             [formats.jsonable(x) for x in v] for v in r] for r in rows])
+
+    # -- misc ---------------------------------------------------------------------------
+
+    @app.route("/status")
+    def status():
+        funcs = db.functions()
+        wanted = ["xmm_search", "xmm_to_sql", "xmm_resolve", "xmm_adql", "xmm_fit", "xmm_fit_plot",
+                  "xmm_fit_detection", "xmm_photons", "xmm_image", "xmm_extract_events", "xmm_lightcurve",
+                  "xmm_periodogram", "vo_cone", "tap_schema_refresh"]
+        return jsonify(user=db.value("SELECT current_user"), functions={f: f in funcs for f in wanted},
+                       statement_timeout=db.value("SHOW statement_timeout"))
+
+    @app.route("/favicon.ico")
+    def favicon():
+        return app.send_static_file("favicon.svg")
+
+    @app.route("/hips/blank/<path:path>")
+    def blank_hips(path):
+        """A one-tile dark HiPS so the sky view works without any HiPS server."""
+        if path == "properties":
+            return Response("creator_did = ivo://xmmdb/blank\nobs_title = no background imagery\n"
+                            "dataproduct_type = image\nhips_version = 1.4\nhips_frame = equatorial\n"
+                            "hips_order = 3\nhips_order_min = 0\nhips_tile_width = 64\nhips_tile_format = png\n"
+                            "hips_initial_fov = 1\n", mimetype="text/plain")
+        return app.send_static_file("blank-tile.png")
+
+    from .vo import register as register_vo
+
+    register_vo(app, db, meta)
+    return app
+
+
+def _num(v, col: str = "") -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool) or isinstance(v, int):
+        return str(v)
+    v = float(v)
+    if v != v:
+        return "NaN"
+    if col in ("sc_ra", "sc_dec", "ra", "dec", "ra_pnt", "dec_pnt", "lii", "bii"):
+        return f"{v:.5f}"
+    if col.startswith("mjd"):
+        return f"{v:.4f}"
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.3e}"
+    return f"{v:.4g}"
+
+
+def _hms(ra) -> str:
+    if ra is None:
+        return ""
+    h = (float(ra) / 15.0) % 24
+    hh, rem = int(h), (h - int(h)) * 60
+    mm, ss = int(rem), (rem - int(rem)) * 60
+    if round(ss, 2) >= 60:
+        ss, mm = 0.0, mm + 1
+    return f"{hh:02d}h{mm:02d}m{ss:05.2f}s"
+
+
+def _dms(dec) -> str:
+    if dec is None:
+        return ""
+    sign = "-" if dec < 0 else "+"
+    d = abs(float(dec))
+    dd, rem = int(d), (d - int(d)) * 60
+    mm, ss = int(rem), (rem - int(rem)) * 60
+    if round(ss, 1) >= 60:
+        ss, mm = 0.0, mm + 1
+    return f"{sign}{dd:02d}°{mm:02d}′{ss:04.1f}″"
+
+
+def _ks(seconds) -> str:
+    return "—" if seconds is None else f"{float(seconds) / 1000:.1f}"
+
+
+def _wants_json() -> bool:
+    return request.path.endswith(".json") or request.path.startswith("/api/")
+
+
+def _has_tap_schema(db) -> bool:
+    return bool(db.value("SELECT to_regclass('tap_schema.columns') IS NOT NULL"))
+
+
+def _json_arg(name: str) -> dict:
+    raw = request.args.get(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        abort(400, f"{name} must be a JSON object")
+    if not isinstance(value, dict):
+        abort(400, f"{name} must be a JSON object")
+    return value
+
+
+def _spectra(db, srcid: int, detid: int | None = None) -> list[dict]:
+    """The source's spectra, from the spectra table of the fitting issue when it exists."""
+    table = db.value("SELECT to_regclass('xmm.spectrum')::text")
+    if not table:
+        return []
+    try:
+        cols = {r[0] for r in db.rows("SELECT attname FROM pg_attribute WHERE attrelid = 'xmm.spectrum'::regclass"
+                                      " AND attnum > 0 AND NOT attisdropped")[1]}
+        if "detid" not in cols:
+            return []
+        pick = [c for c in ("spectrum_id", "detid", "obs_id", "instrument", "exposure", "file") if c in cols]
+        q = sql.SQL("SELECT {}, {} AS counts FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
+                    " WHERE d.srcid = %s {} {} ORDER BY 2, 3").format(
+            sql.SQL(", ").join(sql.SQL("s.") + sql.Identifier(c) for c in pick),
+            sql.SQL("s.total_counts") if "total_counts" in cols else sql.SQL("NULL"),
+            sql.SQL("AND s.kind = 'source'") if "kind" in cols else sql.SQL(""),
+            sql.SQL("AND d.detid = %s") if detid else sql.SQL(""))
+        return db.dicts(q, (srcid, detid) if detid else (srcid,))
+    except psycopg.Error:
+        return []
+
+
+def _fit_models(db) -> list[str]:
+    return FIT_MODELS
+
+
+def _fit_options() -> tuple[str, dict, int | None, str | None]:
+    """model, options (jsonb), detid, instrument from the query string of a fit URL:
+    model, inst, detid, emin, emax, group, stat, method, errors, joint,
+    p.<name>=value, p.<name>.min, p.<name>.max, p.<name>.frozen."""
+    a = request.args
+    model = a.get("model", "phabs_pl").strip()
+    opts: dict = {}
+    for k in ("emin", "emax"):
+        if a.get(k):
+            opts[k] = a.get(k, type=float)
+    if a.get("group") not in (None, ""):
+        opts["group"] = a.get("group", type=int)
+    for k in ("stat", "method", "errors"):
+        if a.get(k):
+            opts[k] = a[k]
+    if a.get("joint") in ("1", "true", "on"):
+        opts["joint"] = True
+    params: dict = {}
+    for key, value in a.items():
+        m = re.fullmatch(r"p\.([A-Za-z_][\w.]*?)(?:\.(value|min|max|frozen))?", key)
+        if not m or value == "":
+            continue
+        name, attr = m.group(1), m.group(2) or "value"
+        if attr == "frozen":
+            params.setdefault(name, {})["frozen"] = value in ("1", "true", "on", "yes")
+        else:
+            try:
+                params.setdefault(name, {})[attr] = float(value)
+            except ValueError:
+                abort(400, f"parameter {name}: {attr} must be a number")
+    if params:
+        opts["params"] = params
+    detid = a.get("detid", type=int)
+    inst = a.get("inst") or None
+    return model, opts, detid, inst
+
+
+def _fit_call(db, srcid: int, plot: bool):
+    model, opts, detid, inst = _fit_options()
+    if detid:
+        func = "xmm_fit_detection_plot" if plot else "xmm_fit_detection"
+        if db.has(func):
+            return (sql.SQL("SELECT {} xmm.{}(%s, %s, %s, %s::jsonb)").format(
+                sql.SQL("") if plot else sql.SQL("* FROM"), sql.Identifier(func)),
+                (detid, inst or "PN", model, json.dumps(opts)))
+        if plot and db.has("xmm_fit_plot"):
+            opts["detid"] = detid
+    if inst and inst.upper() not in ("BEST", ""):
+        opts.setdefault("instrument", inst)
+    func = "xmm_fit_plot" if plot else "xmm_fit"
+    db.need(func)
+    if plot:
+        return "SELECT xmm.xmm_fit_plot(%s, %s, %s::jsonb)", (srcid, model, json.dumps(opts))
+    return "SELECT * FROM xmm.xmm_fit(%s, %s, %s::jsonb)", (srcid, model, json.dumps(opts))

@@ -1,0 +1,155 @@
+"""Connections for the web shim: which DSN and role, a small pool, a statement
+timeout on every connection, and which xmm_* SQL functions exist right now.
+
+The shim has no science logic: every page is one or a few SQL calls. Features
+whose SQL function is not installed yet (another issue's work) are reported as
+"not available" instead of failing, and appear as soon as the function does
+(the function list is re-read every few seconds).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+import time
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+READER_ROLE = "xmm_reader"
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+def resolve_dsn(dsn: str | None = None) -> str:
+    """$XMMDB_WEB_DSN, else the xmmdb DSN with user xmm_reader when that role
+    exists (read-only access for a public shim), else the xmmdb DSN as it is."""
+    env = os.environ.get("XMMDB_WEB_DSN", "").strip()
+    if env:
+        return env
+    if dsn is None:
+        from xmmdb_loader.dsn import find_dsn
+
+        dsn = find_dsn()
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            has_reader = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolcanlogin",
+                                      (READER_ROLE,)).fetchone()
+    except psycopg.Error:
+        return dsn
+    if has_reader:
+        return make_conninfo(**{**conninfo_to_dict(dsn), "user": READER_ROLE})
+    return dsn
+
+
+class NotAvailable(Exception):
+    """A feature whose SQL function is not installed in this database (yet)."""
+
+    def __init__(self, function: str):
+        super().__init__(f"{function} is not available in this database yet")
+        self.function = function
+
+
+class Database:
+    """A small LIFO pool of autocommit connections, each with a statement timeout."""
+
+    def __init__(self, dsn: str, timeout_ms: int | None = None, size: int = 8):
+        self.dsn = dsn
+        self.timeout_ms = int(timeout_ms or os.environ.get("XMMDB_WEB_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
+        self.pool: queue.LifoQueue = queue.LifoQueue(maxsize=size)
+        self._functions: dict[str, list[str]] = {}
+        self._functions_at = 0.0
+        self._lock = threading.Lock()
+
+    def _new(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, autocommit=True, application_name="xmmdb_web",
+                               options=f"-c statement_timeout={self.timeout_ms}", connect_timeout=10)
+
+    @contextmanager
+    def connect(self):
+        try:
+            conn = self.pool.get_nowait()
+        except queue.Empty:
+            conn = self._new()
+        ok = False
+        try:
+            yield conn
+            ok = True
+        finally:
+            if conn.closed or conn.broken or not ok and conn.info.transaction_status != 0:
+                conn.close()
+            else:
+                try:
+                    self.pool.put_nowait(conn)
+                except queue.Full:
+                    conn.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self.pool.get_nowait().close()
+            except queue.Empty:
+                return
+
+    def rows(self, sql, params=None) -> tuple[list[str], list[tuple]]:
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return [d.name for d in cur.description], cur.fetchall()
+
+    def dicts(self, sql, params=None) -> list[dict]:
+        cols, rows = self.rows(sql, params)
+        return [dict(zip(cols, r)) for r in rows]
+
+    def one(self, sql, params=None) -> dict | None:
+        out = self.dicts(sql, params)
+        return out[0] if out else None
+
+    def value(self, sql, params=None):
+        with self.connect() as conn:
+            row = conn.execute(sql, params).fetchone()
+            return row[0] if row else None
+
+    # -- which SQL functions exist -------------------------------------------------
+
+    def functions(self) -> dict[str, list[str]]:
+        """xmm.* functions -> their identity argument lists, re-read every 5 s."""
+        now = time.monotonic()
+        if now - self._functions_at > 5:
+            with self._lock:
+                if now - self._functions_at > 5:
+                    found: dict[str, list[str]] = {}
+                    for name, args in self.rows(
+                            "SELECT p.proname, pg_get_function_identity_arguments(p.oid) FROM pg_proc p"
+                            " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'xmm'")[1]:
+                        found.setdefault(name, []).append(args)
+                    self._functions, self._functions_at = found, time.monotonic()
+        return self._functions
+
+    def has(self, name: str) -> bool:
+        return name in self.functions()
+
+    def need(self, name: str) -> None:
+        if not self.has(name):
+            raise NotAvailable(name)
+
+    def arg_names(self, name: str) -> list[str]:
+        """Argument names of the first overload of xmm.<name> (for adapting calls)."""
+        sigs = self.functions().get(name) or [""]
+        return [m.group(1) for m in re.finditer(r"(?:^|, )(?:IN |OUT |INOUT )?(\w+) ", sigs[0])]
+
+
+def error_info(exc: psycopg.Error) -> dict:
+    """A PostgreSQL error as the user should see it: message, hint, and the
+    1-based column in the query it points at, when it says one."""
+    diag = exc.diag
+    message = diag.message_primary or str(exc).strip()
+    position = None
+    found = re.search(r"\b(?:column|position|char(?:acter)?)\s+(\d+)", message)
+    if found:
+        position = int(found.group(1))
+    elif diag.internal_position:
+        position = int(diag.internal_position)
+    return {"message": message, "hint": diag.message_hint, "detail": diag.message_detail,
+            "position": position, "sqlstate": diag.sqlstate}

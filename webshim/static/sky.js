@@ -1,0 +1,56 @@
+// sky.js — the Aladin Lite sky view of a source or an observation. Background
+// imagery only from the HiPS server configured in XMMDB_WEB_HIPS; without one,
+// a blank local HiPS (served by the shim) under the coordinate grid.
+import A from "./vendor/aladin-lite/aladin.js";
+
+const el = document.getElementById("aladin");
+
+function fallback(msg) {
+  el.innerHTML = `<div class="fallback">${msg}</div>`;
+}
+
+async function main() {
+  const probe = document.createElement("canvas");
+  if (!probe.getContext("webgl2")) {
+    fallback("The sky view needs WebGL2, which this browser does not offer.");
+    return;
+  }
+  await A.init;
+  const ra = +el.dataset.ra, dec = +el.dataset.dec;
+  const aladin = A.aladin(el, {
+    survey: el.dataset.hips, hipsList: [], target: `${ra} ${dec}`, fov: +(el.dataset.fov || 0.08),
+    cooFrame: "ICRSd", showCooGrid: el.dataset.hipsConfigured !== "1", showCooGridControl: true, log: false,
+    showLayersControl: false, showSimbadPointerControl: false, showShareControl: false, showSettingsControl: false,
+    showProjectionControl: false, showContextMenu: false, showFrame: true, showZoomControl: true,
+    showFullscreenControl: true, showReticle: false, backgroundColor: "rgb(16, 24, 32)",
+    gridOptions: {color: "rgb(120, 150, 180)", opacity: 0.6, showLabels: true, labelSize: 12},
+  });
+  const data = await (await fetch(el.dataset.json)).json();
+  const link = s => ({name: s.iauname || String(s.detid || s.srcid), url: s.srcid ? `/source/${s.srcid}` : null});
+  if (data.observations) {
+    const fov = A.graphicOverlay({color: "#7fb2ff", lineWidth: 1});
+    aladin.addOverlay(fov);
+    for (const o of data.observations) fov.add(A.circle(o.ra_pnt, o.dec_pnt, 0.25));
+  }
+  if (data.neighbours) {
+    const other = A.catalog({name: "other sources", sourceSize: 12, color: "#ffd60a", shape: "circle"});
+    aladin.addCatalog(other);
+    other.addSources(data.neighbours.map(s => A.source(s.sc_ra, s.sc_dec, link(s))));
+  }
+  if (data.detections) {
+    const det = A.catalog({name: "detections", sourceSize: 10, color: "#00d0ff", shape: "plus"});
+    aladin.addCatalog(det);
+    det.addSources(data.detections.map(d => A.source(d.ra, d.dec, link(d))));
+  }
+  if (data.source) {
+    const me = A.catalog({name: "this source", sourceSize: 20, color: "#ff3b30", shape: "circle"});
+    aladin.addCatalog(me);
+    me.addSources([A.source(data.source.sc_ra, data.source.sc_dec, {name: data.source.iauname})]);
+  }
+  aladin.on("objectClicked", obj => {
+    if (obj && obj.data && obj.data.url && !location.pathname.endsWith(obj.data.url)) location.href = obj.data.url;
+  });
+  el.dataset.ready = "1";
+}
+
+if (el) main().catch(e => { fallback("The sky view could not start: " + e.message); console.warn(e); });

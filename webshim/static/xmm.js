@@ -1,0 +1,184 @@
+// xmm.js — wiring of the xmmdb pages: SAMP, diagrams, fit form, photons, timing plots.
+"use strict";
+(function () {
+  const $ = (s, root) => (root || document).querySelector(s);
+  const esc = s => String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+  const num = v => (v === null || v === undefined) ? "—" : (typeof v === "number" ? XPlotFmt(v) : esc(v));
+  function XPlotFmt(v) {
+    if (window.XPlot) return window.XPlot.fmt(v);
+    return String(+v.toPrecision(4));
+  }
+  async function getJSON(url) {
+    const r = await fetch(url, {headers: {Accept: "application/json"}});
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = {error: `HTTP ${r.status}`}; }
+    if (!r.ok) {
+      const err = body && body.error;
+      throw new Error(typeof err === "object" && err ? err.message + (err.hint ? ` (${err.hint})` : "") : (err || `HTTP ${r.status}`) + (body && body.hint ? ` (${body.hint})` : ""));
+    }
+    return body;
+  }
+
+  // -- SAMP: send the result table to TOPCAT / Aladin ------------------------------
+  const samp = $("#samp-send");
+  if (samp) samp.addEventListener("click", async () => {
+    const status = $("#samp-status");
+    status.textContent = "looking for a SAMP hub…";
+    try {
+      await window.XSamp.sendTable(samp.dataset.url, samp.dataset.name);
+      status.textContent = "sent to the SAMP hub";
+    } catch (e) {
+      status.textContent = "no SAMP hub answered (start TOPCAT or Aladin first): " + e.message;
+    }
+  });
+
+  // -- Diagrams ------------------------------------------------------------------------
+  const diagram = $("#diagram");
+  if (diagram) {
+    const form = $("#diagram-form");
+    const draw = async () => {
+      const q = $("#q").value.trim(), kind = $("#kind").value, x = $("#x").value, y = $("#y").value;
+      if (!q) { diagram.innerHTML = '<p class="muted" style="padding:16px">Type a query and choose the columns to plot.</p>'; return; }
+      diagram.innerHTML = '<p class="muted" style="padding:16px">querying…</p>';
+      const cols = ["srcid", "iauname", x].concat(kind === "scatter" && y !== x ? [y] : []);
+      try {
+        const d = await getJSON(`${diagram.dataset.api}?q=${encodeURIComponent(q)}&cols=${cols.join(",")}&limit=20000`);
+        const col = name => d.rows.map(r => r[d.columns.indexOf(name)]);
+        const opts = {logx: $("#logx").checked, logy: $("#logy").checked, xlabel: x, ylabel: kind === "scatter" ? y : "number of sources"};
+        let n;
+        if (kind === "hist") n = window.XPlot.hist(diagram, Object.assign(opts, {x: col(x)}));
+        else n = window.XPlot.scatter(diagram, Object.assign(opts, {x: col(x), y: col(y),
+          labels: col("iauname"), hrefs: col("srcid").map(s => `/source/${s}`)}));
+        $("#diagram-note").textContent = `${n} of ${d.total} sources plotted${d.truncated ? ` (truncated at ${d.limit} rows)` : ""}` +
+          (kind === "scatter" ? " · hover a point to see the source, click it to open its page" : "");
+      } catch (e) {
+        diagram.innerHTML = `<div class="error" style="margin:16px">${esc(e.message)}</div>`;
+      }
+    };
+    form.addEventListener("submit", ev => {
+      ev.preventDefault();
+      const p = new URLSearchParams(new FormData(form));
+      history.replaceState(null, "", "?" + p.toString());
+      draw();
+    });
+    draw();
+  }
+
+  // -- Source page: flux history ----------------------------------------------------------
+  const hist = $("#flux-history");
+  if (hist) getJSON(hist.dataset.json).then(d => {
+    const det = d.detections.filter(x => x.mjd_start !== null && x.ep_8_flux !== null).sort((a, b) => a.mjd_start - b.mjd_start);
+    if (det.length < 2) return;
+    window.XPlot.scatter(hist, {x: det.map(x => x.mjd_start), y: det.map(x => x.ep_8_flux), yerr: det.map(x => x.ep_8_flux_err),
+      labels: det.map(x => `obs ${x.obs_id}`), hrefs: det.map(x => `/detection/${x.detid}`), height: 220,
+      xlabel: "MJD", ylabel: "EPIC flux 0.2–12 keV"});
+  }).catch(() => {});
+
+  // -- Fit form ------------------------------------------------------------------------------
+  const fitForm = $("#fit-form");
+  function fitQuery() {
+    const p = new URLSearchParams();
+    const fd = new FormData(fitForm);
+    const expr = (fd.get("expr") || "").trim();
+    p.set("model", expr || fd.get("model"));
+    for (const k of ["inst", "emin", "emax", "group", "stat", "method"]) if (fd.get(k)) p.set(k, fd.get(k));
+    if (fd.get("joint")) p.set("joint", "1");
+    for (const row of fitForm.querySelectorAll("#fit-params tbody tr")) {
+      const name = $(".pname", row).value.trim();
+      if (!name) continue;
+      if ($(".pval", row).value.trim()) p.set(`p.${name}`, $(".pval", row).value.trim());
+      if ($(".pmin", row).value.trim()) p.set(`p.${name}.min`, $(".pmin", row).value.trim());
+      if ($(".pmax", row).value.trim()) p.set(`p.${name}.max`, $(".pmax", row).value.trim());
+      if ($(".pfrozen", row).checked) p.set(`p.${name}.frozen`, "1");
+    }
+    return p;
+  }
+  function paramRows(params) {
+    const body = $("#fit-params tbody");
+    body.innerHTML = "";
+    for (const p of params) {
+      const tr = document.createElement("tr");
+      tr.innerHTML = `<td><input class="pname" size="14"></td><td><input class="pval" size="9"></td>` +
+        `<td><input class="pmin" size="9"></td><td><input class="pmax" size="9"></td><td><input type="checkbox" class="pfrozen"></td>`;
+      $(".pname", tr).value = p.name || "";
+      $(".pval", tr).value = p.value !== undefined && p.value !== null ? +(+p.value).toPrecision(6) : "";
+      $(".pmin", tr).value = p.min !== undefined && p.min !== null ? p.min : "";
+      $(".pmax", tr).value = p.max !== undefined && p.max !== null ? p.max : "";
+      $(".pfrozen", tr).checked = !!p.frozen;
+      body.appendChild(tr);
+    }
+  }
+  function asParams(v) {
+    if (!v) return [];
+    if (Array.isArray(v)) return v;
+    if (typeof v === "object") return Object.entries(v).map(([name, x]) => Object.assign({name}, typeof x === "object" ? x : {value: x}));
+    return [];
+  }
+  if (fitForm) fitForm.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const status = $("#fit-status"), out = $("#fit-result"), go = $("#fit-go");
+    const p = fitQuery();
+    status.textContent = "fitting…";
+    go.disabled = true;
+    try {
+      const r = await getJSON(`${fitForm.action}?${p}`);
+      const params = asParams(r.params);
+      const skip = new Set(["params", "plot_url"]);
+      const rows = Object.entries(r).filter(([k, v]) => !skip.has(k) && (v === null || typeof v !== "object"))
+        .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${num(v)}</td></tr>`).join("");
+      const keys = params.length ? Object.keys(params[0]) : [];
+      const ptable = params.length ? `<table id="fit-param-table"><thead><tr>${keys.map(k => `<th>${esc(k)}</th>`).join("")}</tr></thead><tbody>` +
+        params.map(x => `<tr>${keys.map(k => `<td>${typeof x[k] === "boolean" ? (x[k] ? "✓" : "") : num(x[k])}</td>`).join("")}</tr>`).join("") + "</tbody></table>" : "";
+      out.innerHTML = `<div><img id="fit-plot" alt="fit plot" src="${esc(r.plot_url)}"><p class="small"><a href="${esc(r.plot_url)}">stable link to this plot</a></p></div>` +
+        `<div>${ptable}<table class="fitstats">${rows}</table></div>`;
+      if (params.length) paramRows(params);
+      status.textContent = "done";
+    } catch (e) {
+      out.innerHTML = `<div class="error">${esc(e.message)}</div>`;
+      status.textContent = "";
+    } finally {
+      go.disabled = false;
+    }
+  });
+
+  // -- Timing: light curve and periodogram -----------------------------------------------------
+  function pick(d, names) {
+    for (const n of names) { const i = d.columns.indexOf(n); if (i >= 0) return d.rows.map(r => r[i]); }
+    return null;
+  }
+  const lc = $("#lc-form");
+  if (lc) lc.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const el = $("#lc-plot");
+    el.innerHTML = '<p class="muted">computing…</p>';
+    try {
+      const d = await getJSON(`${lc.dataset.url}?bin=${encodeURIComponent(new FormData(lc).get("bin"))}`);
+      const t = pick(d, ["time", "t", "tstart", "time_mid"]), rate = pick(d, ["rate", "net_rate", "counts"]), err = pick(d, ["error", "rate_err", "err"]);
+      if (!t || !rate || !t.length) { el.innerHTML = '<p class="muted">no photons for a light curve</p>'; return; }
+      const t0 = Math.min(...t.filter(v => v !== null));
+      window.XPlot.line(el, {x: t.map(v => (v - t0) / 1000), y: rate, yerr: err, points: true, height: 240,
+        xlabel: `time − ${t0.toFixed(0)} s (ks)`, ylabel: "rate (ct/s)"});
+    } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
+  });
+  const pg = $("#pg-form");
+  if (pg) pg.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const el = $("#pg-plot"), fd = new FormData(pg);
+    el.innerHTML = '<p class="muted">searching…</p>';
+    try {
+      const d = await getJSON(`${pg.dataset.url}?fmin=${encodeURIComponent(fd.get("fmin"))}&fmax=${encodeURIComponent(fd.get("fmax"))}`);
+      let f = pick(d, ["frequency", "freq", "f"]), p = pick(d, ["power", "z2", "h"]);
+      if (f && f.length === 1 && Array.isArray(f[0])) { f = f[0]; p = p[0]; }
+      const best = pick(d, ["best_frequency", "best_freq", "fbest"]), fap = pick(d, ["fap", "false_alarm", "false_alarm_probability"]);
+      if (!f || !p) { el.innerHTML = '<p class="muted">no periodogram</p>'; return; }
+      window.XPlot.line(el, {x: f, y: p, height: 240, xlabel: "frequency (Hz)", ylabel: "power", mark: best ? best[0] : null});
+      if (best && best[0]) {
+        const note = document.createElement("p");
+        note.className = "small";
+        note.id = "pg-best";
+        note.textContent = `best frequency ${(+best[0]).toPrecision(8)} Hz (period ${(1 / best[0]).toPrecision(6)} s)` + (fap ? `, false-alarm probability ${XPlotFmt(+fap[0])}` : "");
+        el.appendChild(note);
+      }
+    } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
+  });
+})();
