@@ -4,6 +4,7 @@ One module per product type; `write_sample` runs them in order with one seed,
 so the bundled sample (data/sample) is reproducible: `make sample`.
 
     catalog.py   4XMM catalogue + observation list (+ truth table of the simulation)
+    events.py    EPIC event lists and orbit files (+ truth/events.json: pulsar, variable sources)
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import catalog
+from . import catalog, events
 
 
 def write_sample(out: Path, seed: int = 20141123, n_sources: int | None = None) -> None:
     rng = np.random.default_rng(seed)
     cat, obslist, truth = catalog.write_catalog(out, rng, n_sources)
+    events.write_events(out, seed, obslist, truth)
     print(f"simulate: {len(truth)} sources, {len(cat)} detections, {len(obslist)} observations -> {out}",
           file=sys.stderr)
