@@ -124,11 +124,17 @@ class Table:
 
 def unknown(kind: str, name: str, known, column: int | None = None, hint: str | None = None,
             sqlstate: str = SYNTAX) -> XmmError:
-    """`unknown column 'sc_det_mll' (did you mean sc_det_ml?)` with the position when known."""
+    """`unknown column 'sc_det_mll' (did you mean sc_det_ml?)`; the hint says where."""
     close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
-    where = f" at column {column}" if column else ""
-    msg = f"unknown {kind} '{name}'" + (f" (did you mean {close[0]}?)" if close else "") + where
-    return XmmError(msg, hint=hint, sqlstate=sqlstate)
+    msg = f"unknown {kind} '{name}'" + (f" (did you mean {close[0]}?)" if close else "")
+    return XmmError(msg, hint=where(column, hint), sqlstate=sqlstate)
+
+
+def where(column: int | None, hint: str | None) -> str | None:
+    """A hint that starts with the position in the query: 'at column 5; ...'."""
+    if not column:
+        return hint
+    return f"at column {column} of the query" + (f"; {hint}" if hint else "")
 
 
 _CATALOG_SQL = """
@@ -141,7 +147,7 @@ SELECT c.relname AS table_name, quote_ident(n.nspname) || '.' || quote_ident(c.r
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
-   AND c.relname NOT LIKE 'pg\\_%'
+   AND left(c.relname, 3) <> 'pg_'
  ORDER BY c.relname, a.attnum"""
 
 _catalog_cache: dict = {}

@@ -52,7 +52,7 @@ def parser():
     import lark
 
     grammar = resources.files(__package__).joinpath("search.lark").read_text()
-    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
 
 
 def parse(q: str):
@@ -134,10 +134,10 @@ class Transpiler:
 
     def atom_compare(self, left, op, right):
         a, b = self.operand(left, allow_name=False), self.operand(right, allow_name=False)
-        op = {"==": "=", "!=": "<>"}.get(str(op), str(op))
         if "null" in (a.category, b.category):
             raise XmmError(f"syntax error at column {op.column}: nothing is {op} NULL",
                            hint="write IS NULL or IS NOT NULL", sqlstate=SYNTAX)
+        op = {"==": "=", "!=": "<>"}.get(str(op), str(op))
         if a.kind == "literal" and b.kind == "literal":
             raise XmmError(f"syntax error at column {a.column}: a comparison needs a column on one side "
                            f"({a.text} {op} {b.text})", hint="e.g. sc_det_ml > 100", sqlstate=SYNTAX)

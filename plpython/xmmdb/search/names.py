@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import XmmError
+from ..sqlsafe import where
 
 DEFAULT_RADIUS_DEG = 10.0 / 60.0
 SESAME_URL = "https://cds.unistra.fr/cgi-bin/nph-sesame/-oI/SNV?"
@@ -106,11 +107,10 @@ class Resolver:
         """Like resolve, but a name that cannot be resolved is an error for humans."""
         found = self.resolve(text)
         if found is None:
-            where = f" at column {column}" if column else ""
-            raise XmmError(f"cannot resolve name '{text.strip()}'{where}", sqlstate="22023",
-                           hint="names are resolved offline from OpenNGC (NGC, IC, Messier and common names), "
+            raise XmmError(f"cannot resolve name '{text.strip()}'", sqlstate="22023", hint=where(column,
+                           "names are resolved offline from OpenNGC (NGC, IC, Messier and common names), "
                                 "the catalogue's IAU names and the observation targets; give coordinates instead, "
-                                "e.g. cone('10.68 41.27', '10arcmin')")
+                                "e.g. cone('10.68 41.27', '10arcmin')"))
         return found
 
     def _one(self, sql: str, value, typ: str = "text") -> Position | None:
