@@ -70,7 +70,8 @@ def _read(kind: str, path: Path):
 
 
 def _response_row(kind: str, obj, instrument) -> dict:
-    row = dict(kind=kind, name=obj.name, names=[obj.name], instrument=instrument,
+    bare = obj.name[:-3] if obj.name.lower().endswith(".gz") else obj.name   # RESPFILE names the uncompressed file
+    row = dict(kind=kind, name=bare, names=sorted({obj.name, bare}), instrument=instrument,
                energ_lo=obj.energ_lo.tolist(), energ_hi=obj.energ_hi.tolist())
     if kind == "arf":
         row.update(specresp=obj.specresp.tolist(), sha256=ogip.checksum(obj.energ_lo, obj.energ_hi, obj.specresp))

@@ -5,6 +5,7 @@ so the bundled sample (data/sample) is reproducible: `make sample`.
 
     catalog.py   4XMM catalogue + observation list (+ truth table of the simulation)
     events.py    EPIC event lists and orbit files (+ truth/events.json: pulsar, variable sources)
+    spectra.py   EPIC pipeline spectra, backgrounds, ARFs and canned RMFs of the brightest detections
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import catalog, events
+from . import catalog, events, spectra
 
 
 def write_sample(out: Path, seed: int = 20141123, n_sources: int | None = None) -> None:
     rng = np.random.default_rng(seed)
     cat, obslist, truth = catalog.write_catalog(out, rng, n_sources)
     events.write_events(out, seed, obslist, truth)
-    print(f"simulate: {len(truth)} sources, {len(cat)} detections, {len(obslist)} observations -> {out}",
+    n_spectra = spectra.write_spectra(out, cat, truth, seed) if n_sources is None else 0
+    print(f"simulate: {len(truth)} sources, {len(cat)} detections, {len(obslist)} observations, "
+          f"{n_spectra} spectra -> {out}",
           file=sys.stderr)

@@ -104,9 +104,17 @@ def _options(options):
     return dict(options)
 
 
-def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple[dict, dict]:
-    det, spectra = detection_spectra(db, detid, instrument)
-    return det, spectra, fit(spectra, model, _options(options))
+HINT = "see docs/spectral.md for models and options"
+
+
+def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple[dict, list, dict]:
+    try:
+        det, spectra = detection_spectra(db, detid, instrument)
+        return det, spectra, fit(spectra, model, _options(options))
+    except XmmError as exc:
+        if exc.hint is None:
+            exc.hint = HINT
+        raise
 
 
 def fit_detection_row(db, detid: int, instrument: str, model: str, options) -> dict:
