@@ -21,53 +21,67 @@ import numpy as np
 from ..errors import XmmError
 
 MAX_FREQUENCIES = 2_000_000
-MAX_WORK = 3e9            # photons x frequencies x harmonics: the bound on one call's cost
-BLOCK = 256               # frequencies per block of the recurrence
+MAX_WORK = 2e10           # photons x frequencies x harmonics: the bound on one call's cost (~20 s)
+CHUNK_ELEMENTS = 2_000_000  # photons per chunk x (K1 + K2): bounds the factor matrices (32 MB)
 H_HARMONICS = 20
 
 
-def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n: int) -> np.ndarray:
-    """|sum_j exp(2 pi i m f t_j)|^2 for m = 1..n at each frequency of an evenly
-    spaced grid; shape (n, len(freqs)). Blocks of BLOCK frequencies are built
-    by a complex recurrence from one exactly computed phase per photon."""
+def _rows(step: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[k] = step**k, by recurrence (k <= ~1500: rounding stays ~1e-13)."""
+    out[0] = 1.0
+    for k in range(1, len(out)):
+        np.multiply(out[k - 1], step, out=out[k])
+    return out
+
+
+def harmonic_powers(t: np.ndarray, freqs: np.ndarray, n: int):
+    """Yields, for m = 1..n, |sum_j exp(2 pi i m f t_j)|^2 at each frequency of
+    the evenly spaced grid `freqs`.
+
+    With f_k = f0 + (k1 K2 + k2) df the sum factorises,
+        sum_j [e^{2 pi i m f0 t_j} e^{2 pi i m k1 K2 df t_j}] [e^{2 pi i m k2 df t_j}],
+    a complex matrix product (K1 x N)(N x K2): one BLAS zgemm per harmonic and
+    photon chunk, the factors built by recurrence from three exact phases per
+    photon. About 1 ns per photon, frequency and harmonic."""
     t = np.asarray(t, dtype=np.float64)
     t = t - t[0] if t.size else t
-    out = np.empty((n, len(freqs)))
-    if not t.size:
-        out[:] = 0.0
-        return out
-    df = freqs[1] - freqs[0] if len(freqs) > 1 else 0.0
-    steps = np.exp(2j * np.pi * np.mod(df * t, 1.0))
-    powers = np.empty((BLOCK, t.size), dtype=np.complex128)
-    powers[0] = 1.0
-    for k in range(1, BLOCK):
-        np.multiply(powers[k - 1], steps, out=powers[k])
-    for b0 in range(0, len(freqs), BLOCK):
-        nb = min(BLOCK, len(freqs) - b0)
-        base = np.exp(2j * np.pi * np.mod(freqs[b0] * t, 1.0))
-        z = powers[:nb] * base
-        zm = z.copy()
-        for m in range(n):
-            s = zm.sum(axis=1)
-            out[m, b0:b0 + nb] = s.real**2 + s.imag**2
-            if m + 1 < n:
-                zm *= z
-    return out
+    freqs = np.asarray(freqs, dtype=np.float64)
+    K = len(freqs)
+    df = freqs[1] - freqs[0] if K > 1 else 0.0
+    k2n = int(np.ceil(np.sqrt(K)))
+    k1n = int(np.ceil(K / k2n))
+    chunk = max(1, CHUNK_ELEMENTS // (k1n + k2n))
+    for m in range(1, n + 1):
+        total = np.zeros((k1n, k2n), dtype=np.complex128)
+        for c0 in range(0, t.size, chunk):
+            tc = t[c0:c0 + chunk]
+            phase = lambda f: np.exp(2j * np.pi * np.mod(m * f * tc, 1.0))  # noqa: E731
+            a = _rows(phase(k2n * df), np.empty((k1n, tc.size), np.complex128))
+            a *= phase(freqs[0])
+            c = _rows(phase(df), np.empty((k2n, tc.size), np.complex128))
+            total += a @ c.T
+        s = total.ravel()[:K]
+        yield s.real**2 + s.imag**2
 
 
 def z2(t: np.ndarray, freqs: np.ndarray, n: int) -> np.ndarray:
     """Z^2_n at each frequency."""
-    if not len(t):
-        return np.zeros(len(freqs))
-    return 2.0 / len(t) * harmonic_sums(t, freqs, n).sum(axis=0)
+    out = np.zeros(len(freqs))
+    for p in harmonic_powers(t, freqs, n) if len(t) else ():
+        out += p
+    return 2.0 / max(len(t), 1) * out
 
 
 def htest(t: np.ndarray, freqs: np.ndarray, max_harmonics: int = H_HARMONICS) -> np.ndarray:
     """H = max_m (Z^2_m - 4 m + 4), m = 1..20, at each frequency."""
     if not len(t):
         return np.zeros(len(freqs))
-    zm = np.cumsum(2.0 / len(t) * harmonic_sums(t, freqs, max_harmonics), axis=0)
-    return (zm - 4.0 * np.arange(1, max_harmonics + 1)[:, None] + 4.0).max(axis=0)
+    zm = np.zeros(len(freqs))
+    h = np.full(len(freqs), -np.inf)
+    for m, p in enumerate(harmonic_powers(t, freqs, max_harmonics), 1):
+        zm += 2.0 / len(t) * p
+        np.maximum(h, zm - 4.0 * m + 4.0, out=h)
+    return h
 
 
 def false_alarm(power: float, statistic: str, dof: int, n_trials: float) -> tuple[float, float]:

@@ -51,3 +51,52 @@ def pulsed_times(rng: np.random.Generator, tstart: float, tstop: float, rate: fl
     t = np.sort(rng.uniform(tstart, tstop, n))
     keep = rng.uniform(0, 2, n) < 1 + pulsed_fraction * np.cos(2 * np.pi * frequency * (t - tstart))
     return t[keep]
+
+
+def event_list_hdul(obs_id: str, instrument: str, exp_id: str, time: np.ndarray, ra: np.ndarray, dec: np.ndarray,
+                    pi: np.ndarray, gti: list[tuple[float, float]], ra_pnt: float, dec_pnt: float, ccdnr: int = 4):
+    """A minimal EPIC event list in the pipeline layout (EVENTS with the sky WCS of
+    X/Y in TCTYP/TCRPX/TCRVL/TCDLT, STDGTInn), TT times since MJDREF 50814."""
+    from astropy.io import fits
+
+    x_ref = y_ref = 25921.0
+    delt = 0.05 / 3600.0
+    a, d = np.radians(np.asarray(ra) - ra_pnt), np.radians(np.asarray(dec))
+    d0 = np.radians(dec_pnt)
+    cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(a)
+    xi = np.degrees(np.cos(d) * np.sin(a) / cosc)
+    eta = np.degrees((np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(a)) / cosc)
+    n = len(time)
+    order = np.argsort(time)
+    cols = [fits.Column("TIME", "D", unit="s", array=np.asarray(time)[order]),
+            fits.Column("X", "J", array=np.round(x_ref + xi / -delt).astype(np.int32)[order]),
+            fits.Column("Y", "J", array=np.round(y_ref + eta / delt).astype(np.int32)[order]),
+            fits.Column("PI", "I", unit="eV", array=np.asarray(pi, dtype=np.int16)[order]),
+            fits.Column("PATTERN", "B", array=np.zeros(n, np.uint8)),
+            fits.Column("FLAG", "J", array=np.zeros(n, np.int32)),
+            fits.Column("CCDNR", "B", array=np.full(n, ccdnr, np.uint8))]
+    ev = fits.BinTableHDU.from_columns(cols, name="EVENTS")
+    for i, (typ, ref, val, dlt) in enumerate([("RA---TAN", x_ref, ra_pnt, -delt), ("DEC--TAN", y_ref, dec_pnt, delt)], 2):
+        ev.header.update({f"TCTYP{i}": typ, f"TCRPX{i}": ref, f"TCRVL{i}": val, f"TCDLT{i}": dlt, f"TCUNI{i}": "deg"})
+    common = dict(TELESCOP="XMM", INSTRUME=instrument, OBS_ID=obs_id, EXPIDSTR=exp_id, TIMESYS="TT", TIMEREF="LOCAL",
+                  MJDREF=50814.0, TSTART=float(min(g[0] for g in gti)), TSTOP=float(max(g[1] for g in gti)),
+                  RA_PNT=ra_pnt, DEC_PNT=dec_pnt)
+    ev.header.update(common)
+    gti_hdu = fits.BinTableHDU.from_columns([fits.Column("START", "D", array=[g[0] for g in gti]),
+                                             fits.Column("STOP", "D", array=[g[1] for g in gti])],
+                                            name=f"STDGTI{ccdnr:02d}")
+    gti_hdu.header.update(common, HDUCLAS1="GTI", CCDID=ccdnr)
+    primary = fits.PrimaryHDU()
+    primary.header.update(common)
+    return fits.HDUList([primary, ev, gti_hdu])
+
+
+def spacecraft_times(t_bary: np.ndarray, ra: float, dec: float, orbit=None) -> np.ndarray:
+    """TT spacecraft times of photons that reach the barycentre at t_bary (inverts
+    the barycentric correction by fixed-point iteration; converged to < 1 ns)."""
+    from .barycenter import correction
+
+    t = np.asarray(t_bary, dtype=np.float64).copy()
+    for _ in range(4):
+        t = t_bary - correction(t, ra, dec, orbit)
+    return t
