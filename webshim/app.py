@@ -349,8 +349,12 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         if path == "properties":
             return Response("creator_did = ivo://xmmdb/blank\nobs_title = no background imagery\n"
                             "dataproduct_type = image\nhips_version = 1.4\nhips_frame = equatorial\n"
-                            "hips_order = 3\nhips_order_min = 0\nhips_tile_width = 64\nhips_tile_format = png\n"
+                            "hips_order = 3\nhips_order_min = 0\nhips_tile_width = 512\nhips_tile_format = png\n"
                             "hips_initial_fov = 1\n", mimetype="text/plain")
+        if path.endswith("Moc.fits"):
+            return app.send_static_file("blank-moc.fits")
+        if path.endswith("Allsky.png"):
+            return app.send_static_file("blank-allsky.png")
         return app.send_static_file("blank-tile.png")
 
     from .vo import register as register_vo
@@ -491,14 +495,10 @@ def _fit_call(db, srcid: int, plot: bool):
     model, opts, detid, inst = _fit_options()
     if detid:
         func = "xmm_fit_detection_plot" if plot else "xmm_fit_detection"
-        if db.has(func):
-            return (sql.SQL("SELECT {} xmm.{}(%s, %s, %s, %s::jsonb)").format(
-                sql.SQL("") if plot else sql.SQL("* FROM"), sql.Identifier(func)),
-                (detid, inst or "PN", model, json.dumps(opts)))
-        if plot and db.has("xmm_fit_plot"):
-            opts["detid"] = detid
-    if inst and inst.upper() not in ("BEST", ""):
-        opts.setdefault("instrument", inst)
+        db.need(func)
+        return (sql.SQL("SELECT {} xmm.{}(%s, %s, %s, %s::jsonb)").format(
+            sql.SQL("") if plot else sql.SQL("* FROM"), sql.Identifier(func)),
+            (detid, inst or "PN", model, json.dumps(opts)))
     func = "xmm_fit_plot" if plot else "xmm_fit"
     db.need(func)
     if plot:

@@ -69,10 +69,19 @@ class Database:
 
     @contextmanager
     def connect(self):
-        try:
-            conn = self.pool.get_nowait()
-        except queue.Empty:
-            conn = self._new()
+        conn = None
+        while conn is None:
+            try:
+                conn, idle_since = self.pool.get_nowait()
+            except queue.Empty:
+                conn = self._new()
+                break
+            if time.monotonic() - idle_since > 5:  # a server restart or a dropped database kills idle connections
+                try:
+                    conn.execute("SELECT 1")
+                except psycopg.Error:
+                    conn.close()
+                    conn = None
         ok = False
         try:
             yield conn
@@ -82,14 +91,14 @@ class Database:
                 conn.close()
             else:
                 try:
-                    self.pool.put_nowait(conn)
+                    self.pool.put_nowait((conn, time.monotonic()))
                 except queue.Full:
                     conn.close()
 
     def close(self) -> None:
         while True:
             try:
-                self.pool.get_nowait().close()
+                self.pool.get_nowait()[0].close()
             except queue.Empty:
                 return
 

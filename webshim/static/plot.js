@@ -62,22 +62,34 @@
     const tx = v => M.l + (v - xs[0]) / (xs[1] - xs[0]) * f.pw;
     const ty = v => M.t + f.ph - (v - ys[0]) / (ys[1] - ys[0]) * f.ph;
     const g = svgEl("g", {class: "axis"}, f.svg);
-    for (const v of ticks(xs[0], xs[1], o.logx)) {
+    const xt = ticks(xs[0], xs[1], o.logx), yt = ticks(ys[0], ys[1], o.logy);
+    const xe = o.logx ? 0 : scaleExp(xt), ye = o.logy ? 0 : scaleExp(yt);
+    for (const v of xt) {
       svgEl("line", {x1: tx(v), x2: tx(v), y1: M.t, y2: M.t + f.ph, class: "gridline"}, g);
       svgEl("line", {x1: tx(v), x2: tx(v), y1: M.t + f.ph, y2: M.t + f.ph + 4}, g);
-      svgEl("text", {x: tx(v), y: M.t + f.ph + 16, "text-anchor": "middle"}, g).textContent = o.logx ? fmt(Math.pow(10, v)) : fmt(v);
+      svgEl("text", {x: tx(v), y: M.t + f.ph + 16, "text-anchor": "middle"}, g).textContent = o.logx ? fmt(Math.pow(10, v)) : fmt(+(v / Math.pow(10, xe)).toPrecision(6));
     }
-    for (const v of ticks(ys[0], ys[1], o.logy)) {
+    for (const v of yt) {
       svgEl("line", {x1: M.l, x2: M.l + f.pw, y1: ty(v), y2: ty(v), class: "gridline"}, g);
       svgEl("line", {x1: M.l - 4, x2: M.l, y1: ty(v), y2: ty(v)}, g);
-      svgEl("text", {x: M.l - 7, y: ty(v) + 4, "text-anchor": "end"}, g).textContent = o.logy ? fmt(Math.pow(10, v)) : fmt(v);
+      svgEl("text", {x: M.l - 7, y: ty(v) + 4, "text-anchor": "end"}, g).textContent = o.logy ? fmt(Math.pow(10, v)) : fmt(+(v / Math.pow(10, ye)).toPrecision(6));
     }
     svgEl("rect", {x: M.l, y: M.t, width: f.pw, height: f.ph, fill: "none", stroke: "#8793a0"}, g);
-    svgEl("text", {x: M.l + f.pw / 2, y: f.H - 8, "text-anchor": "middle", class: "label"}, f.svg).textContent = o.xlabel || "";
+    svgEl("text", {x: M.l + f.pw / 2, y: f.H - 8, "text-anchor": "middle", class: "label"}, f.svg).textContent = (o.xlabel || "") + (xe ? ` (×10${sup(xe)})` : "");
     const yl = svgEl("text", {x: 14, y: M.t + f.ph / 2, "text-anchor": "middle", class: "label",
                               transform: `rotate(-90 14 ${M.t + f.ph / 2})`}, f.svg);
-    yl.textContent = o.ylabel || "";
-    return {tx, ty};
+    yl.textContent = (o.ylabel || "") + (ye ? ` (×10${sup(ye)})` : "");
+    const clip = "clip" + Math.random().toString(36).slice(2);
+    const defs = svgEl("defs", {}, f.svg);
+    svgEl("rect", {x: M.l, y: M.t, width: f.pw, height: f.ph}, svgEl("clipPath", {id: clip}, defs));
+    return {tx, ty, clip: `url(#${clip})`};
+  }
+
+  function scaleExp(t) {
+    const m = Math.max(...t.map(Math.abs));
+    if (!isFinite(m) || m === 0) return 0;
+    const e = Math.floor(Math.log10(m));
+    return (e >= 5 || e <= -3) ? e : 0;
   }
 
   function tr(v, log) { return log ? (v > 0 ? Math.log10(v) : null) : (v === null || v === undefined ? null : +v); }
@@ -94,9 +106,11 @@
     const f = frame(el, o);
     const X = o.x.map(v => tr(v, o.logx)), Y = o.y.map(v => tr(v, o.logy));
     const idx = X.map((_, i) => i).filter(i => X[i] !== null && Y[i] !== null && isFinite(X[i]) && isFinite(Y[i]));
-    const xs = o.xrange || extent(idx.map(i => X[i])), ys = o.yrange || extent(idx.map(i => Y[i]));
-    const {tx, ty} = axes(f, xs, ys, o);
-    const g = svgEl("g", {}, f.svg);
+    const ev = o.yerr && !o.logy ? idx.map(i => o.yerr[i] || 0) : idx.map(() => 0);
+    const xs = o.xrange || extent(idx.map(i => X[i])),
+          ys = o.yrange || extent(idx.map((i, k) => Y[i] - ev[k]).concat(idx.map((i, k) => Y[i] + ev[k])));
+    const {tx, ty, clip} = axes(f, xs, ys, o);
+    const g = svgEl("g", {"clip-path": clip}, f.svg);
     const r = idx.length > 3000 ? 2 : idx.length > 500 ? 3 : 4;
     for (const i of idx) {
       if (o.yerr && o.yerr[i] && !o.logy) svgEl("line", {x1: tx(X[i]), x2: tx(X[i]), y1: ty(Y[i] - o.yerr[i]), y2: ty(Y[i] + o.yerr[i]), class: "err"}, g);
@@ -148,8 +162,8 @@
     const idx = X.map((_, i) => i).filter(i => X[i] !== null && Y[i] !== null && isFinite(X[i]) && isFinite(Y[i]));
     const lo = idx.map(i => o.yerr && !o.logy ? Y[i] - (o.yerr[i] || 0) : Y[i]), hi = idx.map(i => o.yerr && !o.logy ? Y[i] + (o.yerr[i] || 0) : Y[i]);
     const xs = extent(idx.map(i => X[i])), ys = extent(lo.concat(hi));
-    const {tx, ty} = axes(f, xs, ys, o);
-    const g = svgEl("g", {}, f.svg);
+    const {tx, ty, clip} = axes(f, xs, ys, o);
+    const g = svgEl("g", {"clip-path": clip}, f.svg);
     if (o.yerr && !o.logy) for (const i of idx) svgEl("line", {x1: tx(X[i]), x2: tx(X[i]), y1: ty(Y[i] - (o.yerr[i] || 0)), y2: ty(Y[i] + (o.yerr[i] || 0)), class: "err"}, g);
     let d = "";
     idx.forEach((i, k) => { d += (k ? "L" : "M") + tx(X[i]).toFixed(1) + " " + ty(Y[i]).toFixed(1); });

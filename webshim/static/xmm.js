@@ -81,7 +81,9 @@
     const fd = new FormData(fitForm);
     const expr = (fd.get("expr") || "").trim();
     p.set("model", expr || fd.get("model"));
-    for (const k of ["inst", "emin", "emax", "group", "stat", "method"]) if (fd.get(k)) p.set(k, fd.get(k));
+    for (const k of ["emin", "emax", "group", "stat", "method"]) if (fd.get(k)) p.set(k, fd.get(k));
+    const spec = fd.get("spectrum") || "";
+    if (spec) { const [detid, inst] = spec.split(":"); p.set("detid", detid); p.set("inst", inst); }
     if (fd.get("joint")) p.set("joint", "1");
     for (const row of fitForm.querySelectorAll("#fit-params tbody tr")) {
       const name = $(".pname", row).value.trim();

@@ -1,0 +1,320 @@
+"""The web shim's routes through Flask's test client, against the run's scratch
+database: search, errors with positions, paging and sorting, exports, the
+source/detection/observation pages, products at stable URLs, "not available"
+for missing SQL functions, and the DSN/role rules. The fixtures here (the app,
+a live waitress server) are shared with test_web_browser.py and test_web_vo.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import psycopg
+import pytest
+from astropy.io import fits
+from astropy.io.votable import parse_single_table
+
+from xmmdb_web.app import create_app
+from xmmdb_web.db import resolve_dsn
+
+
+@pytest.fixture(scope="session")
+def web_dsn(request):
+    """The run's scratch database ($XMMDB_WEB_TEST_DSN overrides, for working on the shim)."""
+    return os.environ.get("XMMDB_WEB_TEST_DSN") or request.getfixturevalue("dsn")
+
+
+@pytest.fixture(scope="session")
+def app(web_dsn):
+    application = create_app(web_dsn, hips_url="")
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_url(app):
+    """The app served by waitress on a free loopback port, for browsers, pyvo and stilts."""
+    from waitress import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=6, ident="xmmdb-test")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+
+
+def has(app, name: str) -> bool:
+    return app.extensions["xmmdb"].has(name)
+
+
+def need(app, name: str):
+    if not has(app, name):
+        pytest.skip(f"{name} is not installed in this database yet")
+
+
+@pytest.fixture(scope="session")
+def bright(web_dsn):
+    """A bright, multiply detected sample source, and the source with the most spectral counts."""
+    with psycopg.connect(web_dsn) as conn:
+        srcid = conn.execute("SELECT srcid FROM xmm.source WHERE n_detections > 1 "
+                             "ORDER BY sc_ep_8_flux DESC NULLS LAST LIMIT 1").fetchone()[0]
+        spec = None
+        if conn.execute("SELECT to_regclass('xmm.spectrum')").fetchone()[0]:
+            row = conn.execute("SELECT d.srcid FROM xmm.spectrum s JOIN xmm.detection d USING (detid) "
+                               "WHERE s.kind = 'source' ORDER BY s.total_counts DESC LIMIT 1").fetchone()
+            spec = row[0] if row else None
+        photons = None
+        if conn.execute("SELECT to_regclass('xmm.photon')").fetchone()[0]:
+            row = conn.execute("SELECT s.srcid FROM xmm.source s WHERE EXISTS (SELECT 1 FROM xmm.xmm_photons("
+                               "s.sc_ra, s.sc_dec, 15, 200, 12000, NULL, NULL)) ORDER BY s.sc_ep_8_flux DESC "
+                               "LIMIT 1").fetchone() if _has_function(conn, "xmm_photons") else None
+            photons = row[0] if row else None
+    return {"srcid": srcid, "spectrum_srcid": spec, "photon_srcid": photons}
+
+
+def _has_function(conn, name):
+    return conn.execute("SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "WHERE n.nspname = 'xmm' AND p.proname = %s", (name,)).fetchone() is not None
+
+
+# -- search -----------------------------------------------------------------------------
+
+def test_home_shows_box_examples_and_language_help(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'name="q"' in html and "Examples" in html or "not available" in html
+    assert "show query language" in html
+    assert "cone(" in html
+
+
+def test_search_results_paged_and_sortable(app, client):
+    need(app, "xmm_search")
+    html = client.get("/?q=cone('M31', '30arcmin')&per=10").get_data(as_text=True)
+    total = int(re.search(r'id="count"><strong>([\d,]+)</strong>', html).group(1).replace(",", ""))
+    assert total > 10
+    assert html.count('href="/source/') >= 10
+    assert 'id="next"' in html
+    page2 = client.get("/?q=cone('M31', '30arcmin')&per=10&page=2").get_data(as_text=True)
+    ids1 = re.findall(r'<td><a href="/source/(\d+)">', html)
+    ids2 = re.findall(r'<td><a href="/source/(\d+)">', page2)
+    assert len(ids1) == 10 and ids2 and not set(ids1) & set(ids2)
+    desc = client.get("/?q=cone('M31', '30arcmin')&sort=sc_ep_8_flux&dir=desc&per=10").get_data(as_text=True)
+    ids = [int(x) for x in re.findall(r'<td><a href="/source/(\d+)">', desc)]
+    with psycopg.connect(app.extensions["xmmdb"].dsn) as conn:
+        top = [r[0] for r in conn.execute("SELECT srcid FROM xmm_search(%s) ORDER BY sc_ep_8_flux DESC NULLS LAST, "
+                                          "srcid LIMIT 10", ("cone('M31', '30arcmin')",))]
+    assert ids == top
+    # an unknown sort column is ignored, not an injection
+    assert client.get("/?q=M82&sort=srcid;DROP TABLE x").status_code == 200
+
+
+def test_search_error_is_shown_next_to_the_query_with_position(app, client):
+    need(app, "xmm_search")
+    html = client.get("/?q=sc_det_ml > ").get_data(as_text=True)
+    assert 'id="query-error"' in html
+    assert 'class="bad"' in html
+    err = re.search(r'<pre class="caret">(.*?)</pre>', html, re.S).group(1)
+    lines = err.split("\n")
+    if len(lines) > 1:  # the message named a column: a caret under it
+        assert lines[1].strip() == "^"
+    html = client.get("/?q=sc_det_mll > 3").get_data(as_text=True)
+    assert "sc_det_ml" in html and 'id="query-error"' in html
+
+
+def test_show_sql(app, client):
+    need(app, "xmm_to_sql")
+    html = client.get("/?q=M82&showsql=1").get_data(as_text=True)
+    assert 'id="sql"' in html and "q3c" in html.lower()
+
+
+def test_exports_csv_votable_fits(app, client):
+    need(app, "xmm_search")
+    q = "cone('M82', '10arcmin')"
+    with psycopg.connect(app.extensions["xmmdb"].dsn) as conn:
+        n = conn.execute("SELECT count(*) FROM xmm_search(%s)", (q,)).fetchone()[0]
+    assert n > 0
+    rv = client.get("/export.csv", query_string={"q": q})
+    assert rv.status_code == 200 and "attachment" in rv.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(rv.get_data(as_text=True))))
+    assert len(rows) == n and "sc_ep_8_flux" in rows[0]
+    rv = client.get("/export.vot", query_string={"q": q})
+    table = parse_single_table(io.BytesIO(rv.data))
+    assert len(table.array) == n
+    ucds = {f.name: f.ucd for f in table.fields}
+    assert ucds["srcid"] == "meta.id;meta.main" and ucds["sc_ra"] == "pos.eq.ra;meta.main"
+    assert str(table.get_field_by_id_or_name("sc_ep_8_flux").unit) in ("erg / (cm2 s)", "erg/(s.cm**2)", "erg / (s cm2)")
+    rv = client.get("/export.fits", query_string={"q": q})
+    with fits.open(io.BytesIO(rv.data)) as hdul:
+        assert len(hdul[1].data) == n
+        assert "SC_EP_8_FLUX" in [c.name.upper() for c in hdul[1].columns]
+
+
+def test_export_is_capped_with_a_marker(app, client, monkeypatch):
+    need(app, "xmm_search")
+    import xmmdb_web.app as web
+
+    monkeypatch.setattr(web, "EXPORT_MAX", 5)
+    fresh = create_app(app.extensions["xmmdb"].dsn).test_client()
+    rv = fresh.get("/export.vot", query_string={"q": "cone('M31', '30arcmin')"})
+    body = rv.get_data(as_text=True)
+    assert 'value="OVERFLOW"' in body and "truncated at 5 rows" in body
+    assert rv.headers["X-Truncated"] == "truncated at 5 rows"
+    assert "# truncated at 5 rows" in fresh.get("/export.csv", query_string={"q": "cone('M31', '30arcmin')"}).get_data(as_text=True)
+
+
+def test_api_search_for_diagrams(app, client):
+    need(app, "xmm_search")
+    d = client.get("/api/search", query_string={"q": "cone('M31', '30arcmin')", "cols": "srcid,iauname,sc_hr2,sc_ep_8_flux"}).get_json()
+    assert d["columns"] == ["srcid", "iauname", "sc_hr2", "sc_ep_8_flux"] and d["rows"]
+    bad = client.get("/api/search", query_string={"q": "M82", "cols": "srcid,nope"})
+    assert bad.status_code == 400 and "nope" in bad.get_json()["error"]
+
+
+def test_help_and_diagram_pages(client):
+    html = client.get("/help").get_data(as_text=True)
+    assert "sc_ep_8_flux" in html and "phot.flux" in html
+    assert 'id="diagram"' in client.get("/diagram?q=M82").get_data(as_text=True)
+
+
+# -- source, detection, observation ---------------------------------------------------------
+
+def test_source_page(client, bright):
+    rv = client.get(f"/source/{bright['srcid']}")
+    html = rv.get_data(as_text=True)
+    assert rv.status_code == 200
+    assert "4XMM J" in html and 'id="detections"' in html and 'id="aladin"' in html
+    assert html.count('href="/detection/') >= 2
+    assert "0.2–12 keV" in html
+    d = client.get(f"/source/{bright['srcid']}.json").get_json()
+    assert d["source"]["srcid"] == bright["srcid"] and len(d["detections"]) >= 2
+
+
+def test_missing_source_is_404(client):
+    rv = client.get("/source/999999999")
+    assert rv.status_code == 404 and "999999999" in rv.get_data(as_text=True)
+
+
+def test_detection_and_observation_pages(client, bright, web_dsn):
+    with psycopg.connect(web_dsn) as conn:
+        detid, obs_id = conn.execute("SELECT detid, obs_id FROM xmm.detection WHERE srcid = %s LIMIT 1",
+                                     (bright["srcid"],)).fetchone()
+    html = client.get(f"/detection/{detid}").get_data(as_text=True)
+    assert f"Detection {detid}" in html and obs_id in html
+    html = client.get(f"/observation/{obs_id}").get_data(as_text=True)
+    assert f"Observation {obs_id}" in html and 'id="obs-detections"' in html
+    assert client.get(f"/observation/{obs_id}.json").get_json()["detections"]
+
+
+def test_fit_json_and_png_at_stable_urls(app, client, bright):
+    need(app, "xmm_fit")
+    if not bright["spectrum_srcid"]:
+        pytest.skip("no spectra in this database")
+    s = bright["spectrum_srcid"]
+    rv = client.get(f"/source/{s}/fit.json?model=phabs_pl&emin=0.3&emax=10&group=20&stat=chi2xspecvar&method=levmar")
+    assert rv.status_code == 200, rv.get_data(as_text=True)
+    fit = rv.get_json()
+    assert fit["model"] == "phabs_pl" and fit["params"] and fit["plot_url"].startswith(f"/source/{s}/fit.png?")
+    png = client.get(fit["plot_url"])
+    assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    # a frozen parameter is passed through as the fit's option
+    name = fit["params"][0]["name"]
+    frozen = client.get(f"/source/{s}/fit.json?model=phabs_pl&p.{name}=0.05&p.{name}.frozen=1").get_json()
+    p0 = [p for p in frozen["params"] if p["name"] == name][0]
+    assert p0["frozen"] and abs(p0["value"] - 0.05) < 1e-9
+    bad = client.get(f"/source/{s}/fit.json?model=nosuchmodel")
+    assert bad.status_code == 400 and "nosuchmodel" in bad.get_json()["error"]
+
+
+def test_photons_download_opens_in_astropy(app, client, bright):
+    need(app, "xmm_extract_events")
+    if not bright["photon_srcid"]:
+        pytest.skip("no photons in this database")
+    rv = client.get(f"/source/{bright['photon_srcid']}/events.fits?barycenter=1")
+    assert rv.status_code == 200, rv.get_data(as_text=True)[:300]
+    with fits.open(io.BytesIO(rv.data)) as hdul:
+        assert hdul["EVENTS"].header["TIMESYS"] == "TDB" and len(hdul["EVENTS"].data) > 0
+
+
+def test_timing_json(app, client, bright):
+    need(app, "xmm_lightcurve")
+    if not bright["photon_srcid"]:
+        pytest.skip("no photons in this database")
+    d = client.get(f"/source/{bright['photon_srcid']}/lightcurve.json?bin=1000").get_json()
+    assert "rate" in d["columns"] and d["rows"]
+
+
+def test_not_available_when_a_function_is_missing(app, client, bright, monkeypatch):
+    db = app.extensions["xmmdb"]
+    real = db.functions()
+    monkeypatch.setattr(db, "functions", lambda: {k: v for k, v in real.items()
+                                                  if k not in ("xmm_fit", "xmm_search", "xmm_image")})
+    html = client.get(f"/source/{bright['srcid']}").get_data(as_text=True)
+    assert "Spectral fitting is not available in this database yet" in html
+    assert "X-ray image is not available" in html
+    rv = client.get(f"/source/{bright['srcid']}/fit.json?model=phabs_pl")
+    assert rv.status_code == 501 and rv.get_json()["available"] is False
+    assert "not available" in client.get("/?q=M82").get_data(as_text=True)
+
+
+def test_status_reports_role_and_timeout(client):
+    d = client.get("/status").get_json()
+    assert d["statement_timeout"] in ("30s", "30000ms")
+    assert "xmm_search" in d["functions"]
+
+
+def test_statement_timeout_is_set_on_connections(web_dsn):
+    app = create_app(web_dsn, timeout_ms=1234)
+    assert app.extensions["xmmdb"].value("SHOW statement_timeout") == "1234ms"
+
+
+def test_dsn_rules(monkeypatch, web_dsn):
+    monkeypatch.setenv("XMMDB_WEB_DSN", "host=/nowhere dbname=x user=y")
+    assert resolve_dsn(web_dsn) == "host=/nowhere dbname=x user=y"
+    monkeypatch.delenv("XMMDB_WEB_DSN")
+    with psycopg.connect(web_dsn) as conn:
+        reader = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'xmm_reader' AND rolcanlogin").fetchone()
+    out = psycopg.conninfo.conninfo_to_dict(resolve_dsn(web_dsn))
+    assert out["user"] == ("xmm_reader" if reader else psycopg.conninfo.conninfo_to_dict(web_dsn).get("user"))
+
+
+def test_favicon_and_blank_hips(client):
+    assert client.get("/favicon.ico").status_code == 200
+    assert "hips_tile_format" in client.get("/hips/blank/properties").get_data(as_text=True)
+    assert client.get("/hips/blank/Norder3/Dir0/Npix1.png").data[:4] == b"\x89PNG"
+
+
+def test_serve_start_is_idempotent_and_stop_stops(web_dsn, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "XMMDB_WEB_DSN": web_dsn}
+    cmd = [sys.executable, "-m", "xmmdb_web.serve"]
+    try:
+        for _ in range(2):
+            out = subprocess.run(cmd + ["start", "--port", str(port), "--state", str(tmp_path)], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0 and out.stdout == "" and out.stderr == "", out.stderr
+        pid = int((tmp_path / "web.pid").read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        subprocess.run(cmd + ["stop", "--state", str(tmp_path)], env=env, timeout=60, check=True)
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert not (tmp_path / "web.pid").exists()
