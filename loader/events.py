@@ -15,6 +15,7 @@ message naming it, and nothing of it is written.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import re
@@ -144,9 +145,12 @@ def _open(path: Path):
     if not path.is_file():
         raise LoadError(f"{name}: no such file")
     try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # .FTZ / .gz: a truncated stream must fail, not read short
+            raw = gzip.decompress(raw)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # astropy only warns about truncation: make it fatal
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False)
             for hdu in hdul:
                 hdu.data  # noqa: B018 - force reading every extension
             return hdul
