@@ -72,17 +72,27 @@ def _read(kind: str, path: Path):
 def _response_row(kind: str, obj, instrument) -> dict:
     bare = obj.name[:-3] if obj.name.lower().endswith(".gz") else obj.name   # RESPFILE names the uncompressed file
     row = dict(kind=kind, name=bare, names=sorted({obj.name, bare}), instrument=instrument,
-               energ_lo=obj.energ_lo.tolist(), energ_hi=obj.energ_hi.tolist())
+               energ_lo=obj.energ_lo, energ_hi=obj.energ_hi)
     if kind == "arf":
-        row.update(specresp=obj.specresp.tolist(), sha256=ogip.checksum(obj.energ_lo, obj.energ_hi, obj.specresp))
+        row.update(specresp=obj.specresp, sha256=ogip.checksum(obj.energ_lo, obj.energ_hi, obj.specresp))
     else:
-        row.update(detchans=obj.detchans, chan_offset=obj.offset, e_min=obj.e_min.tolist(), e_max=obj.e_max.tolist(),
+        row.update(detchans=obj.detchans, chan_offset=obj.offset, e_min=obj.e_min, e_max=obj.e_max,
                    n_grp=obj.n_grp.astype("<i4").tobytes(), f_chan=obj.f_chan.astype("<i4").tobytes(),
                    n_chan=obj.n_chan.astype("<i4").tobytes(), matrix=obj.matrix.astype("<f4").tobytes(),
                    sha256=ogip.checksum(obj.energ_lo, obj.energ_hi, obj.n_grp, obj.f_chan, obj.n_chan,
                                         obj.matrix.astype(np.float32), obj.e_min, obj.e_max,
                                         np.array([obj.detchans, obj.offset])))
     return row
+
+
+def _text(value):
+    """COPY text of a value; numeric lists as array literals (much faster than psycopg's list dumper)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iub" or (value.dtype.kind == "f" and np.all(value == np.round(value))
+                                         and np.all(np.abs(value) < 2**53)):
+            return "{" + ",".join(map(str, value.astype(np.int64).tolist())) + "}"
+        return "{" + ",".join(map(repr, value.astype(np.float64).tolist())) + "}"
+    return value
 
 
 def _copy(conn, table: str, rows: list[dict], progress: bool) -> None:
@@ -93,7 +103,7 @@ def _copy(conn, table: str, rows: list[dict], progress: bool) -> None:
     with conn.cursor().copy(query) as copy, tqdm(total=len(rows), unit="file", desc=table, disable=not progress,
                                                  leave=False) as bar:
         for i, r in enumerate(rows, 1):
-            copy.write_row([i, *(Jsonb(r[c]) if c == "header" else r.get(c) for c in cols)])
+            copy.write_row([i, *(Jsonb(r[c]) if c == "header" else _text(r.get(c)) for c in cols)])
             bar.update()
 
 
@@ -192,8 +202,7 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=sy
             file=f.name, obs_id=obj.obs_id or "", kind=kind, instrument=obj.instrument, expid=obj.expid,
             src_num=obj.src_num, ra=obj.ra, dec=obj.dec, exposure=pha.exposure, backscal=pha.backscal,
             areascal=pha.areascal, channel_first=int(pha.channel[0]), detchans=obj.detchans,
-            counts=pha.counts.tolist(), quality=None if pha.quality is None else pha.quality.tolist(),
-            grouping=None if obj.grouping is None else obj.grouping.tolist(), total_counts=float(pha.counts.sum()),
+            counts=pha.counts, quality=pha.quality, grouping=obj.grouping, total_counts=float(pha.counts.sum()),
             backfile=bkg if b is not None else obj.backfile, respfile=obj.respfile,
             ancrfile=arf if a is not None else obj.ancrfile, header=obj.header, sha256=obj.sha256,
             background_file=b.name if b is not None else "",

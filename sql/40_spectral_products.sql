@@ -115,7 +115,8 @@ END $$;
 
 -- Spectra: validated, upserted on (obs_id, file), then linked to their
 -- detection (obs_id + src_num, else the nearest detection of the observation
--- within 15"), background, RMF and ARF. A spectrum whose RMF is neither in
+-- within 15"), background, RMF and ARF; cached fits of those detections are
+-- dropped. A spectrum whose RMF is neither in
 -- the load nor in the response store is rejected with the RMF's name.
 CREATE FUNCTION xmm.ingest_products()
 RETURNS TABLE (table_name text, inserted bigint, updated bigint, unchanged bigint)
@@ -140,15 +141,6 @@ BEGIN
             HINT = 'load the canned responses first (xmmdb load responses DIR), or put the RMF beside the spectrum; nothing was written';
   END IF;
 
-  -- Fits of the detections whose spectra change are stale.
-  DELETE FROM xmm.fit_cache c
-   WHERE c.spectrum_ids && ARRAY(SELECT x.spectrum_id FROM xmm.spectrum x JOIN pg_temp.stage_spectrum s
-                                   USING (obs_id, file) WHERE x.sha256 IS DISTINCT FROM s.sha256)
-      OR c.detid IN (SELECT d.detid FROM xmm.detection d JOIN pg_temp.stage_spectrum s
-                       ON d.obs_id = s.obs_id AND (d.src_num = s.src_num OR s.src_num IS NULL)
-                     WHERE NOT EXISTS (SELECT 1 FROM xmm.spectrum x
-                                        WHERE x.obs_id = s.obs_id AND x.file = s.file AND x.sha256 = s.sha256));
-
   SELECT array_agg(attname::text) INTO cols FROM pg_attribute
    WHERE attrelid = 'pg_temp.stage_spectrum'::regclass AND attnum > 0 AND NOT attisdropped;
   RETURN QUERY SELECT 'spectrum', u.* FROM xmm.upsert('xmm.spectrum', 'pg_temp.stage_spectrum', 'obs_id, file', cols) u;
@@ -172,4 +164,10 @@ BEGIN
     FROM links l
    WHERE x.spectrum_id = l.spectrum_id
      AND (x.detid, x.background_id, x.rmf_id, x.arf_id) IS DISTINCT FROM (l.detid, l.background_id, l.rmf_id, l.arf_id);
+
+  -- Reloading a detection's products makes its cached fits stale.
+  DELETE FROM xmm.fit_cache c
+   USING (SELECT array_agg(x.spectrum_id) AS ids, array_agg(DISTINCT x.detid) AS detids
+            FROM xmm.spectrum x JOIN pg_temp.stage_spectrum s USING (obs_id, file)) changed
+   WHERE c.spectrum_ids && changed.ids OR c.detid = ANY (changed.detids);
 END $$;

@@ -186,7 +186,7 @@ def read_pha(path: Path) -> PhaFile:
             if src_num is None and _key(headers, "SRC_NUM") is not None:
                 src_num = int(_key(headers, "SRC_NUM"))
             expid = (parsed or {}).get("expid") or _none(_key(headers, "EXPIDSTR"))
-            ra, dec = _region_position(hdul, headers)
+            ra, dec = (None, None) if src_num is not None else _region_position(hdul, headers)
             if ra is None and _key(headers, "SRC_RA") is not None:
                 ra, dec = float(_key(headers, "SRC_RA")), float(_key(headers, "SRC_DEC"))
             detchans = int(_key(headers, "DETCHANS", len(channel)))
