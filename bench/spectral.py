@@ -39,6 +39,7 @@ path, repeat = sys.argv[1], int(sys.argv[2])
 def once():
     ui.clean()
     ui.load_pha(path)
+    ui.ungroup()                       # regroup from the channels, as xmmdb does
     ui.set_analysis("energy")
     ui.notice(0.2, 12.0)
     ui.ignore_bad()
