@@ -298,7 +298,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         if src is None:
             abort(404)
         size = request.args.get("size", 4.0, type=float)
-        binsize = request.args.get("bin", 4.0, type=float)
+        binsize = request.args.get("bin", 2.0, type=float)
         data = db.value("SELECT xmm.xmm_image(%s, %s, %s, %s, %s::jsonb)",
                         (src["sc_ra"], src["sc_dec"], size, binsize, json.dumps({})))
         return Response(bytes(data), mimetype="application/fits",

@@ -5,11 +5,19 @@
   if (!link || !window.JS9) return;
   const sky = document.getElementById("aladin");
   const ra = sky ? +sky.dataset.ra : null, dec = sky ? +sky.dataset.dec : null;
-  $(document).ready(() => {
-    JS9.Load(link.href, {colormap: "heat", scale: "log", onload: im => {
-      if (ra !== null) JS9.AddRegions({shape: "circle", ra: ra, dec: dec, wcssys: "icrs", r: 5,
-                                       color: "#00ff66", text: "source"}, {display: im});
+  const started = Date.now();
+  function load() {
+    // JS9 compiles its FITS module (WebAssembly) after the page loads: wait for it.
+    if (!(JS9.inited && JS9.fits && JS9.fits.ready)) {
+      if (Date.now() - started < 30000) setTimeout(load, 100);
+      return;
+    }
+    JS9.Load(link.href, {colormap: "heat", scale: "log", zoom: "toFit", onload: im => {
+      JS9.SetZoom("toFit", {display: im});
+      if (ra !== null) JS9.AddRegions({shape: "circle", ra: ra, dec: dec, r: 5, color: "#00ff66",
+                                       text: "source"}, {display: im});
       document.getElementById("JS9").dataset.ready = "1";
     }}, {display: "JS9"});
-  });
+  }
+  $(document).ready(load);
 })();

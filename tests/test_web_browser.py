@@ -1,0 +1,219 @@
+"""The web shim in a real browser: headless Debian chromium driven by selenium,
+against the app served by waitress on a free loopback port. A person's steps:
+type a query, see results, open a source, run a fit and see the plot, download
+photons and open them with astropy, plot a diagram and click a point.
+
+Every page is checked for JavaScript errors and for requests that leave
+localhost (browser and performance logs). Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from astropy.io import fits
+
+from test_web import app, bright, has, live_url, web_dsn  # noqa: F401 - shared fixtures
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Console noise of headless software rendering, not errors of ours.
+BENIGN = ("swiftshader", "GPU stall", "GL Driver Message", "WebGL", "Automatic fallback to software WebGL")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("Debian chromium and chromium-driver are not installed")
+    profile = tempfile.mkdtemp(prefix="xmmdb-chromium-")
+    downloads = tempfile.mkdtemp(prefix="xmmdb-downloads-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000", "--hide-scrollbars", f"--user-data-dir={profile}"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                           "download.prompt_for_download": False})
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+    driver.set_page_load_timeout(60)
+    driver.downloads = Path(downloads)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+    shutil.rmtree(downloads, ignore_errors=True)
+
+
+def assert_clean(driver, allow: tuple[str, ...] = ()):
+    """No JavaScript error in the console, no request outside localhost, since the last check."""
+    errors = [e["message"] for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and not any(b in e["message"] for b in BENIGN + allow)]
+    outside = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] != "Network.requestWillBeSent":
+            continue
+        url = msg["params"]["request"]["url"]
+        parsed = urlparse(url)
+        if parsed.scheme in ("data", "blob", "about", "chrome", "chrome-extension", "devtools"):
+            continue
+        if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+            outside.append(url)
+    assert not errors, f"JavaScript errors: {errors}"
+    assert not outside, f"requests outside localhost: {outside}"
+
+
+def shot(driver, name: str) -> None:
+    height = driver.execute_script("return Math.min(document.body.scrollHeight, 4000)")
+    driver.set_window_size(1400, max(height, 700))
+    driver.save_screenshot(str(ARTIFACTS / f"web_{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def wait(driver, cond, timeout=60):
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(cond)
+
+
+def test_type_a_query_see_results_open_a_source(browser, live_url, app):
+    if not has(app, "xmm_search"):
+        pytest.skip("xmm_search is not installed yet")
+    browser.get(live_url + "/")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("cone('M31', '20arcmin') AND sc_det_ml > 10", Keys.ENTER)
+    wait(browser, lambda d: d.find_elements(By.ID, "results"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+    assert len(rows) > 5
+    assert "sources" in browser.find_element(By.ID, "count").text
+    assert_clean(browser)
+    shot(browser, "search_results")
+    # sort by flux, brightest first: click the header twice
+    browser.find_element(By.LINK_TEXT, "sc_ep_8_flux").click()
+    browser.find_element(By.PARTIAL_LINK_TEXT, "sc_ep_8_flux").click()
+    assert "dir=desc" in browser.current_url
+    first = browser.find_element(By.CSS_SELECTOR, "#results tbody tr td a")
+    srcid = first.text
+    first.click()
+    wait(browser, lambda d: d.current_url.endswith(f"/source/{srcid}"))
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("4XMM J")
+    wait(browser, lambda d: d.find_element(By.ID, "aladin").get_attribute("data-ready") == "1")
+    time.sleep(1)  # let the sky view draw its tiles and markers
+    assert_clean(browser)
+    shot(browser, "source")
+
+
+def test_query_error_is_shown_with_its_position(browser, live_url, app):
+    if not has(app, "xmm_search"):
+        pytest.skip("xmm_search is not installed yet")
+    browser.get(live_url + "/")
+    browser.find_element(By.ID, "q").send_keys("cone('M31', '20arcmin') AND sc_det_ml >", Keys.ENTER)
+    err = wait(browser, lambda d: d.find_element(By.ID, "query-error"))
+    assert err.is_displayed() and err.text.strip()
+    assert "bad" in browser.find_element(By.ID, "q").get_attribute("class")
+    assert_clean(browser)
+    shot(browser, "query_error")
+
+
+def test_run_a_fit_and_see_the_plot(browser, live_url, app, bright):
+    if not has(app, "xmm_fit"):
+        pytest.skip("xmm_fit is not installed yet")
+    if not bright["spectrum_srcid"]:
+        pytest.skip("no spectra in this database")
+    browser.get(f"{live_url}/source/{bright['spectrum_srcid']}")
+    browser.find_element(By.ID, "fit-go").click()
+    wait(browser, lambda d: d.execute_script(
+        "const i = document.getElementById('fit-plot'); return i && i.complete && i.naturalWidth > 0"), 120)
+    table = browser.find_element(By.ID, "fit-param-table").text
+    assert "PhoIndex" in table and "nH" in table
+    # the best-fit values are now in the form: freeze one and refit
+    names = [e.get_attribute("value") for e in browser.find_elements(By.CSS_SELECTOR, "#fit-params .pname")]
+    assert any("PhoIndex" in n for n in names)
+    assert_clean(browser)
+    browser.find_element(By.ID, "fit-plot").location_once_scrolled_into_view
+    shot(browser, "fit")
+
+
+def test_get_photons_and_open_them_with_astropy(browser, live_url, app, bright):
+    if not has(app, "xmm_extract_events"):
+        pytest.skip("xmm_extract_events is not installed yet")
+    if not bright["photon_srcid"]:
+        pytest.skip("no photons in this database")
+    browser.get(f"{live_url}/source/{bright['photon_srcid']}")
+    browser.find_element(By.ID, "barycenter").click()
+    browser.find_element(By.ID, "photons-go").click()
+    path = wait(browser, lambda d: next((p for p in d.downloads.glob("*.fits")), None), 120)
+    wait(browser, lambda d: not list(d.downloads.glob("*.crdownload")), 60)
+    with fits.open(path) as hdul:
+        events = hdul["EVENTS"]
+        assert len(events.data) > 0
+        assert events.header["TIMESYS"] == "TDB" and events.header["TIMEREF"] == "SOLARSYSTEM"
+    assert_clean(browser)
+
+
+def test_light_curve_and_periodogram_plots(browser, live_url, app, bright):
+    if not (has(app, "xmm_lightcurve") and has(app, "xmm_periodogram")):
+        pytest.skip("the timing functions are not installed yet")
+    if not bright["photon_srcid"]:
+        pytest.skip("no photons in this database")
+    browser.get(f"{live_url}/source/{bright['photon_srcid']}")
+    browser.find_element(By.ID, "lc-go").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lc-plot svg path.line"), 120)
+    browser.find_element(By.ID, "pg-go").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#pg-plot svg path.line"), 120)
+    assert_clean(browser)
+    browser.find_element(By.ID, "timing").location_once_scrolled_into_view
+    shot(browser, "timing")
+
+
+def test_diagram_hover_shows_the_source_and_click_opens_it(browser, live_url, app):
+    if not has(app, "xmm_search"):
+        pytest.skip("xmm_search is not installed yet")
+    browser.get(f"{live_url}/diagram?q=cone('M31', '30arcmin')&kind=scatter&x=sc_hr2&y=sc_ep_8_flux&logy=on")
+    points = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#diagram circle.pt"))
+    assert len(points) > 10
+    ActionChains(browser).move_to_element(points[0]).perform()
+    tip = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#diagram .tip"))
+    wait(browser, lambda d: tip.is_displayed() and "4XMM J" in tip.text)
+    shot(browser, "diagram")
+    points[0].click()
+    wait(browser, lambda d: "/source/" in d.current_url)
+    assert_clean(browser)
+    browser.get(f"{live_url}/diagram?q=cone('M31', '30arcmin')&kind=hist&x=sc_hr2")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#diagram rect.bar"))
+    assert_clean(browser)
+
+
+def test_detection_observation_help_and_tap_pages(browser, live_url, web_dsn):
+    import psycopg
+
+    with psycopg.connect(web_dsn) as conn:
+        detid, obs_id = conn.execute("SELECT detid, obs_id FROM xmm.detection ORDER BY ep_8_flux DESC NULLS LAST"
+                                     " LIMIT 1").fetchone()
+    browser.get(f"{live_url}/detection/{detid}")
+    assert f"Detection {detid}" in browser.find_element(By.TAG_NAME, "h1").text
+    assert_clean(browser)
+    shot(browser, "detection")
+    browser.get(f"{live_url}/observation/{obs_id}")
+    wait(browser, lambda d: d.find_element(By.ID, "aladin").get_attribute("data-ready") == "1")
+    time.sleep(1)
+    assert_clean(browser)
+    shot(browser, "observation")
+    for path in ("/help", "/tap", "/?q="):
+        browser.get(live_url + path)
+        assert_clean(browser)
+    shot(browser, "home")
