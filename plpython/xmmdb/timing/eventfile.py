@@ -11,6 +11,7 @@ import time as _time
 import numpy as np
 
 from .. import __version__
+from ..errors import XmmError
 from . import ephemeris
 from .barycenter import MJDREF
 from .select import Selection, merge_intervals, text
@@ -33,16 +34,64 @@ COLUMNS = {
 FITS_NAME = {"instrument": "INSTRUME"}
 
 
-def _column(name: str, values: np.ndarray):
+NUMPY = {"D": ">f8", "E": ">f4", "J": ">i4", "B": "u1"}
+
+
+def ascii_bytes(u: np.ndarray) -> np.ndarray:
+    """A numpy unicode array as bytes (S), by its code points: 10x faster than astype('S')."""
+    u = np.ascontiguousarray(u)
+    width = max(1, u.dtype.itemsize // 4)
+    if not u.size or u.dtype.itemsize == 0:
+        return np.zeros(len(u), dtype="S1")
+    codes = u.view(np.uint32).reshape(len(u), width)
+    if codes.max() > 127:
+        raise XmmError("a text column of the event file is not ASCII, which FITS requires")
+    return codes.astype(np.uint8).view(f"S{width}").ravel()
+
+
+def _events_table(ph: dict, names: list[str]):
+    """(an EVENTS HDU without rows, the rows as a big-endian record array).
+    astropy converts string columns element by element in Python (0.2 s per
+    1e5 rows and column), so the rows are packed here with numpy and written
+    after the header by `_events_bytes`."""
     from astropy.io import fits
 
-    fmt, unit, _ = COLUMNS[name]
-    if fmt == "A":
-        values = text(values)
-        fmt = f"{max(1, max((len(v) for v in values), default=1))}A"
-    elif fmt in "BJ":
-        values = np.nan_to_num(np.asarray(values, dtype=np.float64)).astype({"B": np.uint8, "J": np.int32}[fmt])
-    return fits.Column(name=FITS_NAME.get(name, name.upper()), format=fmt, unit=unit, array=values)
+    cols, dtype, values = [], [], []
+    for name in names:
+        fmt, unit, _ = COLUMNS[name]
+        if fmt == "A":
+            v = ascii_bytes(text(ph[name]))
+            fmt, np_type = f"{max(1, v.dtype.itemsize)}A", f"S{max(1, v.dtype.itemsize)}"
+        else:
+            np_type = NUMPY[fmt]
+            v = np.asarray(ph[name])
+            if fmt in "BJ":
+                v = np.nan_to_num(v.astype(np.float64)).astype(np_type) if v.dtype.kind == "f" else v
+        fits_name = FITS_NAME.get(name, name.upper())
+        cols.append(fits.Column(name=fits_name, format=fmt, unit=unit, array=np.zeros(0, np_type)))
+        dtype.append((fits_name, np_type))
+        values.append(v)
+    rows = np.empty(len(ph["time"]), dtype=dtype)
+    for (fits_name, _), v in zip(dtype, values):
+        rows[fits_name] = v
+    return fits.BinTableHDU.from_columns(cols, name="EVENTS"), rows
+
+
+def _events_bytes(hdu, rows: np.ndarray) -> bytes:
+    """The EVENTS HDU as FITS bytes: header (NAXIS2, DATASUM, CHECKSUM) and rows."""
+    data = rows.tobytes()
+    data += b"\0" * (-len(data) % 2880)
+    h = hdu.header
+    h["NAXIS2"] = len(rows)
+    try:  # astropy's own checksum routines, on our bytes
+        datasum = hdu._compute_checksum(np.frombuffer(data, dtype="ubyte"))
+        h["CHECKSUM"] = ("0" * 16, "HDU checksum")
+        h["DATASUM"] = (str(datasum), "data unit checksum")
+        h["CHECKSUM"] = hdu._calculate_checksum(datasum)
+    except AttributeError:  # pragma: no cover - a future astropy without them: no checksum
+        h.remove("CHECKSUM", ignore_missing=True)
+        h.remove("DATASUM", ignore_missing=True)
+    return h.tostring().encode("ascii") + data
 
 
 def _time_keywords(hdr, sel: Selection, tstart: float, tstop: float) -> None:
@@ -91,7 +140,7 @@ def event_file(sel: Selection) -> bytes:
 
     primary = fits.PrimaryHDU()
     names = [n for n in COLUMNS if n in ph]
-    events = fits.BinTableHDU.from_columns([_column(n, ph[n]) for n in names], name="EVENTS")
+    events, rows = _events_table(ph, names)
     hdrs = [primary.header, events.header]
     for hdr in hdrs:
         _time_keywords(hdr, sel, tstart, tstop)
@@ -110,14 +159,16 @@ def event_file(sel: Selection) -> bytes:
         eh.comments[f"TTYPE{i}"] = COLUMNS[n][2]
     for note in sel.notes:
         eh.add_comment(note[:72])
-    hdus = [primary, events]
+    hdus = [primary]
     for e in sel.exposures:
         hdus.append(_gti(f"GTI_{e.obs_id}_{e.instrument}_{e.exp_id}", e.start, e.stop, sel, tstart, tstop,
                          obs_id=e.obs_id, instrument=e.instrument, exp_id=e.exp_id))
     hdus.append(_gti("STDGTI", ustart, ustop, sel, tstart, tstop))
     buf = io.BytesIO()
     fits.HDUList(hdus).writeto(buf, checksum=True)
-    return buf.getvalue()
+    whole = buf.getvalue()
+    cut = len(primary.header.tostring())  # the primary HDU has no data: EVENTS goes right after it
+    return whole[:cut] + _events_bytes(events, rows) + whole[cut:]
 
 
 def _gti(name, start, stop, sel, tstart, tstop, obs_id=None, instrument=None, exp_id=None):

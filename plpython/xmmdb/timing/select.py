@@ -43,10 +43,13 @@ class Selection:
     notes: list = field(default_factory=list)   # NOTICEs for the caller
     barycentred: bool = False
     position: dict = field(default_factory=dict)  # obs_id -> 'orbit' | 'geocentre' when barycentred
+    _obs_ids: list | None = field(default=None, repr=False)
 
     @property
     def obs_ids(self) -> list[str]:
-        return sorted({e.obs_id for e in self.exposures} | set(np.unique(self.photons["obs_id"]).tolist()))
+        if self._obs_ids is None:
+            self._obs_ids = sorted({e.obs_id for e in self.exposures} | set(np.unique(text(self.photons["obs_id"])).tolist()))
+        return self._obs_ids
 
     def __len__(self) -> int:
         return len(self.photons["time"])
@@ -93,7 +96,7 @@ def exposure_keys(cols: dict) -> np.ndarray:
                                    bar), text(cols["exp_id"]))
 
 
-def exposures_from(gtis: dict, photons: dict) -> list[Exposure]:
+def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None) -> list[Exposure]:
     """One Exposure per (obs_id, instrument, exp_id) from GTI rows. Per-CCD GTIs
     are reduced to those of the CCD where the exposure recorded most of the
     source's photons, else to ccdnr 0 (the whole exposure), else their union."""
@@ -104,7 +107,7 @@ def exposures_from(gtis: dict, photons: dict) -> list[Exposure]:
     start = np.asarray(gtis["start"], dtype=np.float64)
     stop = np.asarray(gtis["stop"], dtype=np.float64)
     ccd = np.asarray(gtis["ccdnr"]) if "ccdnr" in gtis else None
-    p_keys = exposure_keys(photons)
+    p_keys = exposure_keys(photons) if p_keys is None else p_keys
     p_ccd = np.asarray(photons["ccdnr"]) if "ccdnr" in photons else None
     out = []
     for key in sorted(set(zip(obs.tolist(), inst.tolist(), exp.tolist()))):
@@ -181,14 +184,14 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
                        f"(RA {ra:.5f}, Dec {dec:.5f}){where} between {emin:g} and {emax:g} eV",
                        hint="widen radius_arcsec or the energy range, or check the obs_id "
                             "(SELECT DISTINCT obs_id FROM xmm_photons(ra, dec, 60))")
-    obs_ids = sorted(set(text(photons["obs_id"]).tolist()))
+    obs_ids = sorted(np.unique(text(photons["obs_id"])).tolist())
+    p_keys = exposure_keys(photons)
     gtis = as_columns(fetch_gtis(db, obs_ids), ("obs_id", "instrument", "exp_id", "ccdnr", "start", "stop"))
-    exposures = exposures_from(gtis, photons)
+    exposures = exposures_from(gtis, photons, p_keys)
     if opts.get("instrument"):
         exposures = [e for e in exposures if e.instrument.upper() == opts["instrument"].upper()]
     notes = []
     have = {"|".join(e.key) for e in exposures}
-    p_keys = exposure_keys(photons)
     for key in sorted(set(np.unique(p_keys).tolist()) - have):  # photons without GTIs: their own span
         t = np.asarray(photons["time"], dtype=np.float64)[p_keys == key]
         key = tuple(key.split("|"))
@@ -233,4 +236,5 @@ def barycentre(sel: Selection, orbit_of: dict) -> Selection:
     photons = dict(sel.photons, time=t)
     order = np.argsort(t, kind="stable")
     photons = {k: np.asarray(v)[order] for k, v in photons.items()}
-    return replace(sel, photons=photons, exposures=exposures, notes=notes, barycentred=True, position=position)
+    return replace(sel, photons=photons, exposures=exposures, notes=notes, barycentred=True, position=position,
+                   _obs_ids=sel.obs_ids)
