@@ -16,6 +16,8 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 
 from .errors import XmmError
 
@@ -25,10 +27,11 @@ UNDEFINED_TABLE = "42P01"
 UNDEFINED_FUNCTION = "42883"
 DATATYPE_MISMATCH = "42804"
 
-NUMBER, TEXT, BOOL, OTHER = "number", "text", "boolean", "other"
+NUMBER, TEXT, BOOL, TIME, OTHER = "number", "text", "boolean", "time", "other"
 _CATEGORIES = {"smallint": NUMBER, "integer": NUMBER, "bigint": NUMBER, "real": NUMBER,
                "double precision": NUMBER, "numeric": NUMBER, "text": TEXT, "character varying": TEXT,
-               "character": TEXT, "boolean": BOOL}
+               "character": TEXT, "name": TEXT, "boolean": BOOL, "timestamp with time zone": TIME,
+               "timestamp without time zone": TIME, "date": TIME}
 INT64 = 2 ** 63
 
 
@@ -111,6 +114,11 @@ class Table:
     sql: str                  # schema-qualified, quoted: xmm.source
     columns: dict[str, Column] = field(default_factory=dict)
     doc: str = ""
+    schema: str = "xmm"
+
+    @property
+    def key(self) -> str:
+        return f"{self.schema}.{self.name}"
 
     def column(self, name: str, column: int | None = None, extra: tuple = ()) -> Column:
         """The column called `name` (case-insensitive) or a human error."""
@@ -138,7 +146,8 @@ def where(column: int | None, hint: str | None) -> str | None:
 
 
 _CATALOG_SQL = """
-SELECT c.relname AS table_name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_sql,
+SELECT n.nspname AS schema_name, c.relname AS table_name,
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_sql,
        a.attname AS column_name, quote_ident(a.attname) AS column_sql,
        format_type(a.atttypid, a.atttypmod) AS type,
        coalesce(col_description(c.oid, a.attnum), '') AS doc,
@@ -146,46 +155,89 @@ SELECT c.relname AS table_name, quote_ident(n.nspname) || '.' || quote_ident(c.r
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
+ WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
    AND left(c.relname, 3) <> 'pg_'
- ORDER BY c.relname, a.attnum"""
+ ORDER BY n.nspname, c.relname, a.attnum"""
+
+# What TAP publishes (sql/80_tap_schema.sql), when the database has TAP_SCHEMA.
+_PUBLISHED_SQL = """
+SELECT table_name || '.' || column_name AS published FROM tap_schema.columns"""
 
 _catalog_cache: dict = {}
 
 
 class Catalog:
-    """The tables and columns of a schema as the database describes them: the
-    whitelist both languages check every identifier against."""
+    """The tables and columns of the database as its catalogue describes them:
+    the whitelist both languages check every identifier against."""
 
-    def __init__(self, tables: dict[str, Table]):
-        self.tables = tables
+    def __init__(self, tables: dict[str, Table], default_schema: str = "xmm"):
+        self.tables = tables                  # 'xmm.source' -> Table
+        self.default_schema = default_schema
 
     @classmethod
-    def load(cls, db, schema: str = "xmm", cache: bool = True) -> "Catalog":
-        """Reads pg_catalog through `db` (xmmdb.pg.Spi or Psycopg); cached per process
-        and schema (the schema changes only with a new extension build, i.e. a new session)."""
-        key = (id(type(db)), schema)
+    def load(cls, db, schemas: tuple[str, ...] = ("xmm",), published: bool = False, cache: bool = True) -> "Catalog":
+        """Reads pg_catalog through `db` (xmmdb.pg.Spi or Psycopg). With `published`,
+        only what TAP_SCHEMA lists (if the database has it). Cached per process
+        (the schema changes with a new extension build, i.e. a new session)."""
+        key = (id(type(db)), schemas, published)
         if cache and key in _catalog_cache:
             return _catalog_cache[key]
+        keep = None
+        if published and db.query("SELECT to_regclass('tap_schema.columns') IS NOT NULL AS has")[0]["has"]:
+            keep = {r["published"] for r in db.query(_PUBLISHED_SQL)} or None
         tables: dict[str, Table] = {}
-        for r in db.query(_CATALOG_SQL, (schema,), ("text",)):
-            t = tables.setdefault(r["table_name"], Table(r["table_name"], r["table_sql"], doc=r["table_doc"]))
+        for r in db.query(_CATALOG_SQL, (list(schemas),), ("text[]",)):
+            tkey = f"{r['schema_name']}.{r['table_name']}"
+            if keep is not None and f"{tkey}.{r['column_name']}" not in keep:
+                continue
+            t = tables.setdefault(tkey, Table(r["table_name"], r["table_sql"], doc=r["table_doc"],
+                                              schema=r["schema_name"]))
             t.columns[r["column_name"]] = Column(r["column_name"], r["column_sql"], r["type"], r["doc"])
-        catalog = cls(tables)
+        catalog = cls(tables, schemas[0])
         if cache:
             _catalog_cache[key] = catalog
         return catalog
 
     def table(self, name: str, column: int | None = None, allowed=None) -> Table:
+        """'source' (the default schema) or 'xmm.source', case-insensitive, or a human error."""
         allowed = list(self.tables) if allowed is None else allowed
-        t = self.tables.get(name.lower()) if name.lower() in allowed else None
-        if t is None:
-            raise unknown("table", name, allowed, column, hint="tables: " + ", ".join(sorted(allowed)),
+        key = name.lower() if "." in name else f"{self.default_schema}.{name.lower()}"
+        if key not in allowed or key not in self.tables:
+            short = [k.split(".", 1)[1] if k.startswith(self.default_schema + ".") else k for k in allowed]
+            raise unknown("table", name, short, column, hint="tables: " + ", ".join(sorted(short)),
                           sqlstate=UNDEFINED_TABLE)
-        return t
+        return self.tables[key]
 
 
 # ---------------------------------------------------------------- syntax errors
+
+def lalr(package: str, filename: str):
+    """The LALR parser of a grammar file shipped in `package` (cached)."""
+    return _lalr(package, filename)
+
+
+@lru_cache(maxsize=None)
+def _lalr(package: str, filename: str):
+    import lark
+
+    grammar = resources.files(package).joinpath(filename).read_text()
+    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse_text(parser, q: str, names: dict[str, str], after_value: set[str], example: str,
+               max_length: int = 20000):
+    """The parse tree of `q`, or an XmmError saying where it went wrong."""
+    import lark
+
+    if q is None or not q.strip():
+        raise XmmError("the query is empty", hint=f"e.g. {example}", sqlstate=SYNTAX)
+    if len(q) > max_length:
+        raise XmmError(f"the query is too long ({len(q)} characters; at most {max_length})", sqlstate=SYNTAX)
+    try:
+        return parser.parse(q)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise syntax_error(exc, q, names, after_value, parser.lex) from None
+
 
 def describe(token) -> str:
     """A token as a human sees it."""

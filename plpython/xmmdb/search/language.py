@@ -12,12 +12,10 @@ the SQL is written, so positions reach SQL as numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 
 from ..errors import XmmError
-from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, OTHER, SYNTAX, TEXT, UNDEFINED_FUNCTION, Catalog, Column,
-                       Table, literal, parse_number, syntax_error, unknown)
+from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, UNDEFINED_FUNCTION, Catalog, Column, Table,
+                       lalr, literal, parse_number, parse_text, unknown)
 from .names import DEFAULT_RADIUS_DEG, Resolver, parse_radius
 
 MAX_LENGTH = 20000
@@ -47,32 +45,10 @@ _TOKEN_WORDS = {"COMP": "a comparison (= != < > <= >=)", "NAME": "a column or a 
                 "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "$END": ""}
 
 
-@lru_cache(maxsize=None)
-def parser():
-    import lark
-
-    grammar = resources.files(__package__).joinpath("search.lark").read_text()
-    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
-
-
 def parse(q: str):
     """The parse tree of a query, or an XmmError saying where it went wrong."""
-    import lark
-
-    if q is None or not q.strip():
-        raise XmmError("the query is empty", hint="e.g. M82, or cone('M31', '1deg') AND sc_det_ml > 100",
-                       sqlstate=SYNTAX)
-    if len(q) > MAX_LENGTH:
-        raise XmmError(f"the query is too long ({len(q)} characters; at most {MAX_LENGTH})", sqlstate=SYNTAX)
-    try:
-        return parser().parse(q)
-    except lark.exceptions.UnexpectedInput as exc:
-        raise syntax_error(exc, q, _TOKEN_WORDS, _after_value(), lambda t: parser().lex(t)) from None
-
-
-def _after_value() -> set[str]:
-    # after these a value is expected; the message says `expected a value after '>'`
-    return {"COMP", "_IN", "_IS"}
+    return parse_text(lalr(__package__, "search.lark"), q, _TOKEN_WORDS, {"COMP", "_IN", "_IS"},
+                      "M82, or cone('M31', '1deg') AND sc_det_ml > 100", MAX_LENGTH)
 
 
 @dataclass
@@ -90,13 +66,13 @@ class Transpiler:
     """One query's translation against one target table (source or detection)."""
 
     def __init__(self, catalog: Catalog, resolver: Resolver, table: str = "source"):
-        base = catalog.table(table, allowed=list(TARGETS))
-        spec = TARGETS[table]
-        columns = {n: c for n, c in base.columns.items() if c.category != OTHER}
+        base = catalog.table(table, allowed=[f"xmm.{t}" for t in TARGETS])
+        spec = TARGETS[base.name]
+        columns = {n: c for n, c in base.columns.items() if c.category in (NUMBER, TEXT, BOOL)}
         for name, (typ, expr, doc) in spec["derived"].items():
             if name not in columns:
                 columns[name] = Column(name, expr.format(t=table), typ, doc, derived=True)
-        self.table = Table(base.name, base.sql, columns, base.doc)
+        self.table = Table(base.name, base.sql, columns, base.doc, base.schema)
         self.position = spec["position"]
         self.resolver = resolver
         self.q = ""
