@@ -62,24 +62,6 @@ from xmmdb.pg import call, Spi; from xmmdb.spectral.store import fit_detection_p
 return call(plpy, fit_detection_png, Spi(plpy), detid, instrument, model, options)
 $$;
 
--- (detid, instrument) of a source's best spectrum: the source spectrum with the most counts.
-CREATE FUNCTION xmm.best_spectrum(srcid bigint, joint boolean DEFAULT false,
-                                  OUT detid bigint, OUT instrument text)
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  SELECT d.detid, CASE WHEN joint THEN 'EPIC' ELSE s.instrument END INTO detid, instrument
-    FROM xmm.detection d JOIN xmm.spectrum s ON s.detid = d.detid AND s.kind = 'source'
-   WHERE d.srcid = best_spectrum.srcid
-   ORDER BY s.total_counts DESC, d.detid, s.instrument LIMIT 1;
-  IF NOT FOUND THEN
-    IF NOT EXISTS (SELECT 1 FROM xmm.source WHERE source.srcid = best_spectrum.srcid) THEN
-      RAISE EXCEPTION 'source % does not exist', srcid USING ERRCODE = 'no_data_found';
-    END IF;
-    RAISE EXCEPTION 'source % has no spectrum in the database', srcid USING ERRCODE = 'no_data_found',
-      HINT = 'load its pipeline spectra: xmmdb load products FILE...';
-  END IF;
-END $$;
-
 CREATE FUNCTION xmm.fit_options(options jsonb) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -95,6 +77,26 @@ BEGIN
         USING ERRCODE = 'invalid_parameter_value';
     END IF;
   END LOOP;
+END $$;
+
+-- (detid, instrument) of a source's best spectrum: the source spectrum with the most
+-- counts; with {"joint": true} in the options, 'EPIC' (all cameras of that detection).
+CREATE FUNCTION xmm.best_spectrum(srcid bigint, options jsonb DEFAULT '{}',
+                                  OUT detid bigint, OUT instrument text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  PERFORM xmm.fit_options(options);
+  SELECT d.detid, CASE WHEN options->'joint' = 'true' THEN 'EPIC' ELSE s.instrument END INTO detid, instrument
+    FROM xmm.detection d JOIN xmm.spectrum s ON s.detid = d.detid AND s.kind = 'source'
+   WHERE d.srcid = best_spectrum.srcid
+   ORDER BY s.total_counts DESC, d.detid, s.instrument LIMIT 1;
+  IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM xmm.source WHERE source.srcid = best_spectrum.srcid) THEN
+      RAISE EXCEPTION 'source % does not exist', srcid USING ERRCODE = 'no_data_found';
+    END IF;
+    RAISE EXCEPTION 'source % has no spectrum in the database', srcid USING ERRCODE = 'no_data_found',
+      HINT = 'load its pipeline spectra: xmmdb load products FILE...';
+  END IF;
 END $$;
 
 CREATE FUNCTION xmm.xmm_fit_detection(detid bigint, instrument text, model text, options jsonb DEFAULT '{}')
@@ -134,14 +136,10 @@ END $$;
 
 CREATE FUNCTION xmm.xmm_fit(srcid bigint, model text, options jsonb DEFAULT '{}')
 RETURNS xmm.fit_result
-LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-DECLARE
-  best record;
-BEGIN
-  PERFORM xmm.fit_options(options);
-  best := xmm.best_spectrum(srcid, coalesce((options->>'joint')::boolean, false));
-  RETURN xmm.xmm_fit_detection(best.detid, best.instrument, model, options);
-END $$;
+LANGUAGE sql VOLATILE SET search_path = xmm, public, pg_temp AS $$
+  SELECT f.* FROM xmm.best_spectrum(srcid, options) b
+   CROSS JOIN LATERAL xmm.xmm_fit_detection(b.detid, b.instrument, model, options) f
+$$;
 
 CREATE FUNCTION xmm.xmm_fit_detection_plot(detid bigint, instrument text, model text, options jsonb DEFAULT '{}')
 RETURNS bytea
@@ -157,14 +155,9 @@ END $$;
 
 CREATE FUNCTION xmm.xmm_fit_plot(srcid bigint, model text, options jsonb DEFAULT '{}')
 RETURNS bytea
-LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-DECLARE
-  best record;
-BEGIN
-  PERFORM xmm.fit_options(options);
-  best := xmm.best_spectrum(srcid, coalesce((options->>'joint')::boolean, false));
-  RETURN xmm.xmm_fit_detection_plot(best.detid, best.instrument, model, options);
-END $$;
+LANGUAGE sql VOLATILE SET search_path = xmm, public, pg_temp AS $$
+  SELECT xmm.xmm_fit_detection_plot(b.detid, b.instrument, model, options) FROM xmm.best_spectrum(srcid, options) b
+$$;
 
 COMMENT ON FUNCTION xmm.xmm_fit(bigint, text, jsonb) IS
   'Fits a source''s best EPIC spectrum (or all of that detection''s spectra with {"joint": true}) with Sherpa; cached';

@@ -156,29 +156,44 @@ def _simpson(func, xlo, xhi, n: int = 4):
     return (func(x) * w[None, :]).sum(axis=1) * (xhi - xlo) / (3.0 * n)
 
 
-class BBody(XSComponent):
-    """N(E) = norm 8.0525 E^2 / (kT^4 (exp(E/kT) - 1)), norm = L39 / D10^2."""
+class Thermal(XSComponent):
+    """An additive component with a temperature and a norm, N(E) = density(E, T, norm),
+    integrated over each bin with Simpson's rule."""
 
-    xspec_name = "bbody"
+    temperature = ("kT", 1.0, 1e-2, 100.0, 1e-4, 200.0)   # name, default, soft min/max, hard min/max
+    norm_default = 1.0
 
     def __init__(self, name: str | None = None):
         name = name or self.xspec_name
-        self.kT = Parameter(name, "kT", 1.0, min=1e-2, max=100.0, hard_min=1e-4, hard_max=200.0, units="keV")
-        self.norm = Parameter(name, "norm", 1e-5, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
-        super().__init__(name, (self.kT, self.norm))
+        tname, default, lo, hi, hard_lo, hard_hi = self.temperature
+        temp = Parameter(name, tname, default, min=lo, max=hi, hard_min=hard_lo, hard_max=hard_hi, units="keV")
+        setattr(self, tname, temp)
+        self.norm = Parameter(name, "norm", self.norm_default, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        super().__init__(name, (temp, self.norm))
+
+    @staticmethod
+    def density(energy, temperature, norm):
+        raise NotImplementedError
+
+    @modelCacher1d
+    def calc(self, p, xlo, xhi=None, *args, **kwargs):
+        temperature, norm = p
+        xlo, xhi = _edges(xlo, xhi)
+        if xhi is None:
+            return self.density(xlo, temperature, norm)
+        return _simpson(lambda e: self.density(e, temperature, norm), xlo, xhi)
+
+
+class BBody(Thermal):
+    """N(E) = norm 8.0525 E^2 / (kT^4 (exp(E/kT) - 1)), norm = L39 / D10^2."""
+
+    xspec_name = "bbody"
+    norm_default = 1e-5
 
     @staticmethod
     def density(energy, kt, norm):
         u = np.clip(energy / kt, 1e-12, 700.0)
         return norm * 8.0525 * energy ** 2 / (kt ** 4 * np.expm1(u))
-
-    @modelCacher1d
-    def calc(self, p, xlo, xhi=None, *args, **kwargs):
-        kt, norm = p
-        xlo, xhi = _edges(xlo, xhi)
-        if xhi is None:
-            return self.density(xlo, kt, norm)
-        return _simpson(lambda e: self.density(e, kt, norm), xlo, xhi)
 
 
 @functools.lru_cache(maxsize=1)
@@ -194,18 +209,13 @@ def _disk_integral():
     return np.log(a), np.log(np.maximum(g, 1e-300))
 
 
-class DiskBB(XSComponent):
+class DiskBB(Thermal):
     """Multicolour disc: N(E) = norm 2.7681e-3 E^2 g(E/Tin), with
     g(a) = int_1^inf t^(5/3)/(exp(a t)-1) dt; norm = (Rin/km / (D/10 kpc))^2 cos i.
     The constant is (8 pi / 3) * 2 / (h^3 c^2) * (1 km / 10 kpc)^2 in keV, cm, s."""
 
     xspec_name = "diskbb"
-
-    def __init__(self, name: str | None = None):
-        name = name or self.xspec_name
-        self.Tin = Parameter(name, "Tin", 1.0, min=1e-2, max=100.0, hard_min=0.0, hard_max=1000.0, units="keV")
-        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
-        super().__init__(name, (self.Tin, self.norm))
+    temperature = ("Tin", 1.0, 1e-2, 100.0, 0.0, 1000.0)
 
     @staticmethod
     def density(energy, tin, norm):
@@ -215,28 +225,16 @@ class DiskBB(XSComponent):
         big = energy / max(tin, 1e-6) > 200.0
         return np.where(big, 0.0, norm * 2.7681e-3 * energy ** 2 * g)
 
-    @modelCacher1d
-    def calc(self, p, xlo, xhi=None, *args, **kwargs):
-        tin, norm = p
-        xlo, xhi = _edges(xlo, xhi)
-        if xhi is None:
-            return self.density(xlo, tin, norm)
-        return _simpson(lambda e: self.density(e, tin, norm), xlo, xhi)
 
-
-class Bremss(XSComponent):
+class Bremss(Thermal):
     """Thermal bremsstrahlung: N(E) = norm g(E, kT) exp(-E/kT) / (E sqrt(kT)),
     norm = 3.02e-15/(4 pi D^2) int ne nH dV, with the Born-approximation Gaunt
     factor g = (sqrt 3 / pi) exp(u/2) K0(u/2), u = E/kT (XSPEC uses the
     Kellogg et al. 1975 fit, within a few per cent of it at X-ray temperatures)."""
 
     xspec_name = "bremss"
-
-    def __init__(self, name: str | None = None):
-        name = name or self.xspec_name
-        self.kT = Parameter(name, "kT", 7.0, min=1e-2, max=200.0, hard_min=1e-4, hard_max=200.0, units="keV")
-        self.norm = Parameter(name, "norm", 1e-3, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
-        super().__init__(name, (self.kT, self.norm))
+    temperature = ("kT", 7.0, 1e-2, 200.0, 1e-4, 200.0)
+    norm_default = 1e-3
 
     @staticmethod
     def density(energy, kt, norm):
@@ -245,14 +243,6 @@ class Bremss(XSComponent):
         u = np.clip(energy / kt, 1e-12, None)
         gaunt = np.sqrt(3.0) / np.pi * k0e(u / 2.0)
         return norm * gaunt * np.exp(-u) / (energy * np.sqrt(kt))
-
-    @modelCacher1d
-    def calc(self, p, xlo, xhi=None, *args, **kwargs):
-        kt, norm = p
-        xlo, xhi = _edges(xlo, xhi)
-        if xhi is None:
-            return self.density(xlo, kt, norm)
-        return _simpson(lambda e: self.density(e, kt, norm), xlo, xhi)
 
 
 COMPONENTS = {c.xspec_name: c for c in (PhAbs, TbAbs, WAbs, PowerLaw, BBody, DiskBB, Bremss)}
