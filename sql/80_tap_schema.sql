@@ -118,6 +118,40 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
    WHERE t.typ = $1
 $$;
 
+-- A column name as ADQL must write it: delimited ("time", "pi", "size") when it
+-- is an ADQL or SQL-92 reserved word or not a regular identifier (TAP 1.1, 4.3).
+CREATE FUNCTION xmm.tap_quote_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT CASE WHEN name ~ '^[a-z][a-z0-9_]*$' AND NOT upper(name) = ANY (ARRAY[
+      'ABS', 'ACOS', 'AREA', 'ASIN', 'ATAN', 'ATAN2', 'BOX', 'CEILING', 'CENTROID', 'CIRCLE', 'CONTAINS',
+      'COORD1', 'COORD2', 'COORDSYS', 'COS', 'COT', 'DEGREES', 'DISTANCE', 'EXP', 'FLOOR', 'INTERSECTS',
+      'LOG', 'LOG10', 'MOD', 'PI', 'POINT', 'POLYGON', 'POWER', 'RADIANS', 'REGION', 'RAND', 'ROUND', 'SIN',
+      'SQRT', 'TOP', 'TAN', 'TRUNCATE', 'ILIKE', 'IN_UNIT', 'LOWER', 'UPPER', 'OFFSET',
+      'ABSOLUTE', 'ACTION', 'ADD', 'ALL', 'ALLOCATE', 'ALTER', 'AND', 'ANY', 'ARE', 'AS', 'ASC', 'ASSERTION',
+      'AT', 'AUTHORIZATION', 'AVG', 'BEGIN', 'BETWEEN', 'BIT', 'BIT_LENGTH', 'BOTH', 'BY', 'CASCADE', 'CASCADED',
+      'CASE', 'CAST', 'CATALOG', 'CHAR', 'CHARACTER', 'CHAR_LENGTH', 'CHARACTER_LENGTH', 'CHECK', 'CLOSE',
+      'COALESCE', 'COLLATE', 'COLLATION', 'COLUMN', 'COMMIT', 'CONNECT', 'CONNECTION', 'CONSTRAINT',
+      'CONSTRAINTS', 'CONTINUE', 'CONVERT', 'CORRESPONDING', 'COUNT', 'CREATE', 'CROSS', 'CURRENT',
+      'CURRENT_DATE', 'CURRENT_TIME', 'CURRENT_TIMESTAMP', 'CURRENT_USER', 'CURSOR', 'DATE', 'DAY', 'DEALLOCATE',
+      'DECIMAL', 'DECLARE', 'DEFAULT', 'DEFERRABLE', 'DEFERRED', 'DELETE', 'DESC', 'DESCRIBE', 'DESCRIPTOR',
+      'DIAGNOSTICS', 'DISCONNECT', 'DISTINCT', 'DOMAIN', 'DOUBLE', 'DROP', 'ELSE', 'END', 'ESCAPE', 'EXCEPT',
+      'EXCEPTION', 'EXEC', 'EXECUTE', 'EXISTS', 'EXTERNAL', 'EXTRACT', 'FALSE', 'FETCH', 'FIRST', 'FLOAT', 'FOR',
+      'FOREIGN', 'FOUND', 'FROM', 'FULL', 'GET', 'GLOBAL', 'GO', 'GOTO', 'GRANT', 'GROUP', 'HAVING', 'HOUR',
+      'IDENTITY', 'IMMEDIATE', 'IN', 'INDICATOR', 'INITIALLY', 'INNER', 'INPUT', 'INSENSITIVE', 'INSERT', 'INT',
+      'INTEGER', 'INTERSECT', 'INTERVAL', 'INTO', 'IS', 'ISOLATION', 'JOIN', 'KEY', 'LANGUAGE', 'LAST', 'LEADING',
+      'LEFT', 'LEVEL', 'LIKE', 'LOCAL', 'MATCH', 'MAX', 'MIN', 'MINUTE', 'MODULE', 'MONTH', 'NAMES', 'NATIONAL',
+      'NATURAL', 'NCHAR', 'NEXT', 'NO', 'NOT', 'NULL', 'NULLIF', 'NUMERIC', 'OCTET_LENGTH', 'OF', 'ON', 'ONLY',
+      'OPEN', 'OPTION', 'OR', 'ORDER', 'OUTER', 'OUTPUT', 'OVERLAPS', 'PAD', 'PARTIAL', 'POSITION', 'PRECISION',
+      'PREPARE', 'PRESERVE', 'PRIMARY', 'PRIOR', 'PRIVILEGES', 'PROCEDURE', 'PUBLIC', 'READ', 'REAL',
+      'REFERENCES', 'RELATIVE', 'RESTRICT', 'REVOKE', 'RIGHT', 'ROLLBACK', 'ROWS', 'SCHEMA', 'SCROLL', 'SECOND',
+      'SECTION', 'SELECT', 'SESSION', 'SESSION_USER', 'SET', 'SIZE', 'SMALLINT', 'SOME', 'SPACE', 'SQL',
+      'SQLCODE', 'SQLERROR', 'SQLSTATE', 'SUBSTRING', 'SUM', 'SYSTEM_USER', 'TABLE', 'TEMPORARY', 'THEN', 'TIME',
+      'TIMESTAMP', 'TIMEZONE_HOUR', 'TIMEZONE_MINUTE', 'TO', 'TRAILING', 'TRANSACTION', 'TRANSLATE',
+      'TRANSLATION', 'TRIM', 'TRUE', 'UNION', 'UNIQUE', 'UNKNOWN', 'UPDATE', 'USAGE', 'USER', 'USING', 'VALUE',
+      'VALUES', 'VARCHAR', 'VARYING', 'VIEW', 'WHEN', 'WHENEVER', 'WHERE', 'WITH', 'WORK', 'WRITE', 'YEAR', 'ZONE'])
+    THEN name ELSE '"' || replace(name, '"', '""') || '"' END
+$$;
+
 -- UCD, unit and a description of a column from the 4XMM naming conventions.
 -- main_ra/main_dec name the table's main position columns, main_id its identifier.
 CREATE FUNCTION xmm.tap_column_meta(col text, main_id text, main_ra text, main_dec text,
@@ -286,7 +320,7 @@ BEGIN
 
   INSERT INTO tap_schema.columns (table_name, column_name, ucd, unit, description, datatype, arraysize, xtype,
                                   principal, indexed, std, column_index)
-  SELECT c.table_name, c.column_name, m.ucd, m.unit, coalesce(c.comment, m.description),
+  SELECT c.table_name, xmm.tap_quote_name(c.column_name), m.ucd, m.unit, coalesce(c.comment, m.description),
          v.datatype, v.arraysize, v.xtype,
          CASE WHEN c.table_name LIKE 'tap_schema.%' OR m.ucd LIKE '%meta.main%'
                 OR c.column_name IN ('iauname', 'obs_id', 'target', 'ep_8_flux', 'sc_ep_8_flux', 'sc_det_ml',
@@ -313,7 +347,7 @@ BEGIN
     FROM pg_constraint p JOIN tap_rel f ON f.relid = p.conrelid JOIN tap_rel t ON t.relid = p.confrelid
    WHERE p.contype = 'f';
   INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)
-  SELECT f.table_name || '.' || p.conname, fa.attname, ta.attname
+  SELECT f.table_name || '.' || p.conname, xmm.tap_quote_name(fa.attname), xmm.tap_quote_name(ta.attname)
     FROM pg_constraint p JOIN tap_rel f ON f.relid = p.conrelid JOIN tap_rel t ON t.relid = p.confrelid
     CROSS JOIN LATERAL unnest(p.conkey, p.confkey) AS u(fk, tk)
     JOIN pg_attribute fa ON fa.attrelid = p.conrelid AND fa.attnum = u.fk

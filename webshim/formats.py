@@ -64,6 +64,7 @@ class Metadata:
             by_table, by_name, tables = {}, {}, {}
             rank = {t: i for i, t in enumerate(self.PREFERRED)}
             for r in sorted(rows, key=lambda r: rank.get(r["table_name"], 99)):
+                r["column_name"] = r["column_name"].strip('"')  # delimited ADQL names ("time") in TAP_SCHEMA
                 by_table[(r["table_name"], r["column_name"])] = r
                 by_name.setdefault(r["column_name"], r)
                 if r["oid"]:

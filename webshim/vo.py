@@ -368,7 +368,7 @@ def register(app, db, meta) -> None:
             jobs[jid] = job
         if phase and phase.upper() == "RUN":
             start(job)
-        return redirect(url_for("tap_job", jid=jid), code=303)
+        return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
 
     @app.route("/tap/async/<jid>", methods=["GET", "POST", "DELETE"])
     def tap_job(jid):
@@ -378,14 +378,14 @@ def register(app, db, meta) -> None:
         if request.method == "DELETE" or (request.method == "POST" and _params().get("ACTION", "").upper() == "DELETE"):
             with lock:
                 jobs.pop(jid, None)
-            return redirect(url_for("tap_async"), code=303)
+            return redirect(url_for("tap_async", _external=True), code=303)
         if request.method == "POST":
             p = _params()
             if job["phase"] == "PENDING":
                 for k, v in p.items():
                     if k not in ("PHASE", "ACTION"):
                         job["params"][k] = v
-            return redirect(url_for("tap_job", jid=jid), code=303)
+            return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
         if request.args.get("WAIT") or request.args.get("wait"):
             wait_until = time.monotonic() + min(30, float(request.args.get("WAIT") or request.args.get("wait") or 0))
             while job["phase"] in ("QUEUED", "EXECUTING") and time.monotonic() < wait_until:
@@ -406,7 +406,7 @@ def register(app, db, meta) -> None:
                     job["phase"] = "ABORTED"
             else:
                 return Response(f"PHASE={phase} is not allowed: use RUN or ABORT", status=400, mimetype="text/plain")
-            return redirect(url_for("tap_job", jid=jid), code=303)
+            return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
         return Response(job["phase"], mimetype="text/plain")
 
     @app.route("/tap/async/<jid>/<attr>", methods=["GET", "POST"])
@@ -416,7 +416,7 @@ def register(app, db, meta) -> None:
             return Response(f"no job {jid}", status=404, mimetype="text/plain")
         if request.method == "POST":
             if attr in ("destruction", "executionduration"):
-                return redirect(url_for("tap_job", jid=jid), code=303)
+                return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
             return Response("not allowed", status=405, mimetype="text/plain")
         values = {"executionduration": str(db.timeout_ms // 1000), "destruction": iso(job["destruction"]),
                   "quote": "", "owner": "", "error": None, "parameters": None, "results": None}
