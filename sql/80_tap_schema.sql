@@ -349,10 +349,11 @@ BEGIN
   INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)
   SELECT f.table_name || '.' || p.conname, xmm.tap_quote_name(fa.attname), xmm.tap_quote_name(ta.attname)
     FROM pg_constraint p JOIN tap_rel f ON f.relid = p.conrelid JOIN tap_rel t ON t.relid = p.confrelid
-    CROSS JOIN LATERAL unnest(p.conkey, p.confkey) AS u(fk, tk)
+    CROSS JOIN LATERAL unnest(p.conkey, p.confkey) WITH ORDINALITY AS u(fk, tk, k)
     JOIN pg_attribute fa ON fa.attrelid = p.conrelid AND fa.attnum = u.fk
     JOIN pg_attribute ta ON ta.attrelid = p.confrelid AND ta.attnum = u.tk
-   WHERE p.contype = 'f';
+   WHERE p.contype = 'f'
+   ORDER BY 1, u.k;
 
   SELECT count(*) INTO n FROM tap_schema.tables;
   DROP TABLE tap_rel, tap_col, tap_main;

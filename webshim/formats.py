@@ -112,8 +112,19 @@ def _scalar(v, datatype: str) -> str:
     if isinstance(v, (bytes, memoryview)):
         return escape(bytes(v).hex())
     if hasattr(v, "isoformat"):
-        return v.isoformat()
+        return timestamp(v)
     return escape(str(v))
+
+
+def timestamp(v) -> str:
+    """DALI timestamp: YYYY-MM-DD['T'hh:mm:ss[.SSS]] in UTC, no offset."""
+    import datetime as dt
+
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return v.isoformat()
 
 
 def _field_xml(f: Field) -> str:
@@ -210,7 +221,7 @@ def fits_bytes(fields: list[Field], rows: list, overflow_at: int | None = None) 
             arr = np.array([bool(v) for v in values], dtype=bool)
             col = fits.Column(name=f.name, format="L", array=arr)
         else:
-            strs = ["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v)) for v in values]
+            strs = ["" if v is None else (timestamp(v) if hasattr(v, "isoformat") else str(v)) for v in values]
             width = max([len(s.encode()) for s in strs] + [1])
             col = fits.Column(name=f.name, format=f"{width}A", array=np.array(strs, dtype=f"U{width}"), unit=f.unit)
         cols.append(col)
@@ -233,7 +244,7 @@ def jsonable(v):
     if isinstance(v, (bytes, memoryview)):
         return None
     if hasattr(v, "isoformat"):
-        return v.isoformat()
+        return timestamp(v)
     if hasattr(v, "__float__") and not isinstance(v, (int, float, bool)):
         return float(v)
     return v

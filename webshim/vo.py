@@ -241,7 +241,7 @@ def register(app, db, meta) -> None:
         tables = db.dicts("SELECT * FROM tap_schema.tables ORDER BY table_index, table_name")
         columns = db.dicts("SELECT * FROM tap_schema.columns ORDER BY table_name, column_index")
         keys = db.dicts("SELECT * FROM tap_schema.keys ORDER BY key_id")
-        keycols = db.dicts("SELECT * FROM tap_schema.key_columns ORDER BY key_id")
+        keycols = db.dicts("SELECT * FROM tap_schema.key_columns")  # in the order the key lists them
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
                '<vosi:tableset xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0"'
                ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
@@ -415,9 +415,12 @@ def register(app, db, meta) -> None:
         if job is None:
             return Response(f"no job {jid}", status=404, mimetype="text/plain")
         if request.method == "POST":
-            if attr in ("destruction", "executionduration"):
-                return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
-            return Response("not allowed", status=405, mimetype="text/plain")
+            if attr == "parameters" and job["phase"] == "PENDING":
+                for k, v in _params().items():
+                    job["params"][k] = v
+            elif attr not in ("destruction", "executionduration", "parameters"):
+                return Response("not allowed", status=405, mimetype="text/plain")
+            return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
         values = {"executionduration": str(db.timeout_ms // 1000), "destruction": iso(job["destruction"]),
                   "quote": "", "owner": "", "error": None, "parameters": None, "results": None}
         if attr == "error":
