@@ -18,7 +18,7 @@ def test_cone_idioms_use_the_cell_index_of_one_partition(db):
     db.execute("SET LOCAL enable_seqscan = off")  # the sample is tiny: ask what the plan would be at scale
     for sql in ("SELECT * FROM xmm_photons(10.7083, 41.3011, 30)",
                 "SELECT * FROM photon WHERE cell = ANY (xmm.cone_cells(10.7083, 41.3011, 30/3600.0))"
-                " AND q3c_radial_query(ra, dec, 10.7083, 41.3011, 30/3600.0)"):
+                " AND q3c_dist(ra, dec, 10.7083, 41.3011) <= 30/3600.0"):
         db.execute("SET LOCAL search_path = xmm, public")
         text = plan(db, sql)
         assert "Index" in text and "photon_cell_" in text, text
@@ -31,7 +31,7 @@ def test_obs_id_predicate_is_pushed_below_the_unpacking(db):
     # the filter is on the exposure (a handful of rows), not on every unpacked photon
     scan = next(line for line in text.splitlines() if "obs_id = '0112570101'" in line)
     assert "Index Cond" in scan or "Filter" in scan
-    assert text.index("obs_id = '0112570101'") < text.index("Function Scan on p")
+    assert text.index("ProjectSet") < text.index("obs_id = '0112570101'")
 
 
 def test_cone_cells_cover_the_circle(db):

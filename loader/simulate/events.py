@@ -219,8 +219,8 @@ def _tangent_offsets(ra0, dec0, ra, dec):
 
 
 def event_file_bytes(camera: Camera, obs_id: str, exp_id: str, target: str, ra_pnt: float, dec_pnt: float,
-                     pa_pnt: float, ev: dict, filt: str = "Medium") -> bytes:
-    """A gzip-compressed pipeline event list (EVENTS + STDGTInn per CCD), reproducible byte for byte."""
+                     pa_pnt: float, ev: dict, filt: str = "Medium", compress: bool = True) -> bytes:
+    """A pipeline event list (EVENTS + STDGTInn per CCD), gzip-compressed and reproducible byte for byte."""
     from astropy.io import fits
 
     tstart, tstop = float(ev["GTI"][0, 0]), float(ev["GTI"][-1, 1])
@@ -258,6 +258,10 @@ def event_file_bytes(camera: Camera, obs_id: str, exp_id: str, target: str, ra_p
         gti.header["CCDID"] = ccd
         gti.header["HDUCLASS"], gti.header["HDUCLAS1"] = "OGIP", "GTI"
         hdus.append(gti)
+    if not compress:
+        raw = io.BytesIO()
+        fits.HDUList(hdus).writeto(raw)
+        return raw.getvalue()
     return _gzip(fits.HDUList(hdus))
 
 
@@ -365,3 +369,40 @@ def _variability(p, tstart, duration):
             return (1 + 4 * np.where(t > t_flare, np.exp(-(t - t_flare) / p["tau_s"]), 0)) / 5
         return (1 + 0.6 * np.sin(2 * np.pi * (t - tstart) / p["period_s"])) / 1.6
     return rate
+
+
+def write_bench_events(folder: Path, n_photons: int, seed: int = 11, per_exposure: int = 200_000) -> list[Path]:
+    """The photon benchmark's sky: about n_photons in uncompressed pipeline-format event
+    lists in `folder`, over many observations at random positions (a third of the fields
+    observed two or three times, slightly offset), each seen by pn, MOS1 and MOS2; sources
+    from a Euclidean log N - log S plus a bright target per field, and background."""
+    rng = np.random.default_rng([seed, 0xBE7C4])
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written, total, k = [], 0, 0
+    while total < n_photons:
+        ra0, dec0 = 360 * rng.random(), np.degrees(np.arcsin(2 * rng.random() - 1))
+        n_src = rng.poisson(120)
+        r = (FOV_ARCMIN + 2) * 60 * np.sqrt(rng.random(n_src + 1))
+        th = rng.uniform(0, 2 * np.pi, n_src + 1)
+        r[0] = 0.0
+        ra, dec = offsets_to_radec(ra0, dec0, r * np.cos(th), r * np.sin(th))
+        flux = 2e-15 * rng.random(n_src + 1) ** (-1 / 1.5)
+        flux[0] = 10 ** rng.uniform(-12.5, -11.3)
+        src = dict(ra=ra, dec=dec, flux=flux, gamma=np.clip(rng.normal(1.9, 0.3, n_src + 1), 1, 3),
+                   nh=10 ** rng.normal(-1.3, 0.5, n_src + 1), extent=np.zeros(n_src + 1))
+        for epoch in range(1 + (rng.random() < 0.33) * rng.integers(1, 3)):
+            k += 1
+            obs_id = f"08{k:06d}01"
+            pra, pdec = offsets_to_radec(ra0, dec0, *rng.normal(0, 60.0, 2))
+            tstart = rng.uniform(1e8, 8e8)
+            for inst, exp_id in (("EPN", "S003"), ("EMOS1", "S001"), ("EMOS2", "S002")):
+                camera = CAMERAS[inst]
+                duration = 50e3 * per_exposure / 200_000
+                ev = simulate_exposure(rng, camera, pra, pdec, tstart, duration, src, bkg_scale=3.0)
+                path = folder / f"P{obs_id}{camera.tag}{exp_id}{camera.product}0000.fits"
+                path.write_bytes(event_file_bytes(camera, obs_id, exp_id, "BENCH FIELD", pra, pdec, 0.0, ev,
+                                                  compress=False))
+                written.append(path)
+                total += len(ev["TIME"])
+    return written

@@ -1,0 +1,209 @@
+"""Photons (issues 5 and 8): the packed layout (xmm.photon_cell, one row per exposure
+and Q3C cell) against the plain row-per-photon layout, at the same scale:
+bytes/photon (heap, indexes, TOAST), 30" region query p50/p95, load rate; and
+xmm_photons against reading and filtering the same event files with astropy.
+
+Size: XMMDB_BENCH_PHOTONS (default 1e8; the sky is written once to bench/work
+and both layouts are reused by later runs while the size is unchanged).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import time
+
+import numpy as np
+import psycopg
+
+from xmmdb_loader import database
+from xmmdb_loader.dsn import with_dbname
+from xmmdb_loader.events import load_events, q3c_cells, read_event_list
+from xmmdb_loader.simulate.events import write_bench_events
+
+from .run import WORK, percentiles, timed
+
+SEED = 11
+RADIUS = 30.0
+ROW_TABLE = """CREATE TABLE bench_row.photon (obsid integer, inst smallint, time double precision,
+    ra double precision, dec double precision, pi smallint, pattern smallint, flag integer,
+    ccdnr smallint, x real, y real)"""
+INSTRUMENT_CODE = {"EPN": 0, "EMOS1": 1, "EMOS2": 2}
+
+
+def size() -> int:
+    return int(float(os.environ.get("XMMDB_BENCH_PHOTONS", "1e8")))
+
+
+def sky(n: int) -> list:
+    folder = WORK / f"photons-{n}-{SEED}"
+    done = folder / "done"
+    if not done.exists():
+        t0 = time.perf_counter()
+        write_bench_events(folder, n, SEED)
+        done.write_text(f"{time.perf_counter() - t0:.0f} s\n")
+    return sorted(folder.glob("P*.fits"))
+
+
+def row_copy(events) -> bytes:
+    """Binary COPY rows of the row layout for one event list, in cell order (clustered)."""
+    c = events.columns
+    ra, dec = events.wcs.to_radec(c["X"], c["Y"])
+    order = np.lexsort((c["TIME"], q3c_cells(ra, dec)))
+    n = len(order)
+    rec = np.empty(n, dtype=[("nf", ">i2"), ("l1", ">i4"), ("obsid", ">i4"), ("l2", ">i4"), ("inst", ">i2"),
+                             ("l3", ">i4"), ("time", ">f8"), ("l4", ">i4"), ("ra", ">f8"), ("l5", ">i4"), ("dec", ">f8"),
+                             ("l6", ">i4"), ("pi", ">i2"), ("l7", ">i4"), ("pattern", ">i2"), ("l8", ">i4"),
+                             ("flag", ">i4"), ("l9", ">i4"), ("ccdnr", ">i2"), ("l10", ">i4"), ("x", ">f4"),
+                             ("l11", ">i4"), ("y", ">f4")])
+    rec["nf"] = 11
+    for name, width in (("l1", 4), ("l2", 2), ("l3", 8), ("l4", 8), ("l5", 8), ("l6", 2), ("l7", 2), ("l8", 4),
+                        ("l9", 2), ("l10", 4), ("l11", 4)):
+        rec[name] = width
+    rec["obsid"] = int(events.meta["obs_id"])
+    rec["inst"] = INSTRUMENT_CODE[events.meta["instrument"]]
+    rec["time"], rec["ra"], rec["dec"] = c["TIME"][order], ra[order], dec[order]
+    for col in ("pi", "pattern", "flag", "ccdnr", "x", "y"):
+        rec[col] = c[col.upper()][order]
+    return rec.tobytes()
+
+
+def load_rows(conn, files) -> float:
+    conn.execute("DROP SCHEMA IF EXISTS bench_row CASCADE")
+    conn.execute("CREATE SCHEMA bench_row")
+    conn.execute(ROW_TABLE)
+    conn.commit()
+    t0 = time.perf_counter()
+    for path in files:
+        events = read_event_list(path)
+        with conn.cursor().copy("COPY bench_row.photon FROM STDIN (FORMAT binary)") as cp:
+            cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
+            data = row_copy(events)
+            for i in range(0, len(data), 1 << 22):
+                cp.write(data[i:i + (1 << 22)])
+            cp.write(struct.pack("!h", -1))
+        conn.commit()
+    conn.execute("CREATE INDEX photon_q3c_idx ON bench_row.photon (q3c_ang2ipix(ra, dec))")
+    conn.execute("ANALYZE bench_row.photon")
+    conn.commit()
+    return time.perf_counter() - t0
+
+
+def ensure(bench, files, n_files_photons):
+    """The benchmark database with both layouts; (packed seconds, row seconds) or None when reused."""
+    dsn = with_dbname(bench.server_dsn, "xmmbench_photons")
+    database.ensure_database(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        state = database.ensure_extension(conn, database.available_build_id(conn))
+        database.configure_database(conn)
+    with psycopg.connect(dsn) as conn:
+        packed = conn.execute("SELECT coalesce(sum(n_photons), 0) FROM xmm.exposure").fetchone()[0]
+        rows = conn.execute("SELECT CASE WHEN to_regclass('bench_row.photon_q3c_idx') IS NULL THEN -1 ELSE"
+                            " (SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('bench_row.photon')) END"
+                            ).fetchone()[0]
+        times = [None, None]
+        if packed != n_files_photons or state != "current":
+            conn.execute("TRUNCATE xmm.photon_cell, xmm.exposure, xmm.gti, xmm.orbit CASCADE")
+            conn.commit()
+            t0 = time.perf_counter()
+            load_events(conn, files, progress=False)
+            times[0] = time.perf_counter() - t0
+            conn.commit()
+        if abs(rows - n_files_photons) > 0.01 * n_files_photons:
+            times[1] = load_rows(conn, files)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE xmm.photon_cell")
+        conn.execute("VACUUM ANALYZE bench_row.photon")
+    return dsn, times
+
+
+def sizes(conn, parent: str) -> tuple[int, int, int]:
+    """(heap, indexes, TOAST incl. its index) bytes of a table and all its partitions."""
+    return conn.execute("""
+        SELECT sum(pg_relation_size(c.oid)), sum(pg_indexes_size(c.oid)),
+               sum(coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0))
+          FROM pg_class c WHERE c.oid = %s::regclass
+            OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass)""",
+                        (parent, parent)).fetchone()
+
+
+def run(bench) -> None:
+    n = size()
+    t0 = time.perf_counter()
+    files = sky(n)
+    gen = time.perf_counter() - t0
+    from astropy.io import fits
+
+    n_photons = sum(fits.getheader(f, 1)["NAXIS2"] for f in files)
+    dsn, (packed_s, row_s) = ensure(bench, files, n_photons)
+    scale = f"{n_photons:,} photons, {len(files)} exposures"
+    with psycopg.connect(dsn) as conn:
+        if packed_s:
+            bench.row("photons", f"load rate, packed layout ({scale}; read FITS, pack, binary COPY, index)",
+                      n_photons / packed_s, "photons/s", "≥ 1M photons/s", "row layout (binary COPY + Q3C index)",
+                      n_photons / row_s if row_s else None, lower_is_better=False, note=f"{packed_s:.0f} s")
+        heap, index, toast = sizes(conn, "xmm.photon_cell")
+        rheap, rindex, rtoast = sizes(conn, "bench_row.photon")
+        total, rtotal = (heap + index + toast) / n_photons, (rheap + rindex + rtoast) / n_photons
+        bench.row("photons", f"bytes/photon, packed layout ({scale})", total, "B", "≤ 24 B",
+                  "row layout", rtotal, note=f"packed heap {heap / n_photons:.2f} + index {index / n_photons:.2f} + "
+                  f"TOAST {toast / n_photons:.2f}; rows heap {rheap / n_photons:.1f} + index {rindex / n_photons:.1f} + "
+                  f"TOAST {rtoast / n_photons:.1f}")
+        # 30" cones at the bright target of a field (sources are where queries go) and at random field points
+        targets = conn.execute("SELECT ra_pnt, dec_pnt FROM xmm.exposure WHERE instrument = 'EPN'").fetchall()
+        rng = random.Random(2)
+        centres = []
+        for ra, dec in targets:
+            centres.append((ra, dec))
+            d = rng.uniform(0, 12 / 60)
+            th = rng.uniform(0, 2 * np.pi)
+            centres.append(((ra + d * np.cos(th) / np.cos(np.radians(dec))) % 360, dec + d * np.sin(th)))
+        packed_q = "SELECT * FROM xmm.xmm_photons(%s, %s, %s, 0, 32767)"
+        row_q = ("SELECT * FROM bench_row.photon WHERE q3c_radial_query(ra, dec, %s, %s, %s)")
+
+        def q(sql, radius):
+            def go():
+                ra, dec = rng.choice(centres)
+                return conn.execute(sql, (ra, dec, radius), prepare=False).fetchall()
+            return go
+
+        for _ in range(30):
+            q(packed_q, RADIUS)(), q(row_q, RADIUS / 3600)()
+        counts = [len(q(packed_q, RADIUS)()) for _ in range(100)]
+        p50, p95 = percentiles(timed(q(packed_q, RADIUS), 400))
+        r50, r95 = percentiles(timed(q(row_q, RADIUS / 3600), 400))
+        bench.row("photons", f'30" region query p50, packed layout (xmm_photons, all columns to the client; {scale})',
+                  p50, "ms", "≤ 20 ms", "row layout, q3c_radial_query", r50,
+                  note=f"p95 {p95:.1f} ms vs {r95:.1f} ms; {np.mean(counts):.0f} photons per cone (max {max(counts)})")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + packed_q % (centres[0][0], centres[0][1], RADIUS)))
+        (WORK / "photons-explain.txt").write_text(plan + "\n")
+
+        # astropy: read the event files of the observations covering the cone, filter by distance
+        by_obs = {}
+        for f in files:
+            by_obs.setdefault(f.name[1:11], []).append(f)
+        pnt = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT DISTINCT obs_id, ra_pnt, dec_pnt FROM xmm.exposure")}
+
+        def astropy_cone():
+            ra, dec = rng.choice(centres)
+            n_found = 0
+            for obs, (pra, pdec) in pnt.items():
+                if _sep_deg(ra, dec, pra, pdec) > 16 / 60:
+                    continue
+                for f in by_obs[obs]:
+                    ev = read_event_list(f)
+                    pra_, pdec_ = ev.wcs.to_radec(ev.columns["X"], ev.columns["Y"])
+                    n_found += int(np.count_nonzero(_sep_deg(pra_, pdec_, ra, dec) * 3600 <= RADIUS))
+            return n_found
+
+        a50, _ = percentiles(timed(astropy_cone, 12))
+        bench.row("photons", '30" region: xmm_photons p50 vs astropy reading + filtering the event files',
+                  p50, "ms", "≥ 1000×", "astropy (files of the observations covering the cone)", a50,
+                  note=f"sky generated in {gen:.0f} s" if gen > 1 else "")
+
+
+def _sep_deg(ra1, dec1, ra2, dec2):
+    r1, d1, r2, d2 = (np.radians(v) for v in (ra1, dec1, ra2, dec2))
+    h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
