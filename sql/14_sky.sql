@@ -5,10 +5,9 @@
 CREATE FUNCTION xmm.circle_polygon(ra_deg double precision, dec_deg double precision,
                                    radius_deg double precision, n integer DEFAULT 24)
 RETURNS spoly LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT ('{' || string_agg(format('(%sd,%sd)',
-                  degrees(radians(ra_deg) + atan2(sin(b) * sin(r) * cos(radians(dec_deg)),
-                                              cos(r) - sin(radians(dec_deg)) * sin(d2))),
-                  degrees(d2)), ',' ORDER BY k) || '}')::spoly
+  SELECT spoly(spoint(radians(ra_deg) + atan2(sin(b) * sin(r) * cos(radians(dec_deg)),
+                                               cos(r) - sin(radians(dec_deg)) * sin(d2)),
+                      d2) ORDER BY k)
     FROM (SELECT k, b, r,
                  asin(sin(radians(dec_deg)) * cos(r) + cos(radians(dec_deg)) * sin(r) * cos(b)) AS d2
             FROM (SELECT k, 2 * pi() * k / n AS b, radians(radius_deg) AS r

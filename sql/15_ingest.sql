@@ -144,10 +144,9 @@ BEGIN
   -- Observations seen in the catalogue; until an observation list gives the
   -- pointing, the mean detection position stands in for it.
   CREATE TEMP TABLE stage_obs ON COMMIT DROP AS
-  SELECT DISTINCT ON (obs_id) s.*,
-         avg(ra) OVER w AS ra_pnt, avg(dec) OVER w AS dec_pnt,
-         xmm.epic_footprint(avg(ra) OVER w, avg(dec) OVER w) AS footprint
-    FROM pg_temp.stage_catalogue s WINDOW w AS (PARTITION BY obs_id) ORDER BY obs_id, row_no;
+  SELECT o.*, xmm.epic_footprint(o.ra_pnt, o.dec_pnt) AS footprint
+    FROM (SELECT DISTINCT ON (obs_id) s.*, avg(ra) OVER w AS ra_pnt, avg(dec) OVER w AS dec_pnt
+            FROM pg_temp.stage_catalogue s WINDOW w AS (PARTITION BY obs_id) ORDER BY obs_id, row_no) o;
   CREATE TEMP TABLE stage_src ON COMMIT DROP AS
   SELECT DISTINCT ON (srcid) * FROM pg_temp.stage_catalogue ORDER BY srcid, row_no;
 
