@@ -203,3 +203,13 @@ def test_exposures_from_per_ccd_gtis():
     assert e.start.tolist() == [0.0, 50.0] and e.stop.tolist() == [40.0, 100.0]  # CCD 4 has most photons
     s, t = select.merge_intervals([5, 0, 20, 9], [10, 6, 30, 12])
     assert s.tolist() == [0, 20] and t.tolist() == [12, 30]
+
+
+def test_frame_time_is_recognised():
+    rng = np.random.default_rng(4)
+    for frame, n in ((2.6, 300), (0.0734, 300), (0.0734, 5000)):
+        t = np.round(T_A + (np.floor(rng.uniform(0, 5000, n) / frame) + 0.5) * frame, 6)  # the store's 1 us
+        assert pg.frame_time(t) == pytest.approx(frame, rel=1e-6)
+    assert pg.frame_time(rng.uniform(0, 5000, 300)) == 0.0
+    assert pg.frame_time(rng.uniform(0, 5000, 20000)) == 0.0
+    assert pg.frame_time(np.arange(5.0)) == 0.0  # too few to tell

@@ -14,7 +14,7 @@ from xmmdb.timing import barycenter as bary
 from xmmdb.timing.synthetic import event_list_hdul, orbit_hdul, pulsed_times, spacecraft_times, xmm_orbit
 
 SRCID = 990000002
-RA, DEC = 10.75, 41.30
+RA, DEC = 300.25, -40.10  # away from the sample fields
 OBS = "0990000001"
 T0, SPAN = 8.5e8, 4.0e4
 FREQ = 1 / 1.2

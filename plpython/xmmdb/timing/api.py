@@ -114,10 +114,25 @@ def periodogram(db, srcid, fmin, fmax, options=None, notice=None) -> dict:
     """xmm_periodogram: Z^2_n or H-test of the source's (barycentred) photons."""
     opts = parse(options, PERIODOGRAM_OPTIONS, "xmm_periodogram")
     sel = _selection(db, srcid, opts["radius"], opts, "xmm_periodogram", notice)
-    t = np.asarray(sel.photons["time"], dtype=np.float64)
+    t = np.asarray(sel.photons["time"], dtype=np.float64).copy()
+    keys = select.exposure_keys(sel.photons)
+    keep = np.ones(len(t), dtype=bool)
+    slow = []
+    rng = np.random.default_rng(0)  # deterministic: the same call gives the same periodogram
+    for key in np.unique(keys).tolist():
+        mine = keys == key
+        frame = pg.frame_time(t[mine])
+        if fmax is not None and frame > 0.5 / fmax:  # too slow for fmax: left out
+            keep &= ~mine
+            slow.append(f"{key.replace('|', ' ')} ({frame:g} s frames)")
+        elif frame > 0:  # spread over the frame: no power at the frame's harmonics
+            t[mine] += rng.uniform(-0.5 * frame, 0.5 * frame, int(mine.sum()))
+    if slow:
+        _tell([f"left out, frame time above 1/(2 fmax) = {0.5 / fmax:g} s: " + ", ".join(slow)], notice)
     obs = select.text(sel.photons["obs_id"])
-    epochs = {o: t[obs == o] for o in sel.obs_ids}
+    epochs = {o: t[keep & (obs == o)] for o in sel.obs_ids}
     out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"])
     out["frequency"], out["power"] = out["frequency"].tolist(), out["power"].tolist()
     out["barycentred"] = bool(opts["barycenter"])
+    out["excluded"] = slow
     return out

@@ -84,6 +84,25 @@ def htest(t: np.ndarray, freqs: np.ndarray, max_harmonics: int = H_HARMONICS) ->
     return h
 
 
+def frame_time(t: np.ndarray, tol: float = 5e-5) -> float:
+    """The readout frame time (s) on which the times are quantised (EPIC full frame:
+    pn 73.4 ms, MOS 2.6 s), or 0 if they are not (or too few to tell). A frame
+    time puts power at its harmonics and nothing above 1/(2 frame) can be seen."""
+    d = np.diff(np.sort(np.asarray(t, dtype=np.float64)))
+    d = d[d > tol]  # same frame (up to the photon store's 1 us)
+    if len(d) < 10:
+        return 0.0
+    for m in (1, 2, 3, 4):  # the smallest gap may span a few frames
+        frame = d.min() / m
+        for _ in range(2):  # least-squares refinement on the gaps' frame counts
+            k = np.round(d / frame)
+            frame = float(np.sum(d * k) / np.sum(k * k))
+        resid = np.abs(d - k * frame)
+        if np.mean(resid < np.minimum(0.02 * frame, tol + 2e-6 * k)) > 0.9:
+            return frame
+    return 0.0
+
+
 def false_alarm(power: float, statistic: str, dof: int, n_trials: float) -> tuple[float, float]:
     """(single-trial probability, trials-corrected FAP) of a peak."""
     from scipy.stats import chi2

@@ -1,0 +1,73 @@
+"""The sample sky's planted timing signals (data/sample/truth/events.json,
+written by loader/simulate/events.py): xmm_periodogram must find the 1.2 s
+pulsar in M31, xmm_lightcurve must see the variable sources vary."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import SAMPLE
+
+TRUTH = SAMPLE / "truth" / "events.json"
+
+
+@pytest.fixture(scope="module")
+def truth():
+    if not TRUTH.is_file():
+        pytest.skip("the sample sky has no event lists")
+    return json.loads(TRUTH.read_text())
+
+
+def test_periodogram_finds_the_sample_pulsar(db, truth):
+    p = truth["pulsar"]
+    f, period, power, fap, obs, stat, n = db.execute(
+        "SELECT best_frequency, best_period, best_power, fap, obs_ids, statistic, n_photons "
+        "FROM xmm_periodogram(%s, 0.5, 1.0)", (p["srcid"],)).fetchone()
+    assert abs(f - p["frequency_hz"]) < 5e-5 and abs(period - p["period_s"]) < 1e-4
+    assert fap < 1e-6 and set(p["observations"]) <= set(obs) and stat == "Z2_2"
+    # one observation, H-test
+    fh, faph = db.execute("SELECT best_frequency, fap FROM xmm_periodogram(%s, 0.8, 0.87, %s)",
+                          (p["srcid"], json.dumps({"method": "h", "obs_id": p["observations"][0]}))).fetchone()
+    assert abs(fh - p["frequency_hz"]) < 1e-4 and faph < 1e-2
+
+
+def test_sample_pulsar_event_file_is_barycentred_with_the_orbit(db, truth):
+    p = truth["pulsar"]
+    (data,) = db.execute("SELECT xmm_extract_events(%s, NULL, '{\"barycenter\": true}')", (p["srcid"],)).fetchone()
+    with fits.open(io.BytesIO(data)) as hdul:
+        h = hdul["EVENTS"].header
+        assert h["BARY_POS"] == "ORBIT" and h["PLEPHEM"] == "JPL-DE421" and h["SRCID"] == p["srcid"]
+        t = hdul["EVENTS"].data["TIME"]
+        obs = hdul["EVENTS"].data["OBS_ID"]
+    # folded at the true period, the barycentred photons show the 30 % pulse
+    for o in p["observations"]:
+        phase = np.mod(t[obs == o] / p["period_s"], 1.0)
+        z1 = 2 / len(phase) * (np.cos(2 * np.pi * phase).sum() ** 2 + np.sin(2 * np.pi * phase).sum() ** 2)
+        assert z1 > 25, (o, z1)
+
+
+def test_variable_sources_vary(db, truth):
+    """Every planted variable with at least 200 photons is variable at 99.9 % in some
+    binning (chi^2 of a constant); the faint ones are too faint to tell."""
+    from scipy.stats import chi2
+
+    tested = 0
+    for v in truth["variables"]:
+        (n,) = db.execute("SELECT count(*) FROM xmm_photons((SELECT sc_ra FROM source WHERE srcid = %(s)s), "
+                          "(SELECT sc_dec FROM source WHERE srcid = %(s)s), 20)", {"s": v["srcid"]}).fetchone()
+        if n < 200:
+            continue
+        tested += 1
+        p_min = 1.0
+        for bin_s in (100, 500):
+            rows = db.execute("SELECT obs_id, rate, error FROM xmm_lightcurve(%s, %s)", (v["srcid"], bin_s)).fetchall()
+            for o in {r[0] for r in rows}:
+                rate = np.array([r[1] for r in rows if r[0] == o])
+                w = 1 / np.array([r[2] for r in rows if r[0] == o]) ** 2
+                x2 = np.sum((rate - np.sum(w * rate) / np.sum(w)) ** 2 * w)
+                p_min = min(p_min, chi2.sf(x2, len(rate) - 1))
+        assert p_min < 1e-3, (v, n, p_min)
+    assert tested >= 1
