@@ -22,6 +22,8 @@ import re
 import struct
 import sys
 import warnings
+from collections import ChainMap
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +46,15 @@ CELL_COLUMNS = ("cell", "exp_key", "n", "x0", "y0", "t0", "tl", "th", "dx", "dy"
 
 # --- geometry -----------------------------------------------------------------------------
 
+_SPREAD8 = np.array([sum(((v >> b) & 1) << (2 * b) for b in range(8)) for v in range(256)], dtype=np.uint64)
+
+
 def _spread_bits(v: np.ndarray) -> np.ndarray:
-    """Bit b of v to bit 2b (v < 2^16)."""
+    """Bit b of v to bit 2b (v < 2^32), by table lookup a byte at a time."""
     v = v.astype(np.uint64)
     out = np.zeros_like(v)
-    for b in range(16):
-        out |= ((v >> np.uint64(b)) & np.uint64(1)) << np.uint64(2 * b)
+    for k in range(4):
+        out |= _SPREAD8[(v >> np.uint64(8 * k)) & np.uint64(255)] << np.uint64(16 * k)
     return out
 
 
@@ -231,7 +236,7 @@ def read_event_list(path: Path, hdul=None) -> EventList:
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
         raise LoadError(f"{name}: EVENTS lacks the column(s) {', '.join(missing)}; nothing was written")
-    h = {**dict(hdul[0].header), **dict(ev.header)}
+    h = ChainMap(ev.header, hdul[0].header)  # looks keywords up without parsing every card
     instrument = INSTRUMENTS.get(str(h.get("INSTRUME", "")).strip().upper())
     m = PIPELINE_NAME.match(name)
     if instrument is None:
@@ -297,7 +302,7 @@ def read_orbit(path: Path, hdul) -> OrbitFile:
     xyz = [next((c for c in (f"GEI_{a}", a) if c in cols), None) for a in "XYZ"]
     if "TIME" not in cols or None in xyz:
         raise LoadError(f"{name}: ORBIT needs the columns TIME and GEI_X/GEI_Y/GEI_Z; nothing was written")
-    h = {**dict(hdul[0].header), **dict(orb.header)}
+    h = ChainMap(orb.header, hdul[0].header)
     m = ORBIT_NAME.match(name)
     obs_id = str(_keyword(h, "OBS_ID", default=m.group(1) if m else "")).strip()
     if not re.fullmatch(r"\d{10}", obs_id):
@@ -340,19 +345,26 @@ def _elements(values: np.ndarray, kind: str) -> np.ndarray:
 
 
 @dataclass
-class Packed:
-    n_cells: int
+class Prepared:
+    """An event list sorted by (cell, time), its columns as binary-COPY array elements."""
     n_photons: int
-    copy: bytes            # a whole binary COPY stream for xmm.photon_cell
+    cell: np.ndarray       # per packed row
+    x0: np.ndarray
+    y0: np.ndarray
+    t0: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    arrays: list           # (bytes of all elements, element size, kind) in CELL_COLUMNS order
 
 
-def pack(events: EventList, exp_key: int) -> Packed:
-    """Sorts the photons by (cell, time) and writes one binary-COPY row per cell."""
+def prepare(events: EventList) -> Prepared:
+    """The heavy, database-independent part of packing (runs ahead of the COPY in a thread)."""
     c = events.columns
     ra, dec = events.wcs.to_radec(c["X"], c["Y"])
     cell = q3c_cells(ra, dec)
     t = c["TIME"]
-    order = np.lexsort((t, cell))
+    order = (np.argsort(cell, kind="stable") if np.all(t[1:] >= t[:-1])   # event lists are time-ordered
+             else np.lexsort((t, cell)))
     cell, t = cell[order], t[order]
     x = np.rint(c["X"][order]).astype(np.int64)
     y = np.rint(c["Y"][order]).astype(np.int64)
@@ -379,20 +391,25 @@ def pack(events: EventList, exp_key: int) -> Packed:
         (_elements((pattern << 8) | ccdnr, "i2"), "i2"),
         (_elements(c["FLAG"][order].astype(np.int64), "i4"), "i4"),
     ]
-    raw = [(a.tobytes(), a.itemsize, kind) for a, kind in arrays]
+    return Prepared(n, cell[starts], x0, y0, t0, starts, ends, [(a.tobytes(), a.itemsize, k) for a, k in arrays])
+
+
+def pack(prepared: Prepared, exp_key: int) -> bytes:
+    """A binary COPY stream for xmm.photon_cell: one row per cell of the exposure."""
     out = io.BytesIO()
     out.write(_COPY_HEADER)
     scalars = struct.Struct("!h iq ii ii ii ii id")
-    for g, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+    p = prepared
+    for g, (s, e) in enumerate(zip(p.starts.tolist(), p.ends.tolist())):
         k = e - s
-        out.write(scalars.pack(len(CELL_COLUMNS), 8, int(cell[s]), 4, exp_key, 4, k, 4, int(x0[g]), 4, int(y0[g]),
-                               8, float(t0[g])))
-        for data, size, kind in raw:
+        out.write(scalars.pack(len(CELL_COLUMNS), 8, int(p.cell[g]), 4, exp_key, 4, k, 4, int(p.x0[g]), 4,
+                               int(p.y0[g]), 8, float(p.t0[g])))
+        for data, size, kind in p.arrays:
             body = data[s * size:e * size]
             out.write(struct.pack("!iiiiii", 20 + len(body), 1, 0, _OID[kind], k, 1))
             out.write(body)
     out.write(struct.pack("!h", -1))
-    return Packed(len(starts), n, out.getvalue())
+    return out.getvalue()
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -404,14 +421,13 @@ def _copy(conn: psycopg.Connection, table: str, columns: tuple, data: bytes) -> 
             cp.write(view[i:i + (1 << 20)])
 
 
-def write_events(conn: psycopg.Connection, events: EventList, digest: str) -> dict:
+def write_events(conn: psycopg.Connection, events: EventList, digest: str, prepared: Prepared | None = None) -> dict:
     """One exposure in the caller's transaction; {'inserted'|'updated'|'unchanged': photons}."""
     meta = dict(events.meta, sha256=digest)
     exp_key, replaced = conn.execute("SELECT * FROM xmm.exposure_begin(%s)", (Jsonb(meta),)).fetchone()
     if exp_key is None:
         return {"inserted": 0, "updated": 0, "unchanged": events.n}
-    packed = pack(events, exp_key)
-    _copy(conn, "xmm.photon_cell", CELL_COLUMNS, packed.copy)
+    _copy(conn, "xmm.photon_cell", CELL_COLUMNS, pack(prepared or prepare(events), exp_key))
     if events.gtis:
         with conn.cursor().copy("COPY xmm.gti (obs_id, instrument, exp_id, ccdnr, start, stop) FROM STDIN") as cp:
             for ccd, a, b in events.gtis:
@@ -436,26 +452,39 @@ def load_events(conn: psycopg.Connection, paths: list[Path], progress: bool = Tr
     totals: dict[str, dict[str, int]] = {}
     paths = [Path(p) for p in paths]
     bar = tqdm(total=len(paths), unit="file", desc="events", disable=not progress, leave=False)
-    for path in paths:
-        item = read_file(path)
-        digest = sha256(path)
-        table = "orbit" if isinstance(item, OrbitFile) else "photon"
-        with conn.transaction():
-            summary = write_orbit(conn, item) if table == "orbit" else write_events(conn, item, digest)
-            n = len(item.time) if table == "orbit" else item.n
-            conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
-                         ("events" if table == "photon" else "orbit", str(path), digest, n, Jsonb({table: summary})))
-        if progress or out is not sys.stderr:
-            what = (f"{item.meta['obs_id']} {item.meta['instrument']} {item.meta['exp_id']}" if table == "photon"
-                    else f"orbit of {item.obs_id}")
-            print(f"{path.name}: {what}, {n} rows: +{summary['inserted']} ~{summary['updated']} "
-                  f"={summary['unchanged']}", file=out)
-        for k, v in summary.items():
-            totals.setdefault(table, {"inserted": 0, "updated": 0, "unchanged": 0})[k] += v
-        bar.update(1)
-        bar.set_postfix(photons=sum(totals.get("photon", {}).values()))
+    # Reading and packing the next file overlaps the COPY of this one (numpy, zlib and the
+    # socket release the GIL): the client and the server each keep a core busy.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(_read_and_prepare, paths[0]) if paths else None
+        for i, path in enumerate(paths):
+            item, digest, prepared = ahead.result()
+            ahead = pool.submit(_read_and_prepare, paths[i + 1]) if i + 1 < len(paths) else None
+            _write_one(conn, path, item, digest, prepared, totals, progress, out)
+            bar.update(1)
+            bar.set_postfix(photons=sum(totals.get("photon", {}).values()))
     bar.close()
     if any(s["inserted"] or s["updated"] for s in totals.values()):
         with conn.transaction():
             conn.execute("ANALYZE xmm.exposure")
     return totals
+
+
+def _read_and_prepare(path: Path):
+    item = read_file(path)
+    return item, sha256(path), prepare(item) if isinstance(item, EventList) else None
+
+
+def _write_one(conn, path: Path, item, digest: str, prepared, totals: dict, progress: bool, out) -> None:
+    table = "orbit" if isinstance(item, OrbitFile) else "photon"
+    with conn.transaction():
+        summary = write_orbit(conn, item) if table == "orbit" else write_events(conn, item, digest, prepared)
+        n = len(item.time) if table == "orbit" else item.n
+        conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
+                     ("events" if table == "photon" else "orbit", str(path), digest, n, Jsonb({table: summary})))
+    if progress or out is not sys.stderr:
+        what = (f"{item.meta['obs_id']} {item.meta['instrument']} {item.meta['exp_id']}" if table == "photon"
+                else f"orbit of {item.obs_id}")
+        print(f"{path.name}: {what}, {n} rows: +{summary['inserted']} ~{summary['updated']} "
+              f"={summary['unchanged']}", file=out)
+    for k, v in summary.items():
+        totals.setdefault(table, {"inserted": 0, "updated": 0, "unchanged": 0})[k] += v

@@ -91,9 +91,13 @@ CREATE TABLE xmm.photon_cell (
     flag        integer[] NOT NULL,
     PRIMARY KEY (cell, exp_key)
 ) PARTITION BY RANGE (cell);
+-- lz4, compressed in line (MAIN): a packed row is read with its heap page, no
+-- TOAST index lookups; only rows still larger than a page go out of line.
 ALTER TABLE xmm.photon_cell ALTER tl SET COMPRESSION lz4, ALTER th SET COMPRESSION lz4,
   ALTER dx SET COMPRESSION lz4, ALTER dy SET COMPRESSION lz4, ALTER pi SET COMPRESSION lz4,
-  ALTER pc SET COMPRESSION lz4, ALTER flag SET COMPRESSION lz4;
+  ALTER pc SET COMPRESSION lz4, ALTER flag SET COMPRESSION lz4,
+  ALTER tl SET STORAGE MAIN, ALTER th SET STORAGE MAIN, ALTER dx SET STORAGE MAIN, ALTER dy SET STORAGE MAIN,
+  ALTER pi SET STORAGE MAIN, ALTER pc SET STORAGE MAIN, ALTER flag SET STORAGE MAIN;
 CREATE INDEX photon_cell_exp_idx ON xmm.photon_cell (exp_key);
 COMMENT ON TABLE xmm.photon_cell IS
   'Photons packed per (exposure, ~1.3'' Q3C cell) as time-sorted arrays; query them through the view photon or xmm_photons()';
