@@ -200,7 +200,11 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         fields = db.dicts("SELECT column_name, unit, description FROM tap_schema.columns"
                           " WHERE table_name = 'xmm.source' ORDER BY column_index") if _has_tap_schema(db) else []
         spectra = _spectra(db, srcid)
-        return render_template("source.html", src=src, dets=dets, fields=fields, spectra=spectra,
+        photons = None  # unknown: no photon store
+        if db.has("xmm_photons"):
+            photons = bool(db.value("SELECT EXISTS (SELECT 1 FROM xmm.xmm_photons(%s, %s, 60))",
+                                    (src["sc_ra"], src["sc_dec"])))
+        return render_template("source.html", src=src, dets=dets, fields=fields, spectra=spectra, photons=photons,
                                models=FIT_MODELS, stats=FIT_STATS, methods=FIT_METHODS,
                                fit_models=_fit_models(db))
 

@@ -153,7 +153,7 @@ def error_info(exc: psycopg.Error) -> dict:
     """A PostgreSQL error as the user should see it: message, hint, and the
     1-based column in the query it points at, when it says one."""
     diag = exc.diag
-    message = diag.message_primary or str(exc).strip()
+    message = re.sub(r"^(plpy\.\w+|\w+Error): ", "", diag.message_primary or str(exc).strip())
     position = None
     found = re.search(r"\b(?:column|position|char(?:acter)?)\s+(\d+)", message)
     if found:

@@ -125,10 +125,20 @@
     try {
       const r = await getJSON(`${fitForm.action}?${p}`);
       const params = asParams(r.params);
-      const skip = new Set(["params", "plot_url"]);
-      const rows = Object.entries(r).filter(([k, v]) => !skip.has(k) && (v === null || typeof v !== "object"))
-        .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${num(v)}</td></tr>`).join("");
-      const keys = params.length ? Object.keys(params[0]) : [];
+      const pm = (v, e) => v === null || v === undefined ? "—" : num(v) + (e ? ` <span class="muted">± ${num(e)}</span>` : "");
+      const stats = [
+        ["model", esc(r.expression || r.model || "")], ["spectrum", esc([r.instrument, r.obs_id ? `obs ${r.obs_id}` : ""].filter(Boolean).join(" · "))],
+        ["statistic", `${esc(r.statistic || "")} = ${num(r.stat)} / ${num(r.dof)} dof`], ["reduced", num(r.rstat)],
+        ["null hypothesis prob.", num(r.qval)], ["energy range", `${num(r.emin)} – ${num(r.emax)} keV, ${num(r.nbins)} bins`],
+        ["flux 0.2–12 keV (absorbed)", pm(r.flux, r.flux_err) + " erg cm⁻² s⁻¹"],
+        ["flux 0.2–12 keV (unabsorbed)", pm(r.flux_unabs, r.flux_unabs_err) + " erg cm⁻² s⁻¹"],
+        ["fit time", r.fit_time !== undefined ? `${num(r.fit_time)} s${r.cached ? " (cached)" : ""}` : "—"]];
+      const known = new Set(["params", "plot_url", "expression", "model", "instrument", "obs_id", "statistic", "stat", "dof",
+        "rstat", "qval", "emin", "emax", "nbins", "flux", "flux_err", "flux_unabs", "flux_unabs_err", "fit_time", "cached"]);
+      for (const [k, v] of Object.entries(r)) if (!known.has(k) && (v === null || typeof v !== "object")) stats.push([k, num(v)]);
+      const rows = stats.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join("");
+      const order = ["name", "value", "error_lo", "error_hi", "min", "max", "frozen", "unit"];
+      const keys = params.length ? order.filter(k => k in params[0]).concat(Object.keys(params[0]).filter(k => !order.includes(k))) : [];
       const ptable = params.length ? `<table id="fit-param-table"><thead><tr>${keys.map(k => `<th>${esc(k)}</th>`).join("")}</tr></thead><tbody>` +
         params.map(x => `<tr>${keys.map(k => `<td>${typeof x[k] === "boolean" ? (x[k] ? "✓" : "") : num(x[k])}</td>`).join("")}</tr>`).join("") + "</tbody></table>" : "";
       out.innerHTML = `<div><img id="fit-plot" alt="fit plot" src="${esc(r.plot_url)}"><p class="small"><a href="${esc(r.plot_url)}">stable link to this plot</a></p></div>` +
