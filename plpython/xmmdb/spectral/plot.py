@@ -22,12 +22,33 @@ def binned(data, folded, stat):
         err = np.asarray(data.get_staterror(filter=True, staterrfunc=stat.calc_staterror), float)
     except Exception:   # likelihood statistics have no per-bin error: Gehrels-like sqrt
         err = 1.0 + np.sqrt(np.abs(counts) + 0.75)
-    scale = 1.0 / (data.exposure * np.maximum(hi - lo, 1e-12))
     n = min(len(lo), len(counts))
-    lo, hi, counts, model, err, scale = lo[:n], hi[:n], counts[:n], model[:n], err[:n], scale[:n]
+    lo, hi, counts, model, err = lo[:n], hi[:n], counts[:n], model[:n], err[:n]
+    if n > 1 and np.median(np.abs(counts)) < 5:   # an ungrouped fit: bin the picture (only) to >= 15 counts
+        lo, hi, counts, model, err = display_bins(lo, hi, counts, model, err)
+    scale = 1.0 / (data.exposure * np.maximum(hi - lo, 1e-12))
     with np.errstate(all="ignore"):
         resid = np.where(err > 0, (counts - model) / err, 0.0)
     return lo, hi, counts * scale, err * scale, model * scale, resid
+
+
+def display_bins(lo, hi, counts, model, err, min_counts: float = 15.0):
+    """Adjacent bins merged until each holds min_counts (the last remainder joins its neighbour);
+    errors add in quadrature."""
+    edges, total = [0], 0.0
+    for i, c in enumerate(counts):
+        total += c
+        if total >= min_counts:
+            edges.append(i + 1)
+            total = 0.0
+    if edges[-1] != len(counts):
+        if len(edges) > 1:
+            edges[-1] = len(counts)
+        else:
+            edges.append(len(counts))
+    starts, stops = np.array(edges[:-1]), np.array(edges[1:])
+    add = lambda a: np.add.reduceat(a, starts)  # noqa: E731
+    return lo[starts], hi[stops - 1], add(counts), add(model), np.sqrt(add(err ** 2))
 
 
 def png(result: dict, title: str = "") -> bytes:
