@@ -57,6 +57,7 @@ def read_table(path: Path) -> TableFile:
             if any(s in suffix for s in (".fits", ".fit", ".fts", ".ftz", ".evt")):
                 with fits.open(path, memmap=False) as hdul:
                     hdul.verify("exception")
+                    check_complete(hdul, path)
                     hdu = next((h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)), None)
                     if hdu is None:
                         raise LoadError(f"{name}: no binary table extension (HDUs: "
@@ -73,9 +74,23 @@ def read_table(path: Path) -> TableFile:
         raise
     except Exception as exc:  # astropy says truncated, corrupt, not FITS, ...
         raise LoadError(f"{name}: cannot read the file: {exc}") from None
+    if len(table) == 0:
+        raise LoadError(f"{name}: the table has no rows; nothing was written")
     columns = {c.lower(): table[c] for c in table.colnames}
     units = {c.lower(): str(table[c].unit) for c in table.colnames if table[c].unit is not None}
     return TableFile(path, columns, units, len(table))
+
+
+def check_complete(hdul, path: Path) -> None:
+    """FITS files are whole 2880-byte blocks that the HDUs' headers account for
+    exactly; astropy quietly drops an extension cut off in the middle."""
+    if path.suffix.lower() in (".gz", ".ftz"):
+        return  # compressed: a cut stream fails when astropy decompresses it
+    hdul.readall()
+    size, described = path.stat().st_size, sum(h.filebytes() for h in hdul)
+    if size != described:
+        raise LoadError(f"{path.name}: cannot read the file: truncated or corrupt FITS "
+                        f"({size} bytes, the headers describe {described})")
 
 
 def staged_types(conn: psycopg.Connection, stage: str) -> dict[str, str]:
@@ -120,12 +135,12 @@ def column_values(tf: TableFile, col: str, pgtype: str) -> list:
                 bad = ~mask & (~np.isfinite(values) | (values != np.round(values)))
                 if bad.any():
                     i = int(np.argmax(bad))
-                    raise _fail(tf, col, i, f"{values[i]!r} is not an integer")
+                    raise _fail(tf, col, i, f"{values[i].item()!r} is not an integer")
             lo, hi = INT_RANGES[pgtype]
             out_of_range = ~mask & ((values < lo) | (values > hi))
             if out_of_range.any():
                 i = int(np.argmax(out_of_range))
-                raise _fail(tf, col, i, f"{values[i]} does not fit a {pgtype}")
+                raise _fail(tf, col, i, f"{values[i]} is out of range for {pgtype}")
             result = values.astype(np.int64).tolist()
         else:
             result = values.astype(np.float64).tolist()
@@ -135,7 +150,8 @@ def column_values(tf: TableFile, col: str, pgtype: str) -> list:
         elif kind in "iu":
             result = (values != 0).tolist()
         elif kind in "US":
-            truth = {"t": True, "true": True, "1": True, "y": True, "f": False, "false": False, "0": False, "n": False}
+            truth = {"t": True, "true": True, "1": True, "y": True, "yes": True,
+                     "f": False, "false": False, "0": False, "n": False, "no": False}
             result = []
             for i, v in enumerate(values.tolist()):
                 text = (v if isinstance(v, str) else v.decode()).strip().lower()

@@ -82,6 +82,14 @@ BEGIN
     END IF;
   END LOOP;
 
+  IF 'obs_id' = ANY (columns) THEN
+    EXECUTE format($q$SELECT min(row_no) AS first, count(*) AS n, (array_agg(obs_id ORDER BY row_no))[1] AS v
+                      FROM %s WHERE obs_id !~ '^[0-9]{10}$'$q$, stage) INTO r;
+    IF r.n > 0 THEN
+      PERFORM xmm.reject(file, format('%L is not a 10-digit observation id', r.v), 'obs_id', r.first, r.n);
+    END IF;
+  END IF;
+
   keys := CASE format WHEN 'catalogue' THEN ARRAY['detid', 'obs_id, src_num'] ELSE ARRAY['obs_id'] END;
   FOREACH c IN ARRAY keys LOOP
     EXECUTE format('SELECT min(row_no) AS first, max(row_no) AS second, count(*) AS n FROM %s
