@@ -1,13 +1,14 @@
 """Background-subtracted, GTI-aware light curves.
 
 Per observation, bins of `bin_s` start at the first GTI of its exposures. For
-each exposure e in a bin: S_e source counts (circle), B_e background counts
-(annulus, other catalogue sources masked), X_e its GTI time in the bin; the
-rate is sum_e (S_e - k B_e) / X_e, k the source/background area ratio, so
-pn and MOS add up as rates even when their GTIs differ. The variance is
-sum_e (max(S_e, 1) + k^2 B_e) / X_e^2 (an empty bin still has the error of one
-count). fracexp is the fraction of the bin covered by the union of the GTIs;
-bins below `min_fracexp` are dropped.
+each instrument i in a bin (its exposures' GTIs merged): S_i source counts
+(circle), B_i background counts (annulus, other catalogue sources masked), X_i
+its GTI time in the bin; the rate is sum_i (S_i - k B_i) / X_i, k the
+source/background area ratio, so pn and MOS add up as rates. The variance is
+sum_i (max(S_i, 1) + k^2 B_i) / X_i^2 (an empty bin still has the error of one
+count). fracexp is the fraction of the bin in the GTIs common to all the
+observation's instruments (a bin where one is off would show a dip); bins
+below `min_fracexp` are dropped. {"instrument": …} gives one instrument alone.
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def in_gti(t: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
 
 
 def bin_lightcurve(sel: Selection, bin_s: float, bkg: Background | None = None, min_fracexp: float = 0.1) -> dict:
-    """Columns time (bin centre), rate, error, fracexp, obs_id (+ bkg_rate, counts)."""
+    """Columns time (bin centre), rate, error, fracexp, obs_id (+ bkg_rate, counts).
+
+    Within an observation the instruments are added as rates over their common
+    good time: instrument i's GTIs are the union of its exposures', a bin's
+    fracexp is the part of it covered by every instrument, and its rate is
+    sum_i (S_i - k B_i) / X_i with X_i instrument i's own GTI time in the bin."""
     if bin_s is None or not np.isfinite(bin_s) or bin_s <= 0:
         raise XmmError(f"the bin size must be a positive number of seconds, not {bin_s}")
     nbins = 0
@@ -124,25 +130,27 @@ def bin_lightcurve(sel: Selection, bin_s: float, bkg: Background | None = None, 
         t0 = min(e.start.min() for e in exps)
         n = int(np.ceil((max(e.stop.max() for e in exps) - t0) / bin_s))
         edges = t0 + bin_s * np.arange(n + 1)
-        ustart, ustop = merge_intervals(np.concatenate([e.start for e in exps]), np.concatenate([e.stop for e in exps]))
-        frac = np.diff(gti_time_before(edges, ustart, ustop)) / bin_s
         rate, var, brate, counts = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-        for e in exps:
-            x = np.diff(gti_time_before(edges, e.start, e.stop))
-            key = "|".join(e.key)
-            ts = t_src[k_src == key]
-            s = np.histogram(ts[in_gti(ts, e.start, e.stop)], edges)[0].astype(float)
-            if bkg is not None:
-                tb = t_bkg[k_bkg == key]
-                b = np.histogram(tb[in_gti(tb, e.start, e.stop)], edges)[0].astype(float) * bkg.scale
-                bvar = b * bkg.scale
-            else:
-                b = bvar = np.zeros(n)
+        for inst in sorted({e.instrument for e in exps}):
+            mine = [e for e in exps if e.instrument == inst]
+            s = np.zeros(n)
+            b = np.zeros(n)
+            for e in mine:
+                key = "|".join(e.key)
+                ts = t_src[k_src == key]
+                s += np.histogram(ts[in_gti(ts, e.start, e.stop)], edges)[0]
+                if bkg is not None:
+                    tb = t_bkg[k_bkg == key]
+                    b += np.histogram(tb[in_gti(tb, e.start, e.stop)], edges)[0] * bkg.scale
+            ustart, ustop = merge_intervals(np.concatenate([e.start for e in mine]),
+                                            np.concatenate([e.stop for e in mine]))
+            x = np.diff(gti_time_before(edges, ustart, ustop))
             on = x > 0
             rate[on] += (s[on] - b[on]) / x[on]
-            var[on] += (np.maximum(s[on], 1.0) + bvar[on]) / x[on] ** 2
+            var[on] += (np.maximum(s[on], 1.0) + b[on] * (bkg.scale if bkg is not None else 0.0)) / x[on] ** 2
             brate[on] += b[on] / x[on]
             counts += s
+        frac = _common_fraction(edges, exps)
         good = (frac > 0) & (frac >= min_fracexp)
         out["time"].append(0.5 * (edges[:-1] + edges[1:])[good])
         out["rate"].append(rate[good])
@@ -152,6 +160,23 @@ def bin_lightcurve(sel: Selection, bin_s: float, bkg: Background | None = None, 
         out["bkg_rate"].append(brate[good])
         out["counts"].append(counts[good])
     return {k: (np.concatenate(v) if v else np.array([])) for k, v in out.items()}
+
+
+def _common_fraction(edges: np.ndarray, exps: list) -> np.ndarray:
+    """Fraction of each bin inside the GTIs of every instrument (each instrument's
+    GTIs the union of its exposures')."""
+    start, stop = None, None
+    for inst in sorted({e.instrument for e in exps}):
+        s, t = merge_intervals(np.concatenate([e.start for e in exps if e.instrument == inst]),
+                               np.concatenate([e.stop for e in exps if e.instrument == inst]))
+        if start is None:
+            start, stop = s, t
+        else:  # intersection of two sorted interval lists
+            a = np.maximum(start[:, None], s[None, :])
+            b = np.minimum(stop[:, None], t[None, :])
+            keep = b > a
+            start, stop = merge_intervals(a[keep], b[keep])
+    return np.diff(gti_time_before(edges, start, stop)) / (edges[1] - edges[0])
 
 
 def plot(lc: dict, title: str, bin_s: float, barycentred: bool) -> bytes:
