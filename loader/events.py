@@ -16,7 +16,6 @@ message naming it, and nothing of it is written.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import re
 import struct
@@ -32,6 +31,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
+from xmmdb.photons.sky import deproject
+
+from .catalog import sha256
 from .staging import LoadError
 
 MJDREF = 50814.0
@@ -94,21 +96,8 @@ class SkyWcs:
     y_delt: float
 
     def to_radec(self, x, y):
-        xi = np.radians((np.asarray(x, np.float64) - self.x_ref) * self.x_delt)
-        eta = np.radians((np.asarray(y, np.float64) - self.y_ref) * self.y_delt)
-        a0, d0 = np.radians(self.ra_ref), np.radians(self.dec_ref)
-        den = np.cos(d0) - eta * np.sin(d0)
-        ra = np.degrees(a0 + np.arctan2(xi, den)) % 360.0
-        dec = np.degrees(np.arctan2(np.sin(d0) + eta * np.cos(d0), np.hypot(xi, den)))
-        return ra, dec
-
-    def to_pixel(self, ra, dec):
-        a, d = np.radians(ra), np.radians(dec)
-        a0, d0 = np.radians(self.ra_ref), np.radians(self.dec_ref)
-        cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(a - a0)
-        xi = np.cos(d) * np.sin(a - a0) / cosc
-        eta = (np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(a - a0)) / cosc
-        return self.x_ref + np.degrees(xi) / self.x_delt, self.y_ref + np.degrees(eta) / self.y_delt
+        return deproject(self.ra_ref, self.dec_ref, np.radians((np.asarray(x, np.float64) - self.x_ref) * self.x_delt),
+                         np.radians((np.asarray(y, np.float64) - self.y_ref) * self.y_delt))
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -132,14 +121,6 @@ class OrbitFile:
     obs_id: str
     time: np.ndarray
     xyz: np.ndarray
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _open(path: Path):

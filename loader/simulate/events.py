@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xmmdb.photons.sky import deproject, project
+
 MJDREF = 50814.0
 PIX_DEG = 0.05 / 3600.0            # sky X/Y pixel
 X_REF = 25921.0                    # TCRPX of X and Y in pipeline event lists
@@ -82,11 +84,7 @@ def psf_radius_arcsec(rng, n: int, core: float = 5.5, slope: float = 1.45, rmax:
 
 def offsets_to_radec(ra0, dec0, east_arcsec, north_arcsec):
     """Tangent-plane offsets (arcsec) about (ra0, dec0) to RA/Dec (deg)."""
-    xi, eta = np.radians(east_arcsec / 3600.0), np.radians(north_arcsec / 3600.0)
-    a0, d0 = np.radians(ra0), np.radians(dec0)
-    den = np.cos(d0) - eta * np.sin(d0)
-    return (np.degrees(a0 + np.arctan2(xi, den)) % 360.0,
-            np.degrees(np.arctan2(np.sin(d0) + eta * np.cos(d0), np.hypot(xi, den))))
+    return deproject(ra0, dec0, np.radians(np.asarray(east_arcsec) / 3600.0), np.radians(np.asarray(north_arcsec) / 3600.0))
 
 
 def ccd_of(camera: Camera, east_arcmin, north_arcmin):
@@ -211,10 +209,7 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
 
 def _tangent_offsets(ra0, dec0, ra, dec):
     """(east, north) arcsec of (ra, dec) on the tangent plane about (ra0, dec0)."""
-    a, d, a0, d0 = np.radians(ra), np.radians(dec), np.radians(ra0), np.radians(dec0)
-    cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(a - a0)
-    xi = np.cos(d) * np.sin(a - a0) / cosc
-    eta = (np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(a - a0)) / cosc
+    xi, eta = project(ra0, dec0, ra, dec)
     return np.degrees(xi) * 3600, np.degrees(eta) * 3600
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import XmmError
 from .access import fetch_photons
+from .sky import project
 
 OPTIONS = {"emin": float, "emax": float, "tmin": float, "tmax": float, "obs_id": str, "instrument": str}
 MAX_PIXELS = 4096
@@ -51,10 +52,7 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
     if "instrument" in opts:
         keep = ev["instrument"] == opts["instrument"].upper()
         ev = {k: v[keep] for k, v in ev.items()}
-    a, d, a0, d0 = (np.radians(v) for v in (ev["ra"], ev["dec"], ra, dec))
-    cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(a - a0)
-    xi = np.degrees(np.cos(d) * np.sin(a - a0) / cosc) * 3600.0
-    eta = np.degrees((np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(a - a0)) / cosc) * 3600.0
+    xi, eta = (np.degrees(v) * 3600.0 for v in project(ra, dec, ev["ra"], ev["dec"]))
     half = n * bin_arcsec / 2.0
     img, _, _ = np.histogram2d(eta, -xi, bins=n, range=[[-half, half], [-half, half]])
     hdu = fits.PrimaryHDU(img.astype(np.int32))
