@@ -14,7 +14,7 @@ from xmmdb.errors import NotFound, XmmError
 from xmmdb.timing import api, lightcurve as lc
 from xmmdb.timing.synthetic import xmm_orbit
 
-from test_timing_products import DEC, FREQ, RA, T_A, make_selection
+from test_timing_products import DEC, FREQ, RA, T_A, make_selection, one_blas_thread  # noqa: F401
 
 
 class FakeDb:

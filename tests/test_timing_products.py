@@ -19,6 +19,16 @@ T_A, T_B = 8.0e8, 8.6e8
 FREQ = 1 / 1.2
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """One BLAS thread, as in the server (xmm.python_boot): the periodogram's zgemm
+    with two threads on two shared cores is 4x slower, not faster."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def make_selection(rng, rate=0.05, pulsed=0.3):
     """Two observations: A with pn (GTI gap) and MOS1, B with pn only."""
     exps = [select.Exposure("0100000001", "EPN", "S003", np.array([T_A, T_A + 2.4e4]), np.array([T_A + 2e4, T_A + 4e4])),
