@@ -231,6 +231,8 @@ def parse_text(parser, q: str, names: dict[str, str], after_value: set[str], exa
 
     if q is None or not q.strip():
         raise XmmError("the query is empty", hint=f"e.g. {example}", sqlstate=SYNTAX)
+    if "\x00" in q:
+        raise XmmError("the query contains the NUL character", sqlstate=SYNTAX)
     if len(q) > max_length:
         raise XmmError(f"the query is too long ({len(q)} characters; at most {max_length})", sqlstate=SYNTAX)
     try:

@@ -125,8 +125,11 @@ class Transpiler:
 
     def atom_in_set(self, left, items):
         col = self.column_operand(left, "IN {…}")
-        values = [self.coerce(self.item(i), col).sql for i in items.children]
-        return f"{col.sql} IN ({', '.join(values)})"
+        values = [self.coerce(self.item(i), col) for i in items.children]
+        if col.category == NUMBER and any(isinstance(v.value, float) for v in values):
+            # PostgreSQL types an IN list like its column: a real column would make 1e39 an error
+            return f"{col.sql} IN ({', '.join(v.sql + '::double precision' for v in values)})"
+        return f"{col.sql} IN ({', '.join(v.sql for v in values)})"
 
     def atom_words_in(self, items, right):
         col = self.column_operand(right, "{…} IN", want=TEXT)

@@ -89,10 +89,16 @@ class Resolver:
     def __init__(self, db, online: bool | None = None):
         self.db = db
         self.online = online
+        self.memo: dict[str, Position | None] = {}   # per resolver: one call of xmm_search, or one test run
 
     def resolve(self, text: str) -> Position | None:
+        if text not in self.memo:
+            self.memo[text] = self._resolve(text)
+        return self.memo[text]
+
+    def _resolve(self, text: str) -> Position | None:
         text = text.strip()
-        if not text:
+        if not text or "\x00" in text:
             return None
         coords = parse_coordinates(text)
         if coords:
