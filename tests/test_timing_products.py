@@ -87,7 +87,9 @@ def test_event_file_opens_in_astropy_and_stingray(sel, tmp_path):
         assert len(ev.data) == len(sel) and np.all(np.diff(ev.data["TIME"]) >= 0)
         for col in ("TIME", "RA", "DEC", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR", "OBS_ID", "INSTRUME"):
             assert col in ev.columns.names
-        assert hdul["GTI_0100000001_EPN_S003"].header["ONTIME"] == pytest.approx(3.6e4)
+        g = hdul["GTI_0100000001_EPN_S003"].header
+        assert g["ONTIME"] == pytest.approx(3.6e4) and (g["TSTART"], g["TSTOP"]) == (T_A, T_A + 4e4)
+        assert (g["OBS_ID"], g["INSTRUME"], g["EXP_ID"], g["HDUCLAS1"]) == ("0100000001", "EPN", "S003", "GTI")
         assert len(hdul["STDGTI"].data) == 2
         assert hdul.info(output=False) and all(h.verify_checksum() == 1 for h in hdul)
     path = tmp_path / "ev.fits"

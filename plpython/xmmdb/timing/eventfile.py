@@ -182,7 +182,13 @@ def _gti(name, start, stop, sel, tstart, tstop, obs_id=None, instrument=None, ex
     h["HDUCLAS2"] = ("STANDARD", "")
     _time_keywords(h, sel, tstart, tstop)
     if obs_id is not None:
-        h["OBS_ID"], h["INSTRUME"], h["EXP_ID"] = obs_id, instrument, exp_id
+        h["OBS_ID"] = (obs_id, "observation")
+        h["INSTRUME"] = (instrument, "instrument")
+        h["EXP_ID"] = (exp_id, "exposure")
+        if len(start):
+            h["TSTART"] = (float(np.min(start)), "start of the exposure's first GTI")
+            h["TSTOP"] = (float(np.max(stop)), "end of the exposure's last GTI")
+            h["TELAPSE"] = (h["TSTOP"] - h["TSTART"], "TSTOP - TSTART")
         h["ONTIME"] = (float(np.sum(np.asarray(stop) - np.asarray(start))), "sum of the GTIs (s)")
     else:
         h["ONTIME"] = (float(np.sum(np.asarray(stop) - np.asarray(start))), "union of all exposures' GTIs (s)")
