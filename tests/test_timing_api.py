@@ -98,6 +98,13 @@ def test_errors_for_humans():
         api.lightcurve(FakeDb(), 42, 100.0, {"emin": 5000, "emax": 1000})
     with pytest.raises(XmmError, match="bin_s"):
         api.lightcurve(FakeDb(), 42, 0.0)
+    with pytest.raises(XmmError, match="fmin < fmax"):
+        api.periodogram(FakeDb(), 42, None, 1.0, notice=lambda m: None)
+    with pytest.raises(XmmError, match="srcid must not be NULL"):
+        api.extract_events(FakeDb(), None)
+    with pytest.raises(XmmError, match="finite ra and dec"):
+        api.barycenter_times(FakeDb(), [T_A], None, DEC)
+    assert api.barycenter_times(FakeDb(), None, RA, DEC) is None
 
 
 def test_lightcurve_with_background():

@@ -116,7 +116,7 @@ def false_alarm(power: float, statistic: str, dof: int, n_trials: float) -> tupl
 def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics: int = 2,
            oversample: float = 5.0) -> dict:
     """Periodogram of photon times grouped by observation {obs_id: times}."""
-    if not (np.isfinite(fmin) and np.isfinite(fmax)) or not 0 < fmin < fmax:
+    if fmin is None or fmax is None or not (np.isfinite(fmin) and np.isfinite(fmax)) or not 0 < fmin < fmax:
         raise XmmError(f"need 0 < fmin < fmax (Hz), not fmin={fmin}, fmax={fmax}")
     method = method.lower()
     if method not in ("z2", "h"):
