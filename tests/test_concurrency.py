@@ -1,0 +1,12 @@
+"""Twenty concurrent clients (as xmm_reader) mixing searches, photon queries,
+extractions and fits for a short, bounded time: no request fails. The
+3-minute version with latencies is `make bench` (section concurrency)."""
+
+from bench.concurrency import run_mixed
+
+
+def test_twenty_clients_mixed_requests_without_errors(dsn):
+    result = run_mixed(dsn, clients=20, seconds=20)
+    assert result["errors"] == []
+    done = {kind: len(v) for kind, v in result["timings"].items()}
+    assert set(done) == {"search", "photons", "extract", "fit"}, done
