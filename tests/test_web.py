@@ -258,7 +258,7 @@ def test_not_available_when_a_function_is_missing(app, client, bright, monkeypat
     db = app.extensions["xmmdb"]
     real = db.functions()
     monkeypatch.setattr(db, "functions", lambda: {k: v for k, v in real.items()
-                                                  if k not in ("xmm_fit", "xmm_search", "xmm_image")})
+                                                  if k not in ("xmm_fit", "xmm_search", "xmm_image", "xmm_photons")})
     html = client.get(f"/source/{bright['srcid']}").get_data(as_text=True)
     assert "Spectral fitting is not available in this database yet" in html
     assert "X-ray image is not available" in html

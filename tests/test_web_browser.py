@@ -9,6 +9,7 @@ localhost (browser and performance logs). Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -168,13 +169,24 @@ def test_get_photons_and_open_them_with_astropy(browser, live_url, app, bright):
 def test_light_curve_and_periodogram_plots(browser, live_url, app, bright):
     if not (has(app, "xmm_lightcurve") and has(app, "xmm_periodogram")):
         pytest.skip("the timing functions are not installed yet")
-    if not bright["photon_srcid"]:
+    truth = Path(__file__).resolve().parents[1] / "data" / "sample" / "truth" / "events.json"
+    if not bright["photon_srcid"] or not truth.is_file():
         pytest.skip("no photons in this database")
-    browser.get(f"{live_url}/source/{bright['photon_srcid']}")
+    pulsar = json.loads(truth.read_text())["pulsar"]
+    browser.get(f"{live_url}/source/{pulsar['srcid']}")
     browser.find_element(By.ID, "lc-go").click()
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lc-plot svg path.line"), 120)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lc-plot svg path.line, #lc-plot .error"), 120)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#lc-plot .error")
+    f0 = pulsar["frequency_hz"]
+    for name, value in (("fmin", f0 * 0.97), ("fmax", f0 * 1.03)):
+        box = browser.find_element(By.CSS_SELECTOR, f"#pg-form input[name={name}]")
+        box.clear()
+        box.send_keys(f"{value:.4f}")
     browser.find_element(By.ID, "pg-go").click()
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#pg-plot svg path.line"), 120)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#pg-plot svg path.line, #pg-plot .error"), 120)
+    best = browser.find_element(By.ID, "pg-best").text
+    found = float(re.search(r"best frequency ([\d.]+) Hz", best).group(1))
+    assert abs(found - f0) < 1e-3, best
     assert_clean(browser)
     browser.find_element(By.ID, "timing").location_once_scrolled_into_view
     shot(browser, "timing")
