@@ -113,6 +113,9 @@ def test_lightcurve_with_background():
     assert set(obs) == {"0100000001"} and np.all(np.diff(t) > 0)
     # source: 0.05 count/s in pn and in MOS1; the background under it is subtracted
     assert np.median(rate) == pytest.approx(0.1, abs=0.03)
+    bary = api.lightcurve(FakeDb(), 42, 2000.0, {"obs_id": "0100000001", "barycenter": True}, notice=lambda m: None)
+    assert len(bary) == len(rows) and 50 < abs(bary[0][0] - rows[0][0]) < 500
+    assert np.median([r[1] for r in bary]) == pytest.approx(np.median(rate), rel=0.05)
     png = api.lightcurve_plot(FakeDb(), 42, 2000.0, {}, notice=lambda m: None)
     assert png[:4] == b"\x89PNG"
 

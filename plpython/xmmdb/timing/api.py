@@ -77,19 +77,13 @@ def _lightcurve(db, srcid, bin_s, options, notice, function):
     if opts["background"]:
         bkg = lc.background(db, sel, opts)
         if opts.get("barycenter"):
-            bkg = _barycentre_background(db, sel, bkg)
+            bkg = _barycentre_background(sel, bkg)
     return sel, lc.bin_lightcurve(sel, bin_s, bkg, opts["min_fracexp"])
 
 
-def _barycentre_background(db, sel, bkg):
-    """Background photons barycentred like the source's (same position, orbits)."""
-    t = np.asarray(bkg.photons["time"], dtype=np.float64).copy()
-    obs = select.text(bkg.photons["obs_id"])
-    orbit_of = select.orbits(db, sel.obs_ids)
-    for o in set(obs.tolist()):
-        m = obs == o
-        orbit = orbit_of.get(o) if sel.position.get(o) == "orbit" else None
-        t[m] = barycenter.barycentre(t[m], sel.ra, sel.dec, orbit)
+def _barycentre_background(sel, bkg):
+    """Background photons barycentred like the source's (same position and orbits)."""
+    t = select.barycentre_times(bkg.photons["time"], select.text(bkg.photons["obs_id"]), sel.ra, sel.dec, sel.orbits)
     bkg.photons = dict(bkg.photons, time=t)
     return bkg
 

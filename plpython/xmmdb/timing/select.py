@@ -43,6 +43,7 @@ class Selection:
     notes: list = field(default_factory=list)   # NOTICEs for the caller
     barycentred: bool = False
     position: dict = field(default_factory=dict)  # obs_id -> 'orbit' | 'geocentre' when barycentred
+    orbits: dict = field(default_factory=dict)    # obs_id -> the Orbit used (None: geocentre)
     _obs_ids: list | None = field(default=None, repr=False)
 
     @property
@@ -211,14 +212,13 @@ def barycentre(sel: Selection, orbit_of: dict) -> Selection:
     """The selection with photon times and GTIs barycentred to the source
     position; an observation without a (covering) orbit falls back to the
     geocentre, with a note."""
-    t = np.asarray(sel.photons["time"], dtype=np.float64).copy()
+    t = np.asarray(sel.photons["time"], dtype=np.float64)
     obs = text(sel.photons["obs_id"])
-    exposures, notes, position = [], list(sel.notes), {}
+    exposures, notes, used = [], list(sel.notes), {}
     for o in sel.obs_ids:
         orbit = orbit_of.get(o)
-        mine = obs == o
         spans = [np.concatenate([e.start, e.stop]) for e in sel.exposures if e.obs_id == o]
-        every = np.concatenate([t[mine]] + spans)
+        every = np.concatenate([t[obs == o]] + spans)
         if orbit is not None and not orbit.covers(every):
             notes.append(f"the orbit of observation {o} does not cover its events "
                          f"({every.min():.0f}..{every.max():.0f} s): barycentred at the geocentre, "
@@ -227,14 +227,23 @@ def barycentre(sel: Selection, orbit_of: dict) -> Selection:
         elif orbit is None:
             notes.append(f"observation {o} has no orbit file loaded: barycentred at the geocentre "
                          "(Earth centre), off by up to 0.4 s")
-        position[o] = "orbit" if orbit is not None else "geocentre"
-        t[mine] = barycenter.barycentre(t[mine], sel.ra, sel.dec, orbit)
+        used[o] = orbit
         for e in sel.exposures:
             if e.obs_id == o:
                 exposures.append(replace(e, start=barycenter.barycentre(e.start, sel.ra, sel.dec, orbit),
                                          stop=barycenter.barycentre(e.stop, sel.ra, sel.dec, orbit)))
-    photons = dict(sel.photons, time=t)
+    t = barycentre_times(t, obs, sel.ra, sel.dec, used)
     order = np.argsort(t, kind="stable")
-    photons = {k: np.asarray(v)[order] for k, v in photons.items()}
+    photons = {k: np.asarray(v)[order] for k, v in dict(sel.photons, time=t).items()}
+    position = {o: "orbit" if orbit is not None else "geocentre" for o, orbit in used.items()}
     return replace(sel, photons=photons, exposures=exposures, notes=notes, barycentred=True, position=position,
-                   _obs_ids=sel.obs_ids)
+                   orbits=used, _obs_ids=sel.obs_ids)
+
+
+def barycentre_times(t: np.ndarray, obs: np.ndarray, ra: float, dec: float, orbit_of: dict) -> np.ndarray:
+    """Times of several observations barycentred, each with its orbit (None: geocentre)."""
+    out = np.asarray(t, dtype=np.float64).copy()
+    for o in np.unique(obs).tolist():
+        mine = obs == o
+        out[mine] = barycenter.barycentre(out[mine], ra, dec, orbit_of.get(o))
+    return out
