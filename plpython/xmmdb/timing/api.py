@@ -40,6 +40,7 @@ def barycenter_times(db, times, ra, dec, obs_id=None, notice=None):
     barycentre (TDB), for a source at (ra, dec); the orbit of obs_id if loaded."""
     if times is None:
         return None
+    barycenter.unit_vector(ra, dec)  # checks the position first
     values = np.array([np.nan if v is None else v for v in times], dtype=np.float64)
     good = np.isfinite(values)
     orbit = None
@@ -48,7 +49,6 @@ def barycenter_times(db, times, ra, dec, obs_id=None, notice=None):
     if orbit is None:
         why = f"observation {obs_id} has no orbit loaded" if obs_id else "no obs_id given"
         _tell([f"{why}: barycentred at the geocentre (Earth centre), off by up to 0.4 s"], notice)
-    barycenter.unit_vector(ra, dec)
     out = values.copy()
     out[good] = barycenter.barycentre(values[good], ra, dec, orbit)
     return [None if not g else float(v) for g, v in zip(good, out)]
