@@ -37,6 +37,7 @@ statedir() {
 }
 
 STATE=$(statedir)
+cd "$STATE"  # postgres must be able to stand in the working directory
 PGDATA=$STATE/pgdata
 SOCK=$STATE/run
 LOG=$STATE/log/postgres.log
