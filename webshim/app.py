@@ -56,6 +56,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
     app.add_template_filter(_num, "num")
     app.add_template_filter(_hms, "hms")
     app.add_template_filter(_dms, "dms")
+    app.add_template_filter(_unit, "unit")
 
     @app.errorhandler(404)
     def not_found(exc):
@@ -234,7 +235,10 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         obs = db.one("SELECT * FROM xmm.observation_list WHERE obs_id = %s", (det["obs_id"],))
         src = db.one("SELECT srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections FROM xmm.source WHERE srcid = %s",
                      (det["srcid"],))
-        return render_template("detection.html", det=det, obs=obs, src=src, spectra=_spectra(db, det["srcid"], detid))
+        meta.refresh()
+        return render_template("detection.html", det=det, obs=obs, src=src, spectra=_spectra(db, det["srcid"], detid),
+                               det_rows=_described(det, "xmm.detection", meta),
+                               obs_rows=_described(obs or {}, "xmm.observation", meta))
 
     @app.route("/observation/<obs_id>")
     def observation(obs_id):
@@ -365,6 +369,23 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     register_vo(app, db, meta)
     return app
+
+
+def _described(row: dict, table: str, meta) -> list[tuple]:
+    """(column, value, error, unit, description) for a record page: each *_err
+    value beside its value, units and descriptions from TAP_SCHEMA."""
+    out = []
+    for k, v in row.items():
+        if k.endswith("_err") and k[:-4] in row:
+            continue
+        m = meta.by_table.get((table, k)) or {}
+        out.append((k, v, row.get(k + "_err"), m.get("unit"), m.get("description")))
+    return out
+
+
+def _unit(u) -> str:
+    """A VOUnit string as an astronomer writes it."""
+    return {"erg/(s.cm**2)": "erg cm⁻² s⁻¹", "ct/s": "ct s⁻¹", "10^22 atoms / cm^2": "10²² cm⁻²"}.get(u, u or "")
 
 
 def _num(v, col: str = "") -> str:

@@ -19,6 +19,14 @@
     return body;
   }
 
+  // -- Search: put the cursor where the error is ------------------------------------
+  const qerr = $("#query-error"), qbox = $("#q");
+  if (qerr && qbox && qerr.dataset.position) {
+    const pos = Math.min(+qerr.dataset.position - 1, qbox.value.length);
+    qbox.focus();
+    qbox.setSelectionRange(pos, pos);
+  }
+
   // -- SAMP: send the result table to TOPCAT / Aladin ------------------------------
   const samp = $("#samp-send");
   if (samp) samp.addEventListener("click", async () => {
