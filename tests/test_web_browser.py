@@ -8,6 +8,7 @@ localhost (browser and performance logs). Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -229,3 +230,70 @@ def test_detection_observation_help_and_tap_pages(browser, live_url, web_dsn):
         browser.get(live_url + path)
         assert_clean(browser)
     shot(browser, "home")
+
+
+def test_send_a_result_table_to_a_samp_hub(browser, live_url, app):
+    """"Send to TOPCAT/Aladin": the page's SAMP Web Profile client against a stand-in hub
+    on the profile's port (21012), which records the XML-RPC calls."""
+    if not has(app, "xmm_search"):
+        pytest.skip("xmm_search is not installed yet")
+    import threading
+    import xmlrpc.client
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls = []
+
+    class Hub(BaseHTTPRequestHandler):
+        def _cors(self):
+            self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+            self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type")
+
+        def do_OPTIONS(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self._cors()
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self):  # noqa: N802
+            params, method = xmlrpc.client.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            calls.append((method, params))
+            result = ({"samp.private-key": "key-1", "samp.hub-id": "hub", "samp.self-id": "c1"}
+                      if method == "samp.webhub.register" else "")
+            body = xmlrpc.client.dumps((result,), methodresponse=True).encode()
+            self.send_response(200)
+            self._cors()
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    try:
+        hub = ThreadingHTTPServer(("127.0.0.1", 21012), Hub)
+    except OSError:
+        pytest.skip("port 21012 (SAMP web profile) is taken: a real hub is running here")
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        browser.get(live_url + "/?q=" + "cone('M82', '5arcmin')")
+        browser.find_element(By.ID, "samp-send").click()
+        wait(browser, lambda d: "sent to the SAMP hub" in d.find_element(By.ID, "samp-status").text, 30)
+    finally:
+        hub.shutdown()
+        hub.server_close()
+    methods = [m for m, _ in calls]
+    assert methods == ["samp.webhub.register", "samp.webhub.declareMetadata", "samp.webhub.notifyAll",
+                       "samp.webhub.unregister"]
+    message = calls[2][1][1]
+    assert message["samp.mtype"] == "table.load.votable"
+    url = message["samp.params"]["url"]
+    assert url.startswith(live_url + "/export.vot?")
+    import urllib.request
+
+    from astropy.io.votable import parse_single_table
+
+    with urllib.request.urlopen(url, timeout=30) as r:
+        assert len(parse_single_table(io.BytesIO(r.read())).array) > 0
+    assert_clean(browser)
