@@ -239,13 +239,22 @@ def read_event_list(path: Path, hdul=None) -> EventList:
         if v.ndim != 1:
             raise LoadError(f"{name}: column {c} is a vector column; nothing was written")
     t = columns["TIME"].astype(np.float64) + offset
-    bad = ~np.isfinite(t)
+    if not np.isfinite(t).all():
+        i = int(np.argmax(~np.isfinite(t)))
+        raise LoadError(f"{name}: EVENTS row {i + 1} has no TIME; nothing was written")
+    # Events without a sky position (X/Y null: TNULLn or NaN) cannot be placed on the sky;
+    # they are counted, not stored (the load log says how many).
+    nosky = np.zeros(len(t), bool)
     for c in ("X", "Y"):
-        bad |= ~np.isfinite(columns[c].astype(np.float64))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LoadError(f"{name}: EVENTS row {i + 1} has no TIME or sky position; nothing was written")
+        v = columns[c]
+        nosky |= ~np.isfinite(v.astype(np.float64))
+        null = ev.header.get(f"TNULL{cols.index(c) + 1}")
+        if null is not None and v.dtype.kind in "iu":
+            nosky |= v == null
     columns["TIME"] = t
+    if nosky.any():
+        columns = {c: v[~nosky] for c, v in columns.items()}
+        t = columns["TIME"]
     for c, lo, hi in (("PI", -32768, 32767), ("PATTERN", 0, 127), ("CCDNR", 0, 255)):
         v = columns[c]
         out = (v < lo) | (v > hi)
@@ -271,6 +280,7 @@ def read_event_list(path: Path, hdul=None) -> EventList:
                 pa_pnt=_keyword(h, "PA_PNT"), x_ref=wcs.x_ref, y_ref=wcs.y_ref, ra_ref=wcs.ra_ref,
                 dec_ref=wcs.dec_ref, x_delt=wcs.x_delt, y_delt=wcs.y_delt, n_photons=len(t),
                 file=str(path), target=str(_keyword(h, "OBJECT", default="")).strip() or None,
+                without_sky=int(nosky.sum()),
                 revolut=_keyword(h, "REVOLUT"))
     meta = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in meta.items()}
     return EventList(path, meta, wcs, columns, gtis)
@@ -461,7 +471,8 @@ def _write_one(conn, path: Path, item, digest: str, prepared, totals: dict, prog
         summary = write_orbit(conn, item) if table == "orbit" else write_events(conn, item, digest, prepared)
         n = len(item.time) if table == "orbit" else item.n
         conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
-                     ("events" if table == "photon" else "orbit", str(path), digest, n, Jsonb({table: summary})))
+                     ("events" if table == "photon" else "orbit", str(path), digest, n,
+                      Jsonb({table: summary, **({"without_sky": item.meta["without_sky"]} if table == "photon" else {})})))
     if progress or out is not sys.stderr:
         what = (f"{item.meta['obs_id']} {item.meta['instrument']} {item.meta['exp_id']}" if table == "photon"
                 else f"orbit of {item.obs_id}")

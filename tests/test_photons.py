@@ -194,3 +194,17 @@ def test_reader_uses_the_files_wcs(tmp_path):
     da = b.wcs.to_radec(b.columns["X"][:10], b.columns["Y"][:10])[1] - a.wcs.to_radec(a.columns["X"][:10],
                                                                                        a.columns["Y"][:10])[1]
     assert np.allclose(da, 0.5, atol=1e-3)
+
+
+def test_events_without_sky_position_are_counted_not_stored(db, tmp_path):
+    good = SAMPLE / "events" / "P0112290601M1S001MIEVLI0000.FTZ"
+    with fits.open(good) as hdul:
+        ev = hdul["EVENTS"]
+        ev.header["TNULL2"] = -99999
+        ev.data["X"][:3] = -99999
+        n = len(ev.data)
+        hdul.writeto(tmp_path / "nulls.fits")
+    load_events(db, [tmp_path / "nulls.fits"], progress=False)
+    assert db.execute("SELECT n_photons FROM xmm.exposure WHERE obs_id = '0112290601'").fetchone()[0] == n - 3
+    assert db.execute("SELECT summary->>'without_sky' FROM xmm.load_log WHERE file LIKE '%nulls.fits'"
+                      ).fetchone()[0] == "3"
