@@ -36,6 +36,22 @@ def pipeline_name(name: str) -> dict | None:
             "type": d["type"].upper(), "src_num": int(d["src"], 16)}
 
 
+def _readable(reader):
+    """Any failure while reading (truncated data, corrupt tables) becomes an XmmError naming the file."""
+    import functools
+
+    @functools.wraps(reader)
+    def wrapper(path):
+        try:
+            return reader(path)
+        except XmmError:
+            raise
+        except Exception as exc:
+            raise XmmError(f"{Path(path).name}: cannot read the file (truncated or corrupt?): "
+                           f"{type(exc).__name__}: {exc}") from None
+    return wrapper
+
+
 def _open(path: Path):
     from astropy.io import fits
 
@@ -138,6 +154,7 @@ def _region_position(hdul, headers):
         return None, None
 
 
+@_readable
 def read_pha(path: Path) -> PhaFile:
     """An OGIP PHA type I spectrum (COUNTS column) with its header links."""
     path = Path(path)
@@ -172,12 +189,15 @@ def read_pha(path: Path) -> PhaFile:
                 raise XmmError(f"{path.name}: column BACKSCAL: per-channel BACKSCAL is not supported")
             backscal = _positive(path, "BACKSCAL", _key(headers, "BACKSCAL", 1.0))
             areascal = _positive(path, "AREASCAL", _key(headers, "AREASCAL", 1.0))
-            inst_raw = str(_key(headers, "INSTRUME", "")).upper()
+            inst_raw = str(_key([hdu.header], "INSTRUME", "") or _key(headers, "INSTRUME", "")).upper()
             parsed = pipeline_name(path.name)
-            instrument = INSTRUMENTS.get(inst_raw) or (parsed or {}).get("instrument")
+            instrument = INSTRUMENTS.get(inst_raw) if inst_raw else (parsed or {}).get("instrument")
             if instrument is None:
                 raise XmmError(f"{path.name}: keyword INSTRUME is {inst_raw!r}: not an EPIC camera "
                                "(EPN, EMOS1, EMOS2)")
+            if parsed and instrument != parsed["instrument"]:
+                raise XmmError(f"{path.name}: keyword INSTRUME {inst_raw!r} contradicts the file name "
+                               f"({parsed['instrument']})")
             hduclas2 = str(_key([hdu.header], "HDUCLAS2", "")).upper()
             kind = "background" if (parsed and parsed["type"] == "BGSPEC") or hduclas2 in ("BKG", "BACKGROUND") \
                 else "source"
@@ -204,6 +224,7 @@ def read_pha(path: Path) -> PhaFile:
                             np.zeros(0) if quality is None else quality))
 
 
+@_readable
 def read_arf(path: Path) -> tuple[Arf, str]:
     path = Path(path)
     with warnings.catch_warnings():
@@ -224,6 +245,7 @@ def _check_grid(path, lo, hi):
         raise XmmError(f"{path.name}: columns ENERG_LO/ENERG_HI: not an increasing energy grid")
 
 
+@_readable
 def read_rmf(path: Path) -> tuple[Rmf, str]:
     """An OGIP RMF (MATRIX or SPECRESP MATRIX + EBOUNDS) in Sherpa's compressed form."""
     path = Path(path)
