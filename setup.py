@@ -4,16 +4,18 @@ plpython/xmmdb -> xmmdb         Python that runs inside PostgreSQL (also used by
 loader         -> xmmdb_loader  ingestion and the sample-sky simulator (the `xmmdb` command)
 webshim        -> xmmdb_web     the thin Flask layer
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {"xmmdb": "plpython/xmmdb", "xmmdb_loader": "loader", "xmmdb_web": "webshim"}
 
 packages = []
 for name, folder in ROOTS.items():
-    packages += [name] + [f"{name}.{sub}" for sub in find_packages(folder)]
+    # Namespace discovery: data folders (templates, static files, tables) are packages too.
+    packages += [name] + [f"{name}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])]
 
 setup(
     packages=packages,
     package_dir=ROOTS,
-    package_data={"": ["*.lark", "data/*", "data/**/*", "static/**/*", "templates/*"]},
+    package_data={"": ["*"]},
+    exclude_package_data={"": ["*.pyc"]},
 )
