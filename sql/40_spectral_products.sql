@@ -70,7 +70,8 @@ COMMENT ON TABLE xmm.spectrum IS 'EPIC source and background spectra (OGIP PHA t
 CREATE FUNCTION xmm.stage_products() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.stage_response, pg_temp.stage_spectrum;
+  IF to_regclass('pg_temp.stage_response') IS NOT NULL THEN DROP TABLE pg_temp.stage_response; END IF;
+  IF to_regclass('pg_temp.stage_spectrum') IS NOT NULL THEN DROP TABLE pg_temp.stage_spectrum; END IF;
   CREATE TEMP TABLE stage_response ON COMMIT DROP AS
     SELECT 0::bigint AS row_no, kind, name, names, sha256, instrument, energ_lo, energ_hi, specresp,
            detchans, chan_offset, e_min, e_max, n_grp, f_chan, n_chan, matrix
@@ -122,8 +123,14 @@ CREATE FUNCTION xmm.ingest_products()
 RETURNS TABLE (table_name text, inserted bigint, updated bigint, unchanged bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-  r record; cols text[];
+  r record; c text; cols text[];
 BEGIN
+  FOREACH c IN ARRAY ARRAY['file', 'obs_id', 'kind', 'instrument', 'exposure', 'backscal', 'areascal',
+                           'channel_first', 'counts', 'total_counts', 'sha256'] LOOP
+    EXECUTE format('SELECT min(row_no) AS first, count(*) AS n, min(file) AS file FROM pg_temp.stage_spectrum
+                     WHERE %I IS NULL', c) INTO r;
+    IF r.n > 0 THEN PERFORM xmm.reject(coalesce(r.file, 'spectrum'), 'no value', c, r.first, r.n); END IF;
+  END LOOP;
   SELECT min(row_no) AS first, max(row_no) AS second, obs_id, file INTO r FROM pg_temp.stage_spectrum
    GROUP BY obs_id, file HAVING count(*) > 1 LIMIT 1;
   IF r.first IS NOT NULL THEN

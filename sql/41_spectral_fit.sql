@@ -79,6 +79,18 @@ BEGIN
   END LOOP;
 END $$;
 
+-- Re-raises an error of the PL/Python layer as the user should see it: without the
+-- "plpy.Error: " that PL/Python puts before plpy.error() messages, with its hint and SQLSTATE.
+CREATE FUNCTION xmm.raise_clean(message text, hint text, state text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  message := regexp_replace(message, '^plpy\.Error: ', '');
+  IF coalesce(hint, '') IN ('', 'None') THEN
+    RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state;
+  END IF;
+  RAISE EXCEPTION USING MESSAGE = message, HINT = hint, ERRCODE = state;
+END $$;
+
 -- (detid, instrument) of a source's best spectrum: the source spectrum with the most
 -- counts; with {"joint": true} in the options, 'EPIC' (all cameras of that detection).
 CREATE FUNCTION xmm.best_spectrum(srcid bigint, options jsonb DEFAULT '{}',
@@ -108,6 +120,7 @@ DECLARE
   inst text := upper(trim(coalesce(instrument, '')));
   m text := lower(trim(coalesce(model, '')));
   res xmm.fit_result;
+  msg text; hint text; state text;
 BEGIN
   PERFORM xmm.fit_options(opts);
   key := opts - 'refit' - 'joint';
@@ -124,7 +137,12 @@ BEGIN
       RETURN res;
     END IF;
   END IF;
-  res := xmm.fit_compute(detid, inst, m, key);
+  BEGIN
+    res := xmm.fit_compute(detid, inst, m, key);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
+    PERFORM xmm.raise_clean(msg, hint, state);
+  END;
   res.cached := false;
   res.fitted_at := clock_timestamp();
   INSERT INTO xmm.fit_cache AS c (detid, instrument, model, options, result, spectrum_ids)
@@ -146,11 +164,15 @@ RETURNS bytea
 LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
 DECLARE
   inst text := upper(trim(coalesce(instrument, '')));
+  msg text; hint text; state text;
 BEGIN
   PERFORM xmm.fit_options(options);
   IF inst IN ('JOINT', 'ALL') THEN inst := 'EPIC'; END IF;
   RETURN xmm.fit_plot_png(detid, inst, lower(trim(coalesce(model, ''))),
                           coalesce(options, '{}') - 'refit' - 'joint');
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
+  PERFORM xmm.raise_clean(msg, hint, state);
 END $$;
 
 CREATE FUNCTION xmm.xmm_fit_plot(srcid bigint, model text, options jsonb DEFAULT '{}')
