@@ -179,7 +179,7 @@ BEGIN
                              WHEN 'det_ml' THEN inst || ' detection likelihood in band ' || m[2] || ' (' || band || ')'
                              WHEN 'fmin' THEN 'lowest flux of the detections in band ' || m[2] || ' (' || band || ')'
                              ELSE 'highest flux of the detections in band ' || m[2] || ' (' || band || ')' END;
-    unit := CASE m[3] WHEN 'rate' THEN 'ct/s' WHEN 'cts' THEN 'ct' WHEN 'det_ml' THEN NULL ELSE 'erg/(s.cm**2)' END;
+    unit := CASE m[3] WHEN 'rate' THEN 'ct/s' WHEN 'cts' THEN 'ct' WHEN 'det_ml' THEN NULL ELSE 'mW.m**-2' END;
     ucd := CASE m[3] WHEN 'rate' THEN 'phot.count;arith.rate;em.X-ray' WHEN 'cts' THEN 'phot.count;em.X-ray'
                      WHEN 'det_ml' THEN 'stat.likelihood;em.X-ray' ELSE 'phot.flux;em.X-ray' END;
     IF m[4] IS NOT NULL THEN
@@ -362,3 +362,26 @@ END $$;
 
 COMMENT ON FUNCTION xmm.tap_schema_refresh() IS
   'Re-fills TAP_SCHEMA from the catalogue (tables with comments in schema xmm); returns the number of published tables';
+
+-- After every load (a transaction that writes xmm.load_log, as all loaders do),
+-- TAP_SCHEMA is refilled once, at commit. A refresh that cannot run (another
+-- one in progress, missing privileges) never fails the load: it warns.
+CREATE FUNCTION xmm.tap_schema_after_load() RETURNS trigger
+LANGUAGE plpgsql SET search_path = xmm, pg_catalog AS $$
+BEGIN
+  IF current_setting('xmm.tap_schema_refreshed', true) IS DISTINCT FROM txid_current()::text THEN
+    PERFORM set_config('xmm.tap_schema_refreshed', txid_current()::text, true);
+    IF pg_try_advisory_xact_lock(hashtext('xmm.tap_schema_refresh')) THEN
+      BEGIN
+        PERFORM xmm.tap_schema_refresh();
+      EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'TAP_SCHEMA was not refreshed after this load: %', SQLERRM
+          USING HINT = 'SELECT xmm.tap_schema_refresh() as the database owner refills it';
+      END;
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER load_log_tap_schema AFTER INSERT ON xmm.load_log
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION xmm.tap_schema_after_load();

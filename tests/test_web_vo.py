@@ -36,7 +36,7 @@ def test_tap_schema_is_filled_from_the_catalogue(web_dsn):
         assert cols["srcid"][:1] == ("meta.id;meta.main",)
         assert cols["sc_ra"][:3] == ("pos.eq.ra;meta.main", "deg", "double") and cols["sc_ra"][3] == 1
         assert cols["sc_dec"][0] == "pos.eq.dec;meta.main"
-        assert cols["sc_ep_8_flux"][:3] == ("phot.flux;em.X-ray", "erg/(s.cm**2)", "float")
+        assert cols["sc_ep_8_flux"][:3] == ("phot.flux;em.X-ray", "mW.m**-2", "float")
         assert cols["iauname"][2] == "char"
         # no column without a VOTable type (pgSphere polygons, arrays) is published
         assert not conn.execute("SELECT 1 FROM tap_schema.columns WHERE table_name = 'xmm.observation'"
