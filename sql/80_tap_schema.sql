@@ -179,7 +179,7 @@ BEGIN
                              WHEN 'det_ml' THEN inst || ' detection likelihood in band ' || m[2] || ' (' || band || ')'
                              WHEN 'fmin' THEN 'lowest flux of the detections in band ' || m[2] || ' (' || band || ')'
                              ELSE 'highest flux of the detections in band ' || m[2] || ' (' || band || ')' END;
-    unit := CASE m[3] WHEN 'rate' THEN 'ct/s' WHEN 'cts' THEN 'ct' WHEN 'det_ml' THEN NULL ELSE 'mW.m**-2' END;
+    unit := CASE m[3] WHEN 'rate' THEN 'ct/s' WHEN 'cts' THEN 'ct' WHEN 'det_ml' THEN NULL ELSE 'mW/m2' END;
     ucd := CASE m[3] WHEN 'rate' THEN 'phot.count;arith.rate;em.X-ray' WHEN 'cts' THEN 'phot.count;em.X-ray'
                      WHEN 'det_ml' THEN 'stat.likelihood;em.X-ray' ELSE 'phot.flux;em.X-ray' END;
     IF m[4] IS NOT NULL THEN

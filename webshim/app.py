@@ -385,7 +385,7 @@ def _described(row: dict, table: str, meta) -> list[tuple]:
 
 def _unit(u) -> str:
     """A VOUnit string as an astronomer writes it."""
-    return {"mW.m**-2": "erg cm⁻² s⁻¹", "erg/(s.cm**2)": "erg cm⁻² s⁻¹", "ct/s": "ct s⁻¹", "10^22 atoms / cm^2": "10²² cm⁻²"}.get(u, u or "")
+    return {"mW/m2": "erg cm⁻² s⁻¹", "erg/(s.cm**2)": "erg cm⁻² s⁻¹", "ct/s": "ct s⁻¹", "10^22 atoms / cm^2": "10²² cm⁻²"}.get(u, u or "")
 
 
 def _num(v, col: str = "") -> str:
