@@ -78,7 +78,7 @@ def test_extract_events_barycentred_with_notices():
         h = hdul["EVENTS"].header
         assert h["TIMESYS"] == "TDB" and h["BARY_POS"] == "MIXED" and h["SRC_RAD"] == 20.0
     assert len(said) == 1 and "0100000002 has no orbit" in said[0]
-    one = api.extract_events(FakeDb(), 42, 15.0, {"obs_id": "0100000001", "instrument": "epn"}, notice=said.append)
+    one = api.extract_events(FakeDb(), 42, 15.0, {"obs_id": "0100000001", "instrument": "pn"}, notice=said.append)
     with fits.open(io.BytesIO(one)) as hdul:
         assert hdul["EVENTS"].header["OBS_ID"] == "0100000001" and hdul["EVENTS"].header["INSTRUME"] == "EPN"
         assert set(hdul["EVENTS"].data["INSTRUME"]) == {"EPN"} and len(hdul) == 4
@@ -92,6 +92,8 @@ def test_errors_for_humans():
     assert e.value.hint
     with pytest.raises(XmmError, match="unknown option 'bary'"):
         api.extract_events(FakeDb(), 42, None, {"bary": True})
+    with pytest.raises(XmmError, match="unknown instrument 'RGS1'"):
+        api.extract_events(FakeDb(), 42, None, {"instrument": "RGS1"})
     with pytest.raises(XmmError, match="radius"):
         api.extract_events(FakeDb(), 42, -3.0)
     with pytest.raises(XmmError, match="emin"):

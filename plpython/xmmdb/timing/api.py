@@ -26,6 +26,21 @@ PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None), "method": (
                        "harmonics": (INTEGER, 2), "oversample": (POSITIVE, 5.0), "barycenter": (BOOL, True)}
 
 
+INSTRUMENTS = {"EPN": "EPN", "PN": "EPN", "EMOS1": "EMOS1", "MOS1": "EMOS1", "M1": "EMOS1",
+               "EMOS2": "EMOS2", "MOS2": "EMOS2", "M2": "EMOS2"}
+
+
+def _options(options, spec: dict, function: str) -> dict:
+    opts = parse(options, spec, function)
+    if opts.get("instrument") is not None:
+        name = INSTRUMENTS.get(opts["instrument"].strip().upper())
+        if name is None:
+            raise XmmError(f"{function}: unknown instrument {opts['instrument']!r}",
+                           hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")
+        opts["instrument"] = name
+    return opts
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
@@ -64,12 +79,12 @@ def _selection(db, srcid, radius, opts, function, notice):
 
 def extract_events(db, srcid, radius_arcsec=None, options=None, notice=None) -> bytes:
     """xmm_extract_events: the OGIP event file of a source, all epochs or one."""
-    opts = parse(options, EXTRACT_OPTIONS, "xmm_extract_events")
+    opts = _options(options, EXTRACT_OPTIONS, "xmm_extract_events")
     return eventfile.event_file(_selection(db, srcid, radius_arcsec, opts, "xmm_extract_events", notice))
 
 
 def _lightcurve(db, srcid, bin_s, options, notice, function):
-    opts = parse(options, LIGHTCURVE_OPTIONS, function)
+    opts = _options(options, LIGHTCURVE_OPTIONS, function)
     if bin_s is None or not np.isfinite(bin_s) or bin_s <= 0:
         raise XmmError(f"{function}: bin_s must be a positive number of seconds, not {bin_s}")
     sel = _selection(db, srcid, opts["radius"], opts, function, notice)
@@ -106,7 +121,7 @@ def lightcurve_plot(db, srcid, bin_s, options=None, notice=None) -> bytes:
 
 def periodogram(db, srcid, fmin, fmax, options=None, notice=None) -> dict:
     """xmm_periodogram: Z^2_n or H-test of the source's (barycentred) photons."""
-    opts = parse(options, PERIODOGRAM_OPTIONS, "xmm_periodogram")
+    opts = _options(options, PERIODOGRAM_OPTIONS, "xmm_periodogram")
     sel = _selection(db, srcid, opts["radius"], opts, "xmm_periodogram", notice)
     t = np.asarray(sel.photons["time"], dtype=np.float64).copy()
     keys = select.exposure_keys(sel.photons)
