@@ -111,9 +111,12 @@ BEGIN
   END IF;
 END $$;
 
+-- SECURITY DEFINER: a read-only role (xmm_reader, sql/91_roles.sql) may fit and so fill the
+-- cache, but only with results computed here (it has no write access to xmm.fit_cache).
+-- The inputs reach Python as parameters and are parsed strictly (no eval, no dynamic SQL).
 CREATE FUNCTION xmm.xmm_fit_detection(detid bigint, instrument text, model text, options jsonb DEFAULT '{}')
 RETURNS xmm.fit_result
-LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = xmm, public, pg_temp AS $$
 DECLARE
   opts jsonb := coalesce(options, '{}');
   key jsonb;

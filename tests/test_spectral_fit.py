@@ -135,6 +135,16 @@ def test_joint_fit_and_source_level_choice(tx, truth):
     assert joint["nbins"] > best["nbins"]
 
 
+def test_a_read_only_role_can_fit_but_not_write_the_cache(tx, truth):
+    detid = int(truth[truth["INSTRUMENT"] == "PN"][-2]["DETID"])
+    tx.execute("SET LOCAL ROLE xmm_reader")
+    assert fit(tx, "SELECT * FROM xmm_fit_detection(%s, 'PN', 'phabs_pl')", (detid,))["cached"] is False
+    assert fit(tx, "SELECT * FROM xmm_fit_detection(%s, 'PN', 'phabs_pl')", (detid,))["cached"] is True
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with tx.transaction():
+            tx.execute("DELETE FROM xmm.fit_cache")
+
+
 def test_batch_over_a_query(tx):
     rows = tx.execute("""
         SELECT s.srcid, f.instrument, f.dof
