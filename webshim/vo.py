@@ -65,6 +65,8 @@ def register(app, db, meta) -> None:
             return _scs_error(f"missing parameter {exc.args[0]}: the cone search needs RA, DEC and SR in degrees")
         except ValueError as exc:
             return _scs_error(f"bad parameter value: {exc}")
+        if not db.has("vo_cone"):
+            return _scs_error("the cone search is not available in this database yet (xmm.vo_cone is not installed)")
         with db.connect() as conn, conn.cursor() as cur:
             cols = "*"
             if verb <= 1:
@@ -237,6 +239,8 @@ def register(app, db, meta) -> None:
 
     @app.route("/tap/tables")
     def tap_tables():
+        if not db.value("SELECT to_regclass('tap_schema.columns') IS NOT NULL"):
+            return _xml(formats.votable_error("TAP_SCHEMA is not installed in this database yet"), status=501)
         schemas = db.dicts("SELECT * FROM tap_schema.schemas ORDER BY schema_index, schema_name")
         tables = db.dicts("SELECT * FROM tap_schema.tables ORDER BY table_index, table_name")
         columns = db.dicts("SELECT * FROM tap_schema.columns ORDER BY table_name, column_index")
