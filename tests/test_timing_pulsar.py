@@ -59,7 +59,7 @@ def test_periodogram_finds_the_pulsar_after_barycentring(pulsar):
     # without barycentring the Doppler shift of XMM's orbit smears and moves the peak
     f_raw, fap_raw, *_ = conn.execute(q, (SRCID, '{"barycenter": false}')).fetchone()
     assert abs(f_raw - FREQ) > 2 * df or fap_raw > 1e3 * fap
-    fh, faph = conn.execute("SELECT best_frequency, fap FROM xmm_periodogram(%s, 0.8, 0.87, "
+    fh, faph = conn.execute("SELECT best_frequency, fap FROM xmm_periodogram(%s, 0.825, 0.84, "
                             "'{\"method\": \"h\"}')", (SRCID,)).fetchone()
     assert abs(fh - FREQ) < 2 * df and faph < 1e-6
 
