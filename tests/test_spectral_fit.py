@@ -106,6 +106,9 @@ def test_real_pn_spectrum_of_ngc7793_ulx4(tx, shared_data):
     assert 0 < p["powerlaw.PhoIndex"]["error_hi"] < 0.1
     assert r["flux"] == pytest.approx(1.7e-12, rel=0.1) and 0 < r["flux_err"] < 0.1 * r["flux"]
     assert r["flux_unabs"] > r["flux"]
+    chosen = fit(tx, "SELECT * FROM xmm_fit_detection(%s, 'PN', 'phabs_pl', '{\"spectrum\": \"PN_spectrum_grp20.fits\"}')",
+                 (detid,))
+    assert chosen["stat"] == pytest.approx(r["stat"]) and not chosen["cached"]   # another cache key, same fit
     png = tx.execute("SELECT xmm_fit_detection_plot(%s, 'PN', 'tbabs_pl')", (detid,)).fetchone()[0]
     assert bytes(png[:8]) == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
 
@@ -167,6 +170,9 @@ def test_batch_over_a_query(tx):
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"refit\": 1}}')", "must be a boolean"),
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '[1]')", "expected a JSON object"),
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"emin\": 14.5, \"emax\": 15}}')", "zero counts"),
+    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"spectrum\": \"nope.fits\"}}')",
+     "spectrum 'nope.fits' is not a source spectrum of detection"),
+    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"spectrum\": [1]}}')", "key 'spectrum' must be a file name or id"),
 ])
 def test_bad_input_gives_clear_errors_and_caches_nothing(conn, truth, sql, words):
     detid = int(truth[truth["INSTRUMENT"] == "PN"][-1]["DETID"])

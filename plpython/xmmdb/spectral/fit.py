@@ -26,7 +26,7 @@ STATS = ("chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat")
 METHODS = ("levmar", "neldermead", "moncar")
 ERRORS = ("covar", "conf", "none")
 OPTIONS = {"emin": "number", "emax": "number", "group": "integer", "stat": "text", "method": "text",
-           "params": "object", "errors": "text", "joint": "boolean", "refit": "boolean"}
+           "params": "object", "errors": "text", "joint": "boolean", "refit": "boolean", "spectrum": "file name or id"}
 DEFAULT_RANGE = {"PN": (0.2, 12.0), "M1": (0.2, 10.0), "M2": (0.2, 10.0)}
 FLUX_BAND = (0.2, 12.0)
 
@@ -105,7 +105,8 @@ def check_options(options) -> dict:
         ok = {"number": isinstance(value, (int, float)) and not isinstance(value, bool),
               "integer": isinstance(value, int) and not isinstance(value, bool),
               "text": isinstance(value, str), "object": isinstance(value, dict),
-              "boolean": isinstance(value, bool)}[kind]
+              "boolean": isinstance(value, bool),
+              "file name or id": isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool)}[kind]
         if not ok:
             raise XmmError(f"options: key {key!r} must be a {kind}, got {json_type(value)} {value!r}")
     for key, allowed in (("stat", STATS), ("method", METHODS), ("errors", ERRORS)):

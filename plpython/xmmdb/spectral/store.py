@@ -13,7 +13,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import NotFound, XmmError
-from .fit import Arf, Pha, Rmf, Spectrum, fit
+from .fit import Arf, Pha, Rmf, Spectrum, check_options, fit
 
 _RESPONSES: OrderedDict = OrderedDict()
 _KEEP = 8
@@ -57,13 +57,21 @@ def _pha(row) -> Pha:
                float(row["backscal"]), float(row["areascal"]), quality)
 
 
-def detection_spectra(db, detid: int, instrument: str) -> tuple[dict, list[Spectrum]]:
-    """(detection row, [Spectrum]) for one detection and instrument ('EPIC': each camera's best)."""
+def detection_spectra(db, detid: int, instrument: str, choice=None) -> tuple[dict, list[Spectrum]]:
+    """(detection row, [Spectrum]) for one detection and instrument ('EPIC': each camera's best);
+    `choice` (a file name or spectrum_id) picks one spectrum among several of a camera."""
     det = db.query("SELECT detid, srcid, obs_id FROM xmm.detection WHERE detid = $1", (detid,), ("bigint",))
     if not det:
         raise NotFound(f"detection {detid} does not exist")
     rows = db.query(f"SELECT {SPECTRUM_COLUMNS} FROM xmm.spectrum WHERE detid = $1 AND kind = 'source' "
                     "ORDER BY instrument, total_counts DESC, spectrum_id", (detid,), ("bigint",))
+    if choice is not None:
+        picked = [r for r in rows if choice in (r["file"], r["spectrum_id"])]
+        if not picked:
+            raise NotFound(f"options: spectrum {choice!r} is not a source spectrum of detection {detid}",
+                           hint="its spectra: " + (", ".join(f"{r['file']} ({r['spectrum_id']})" for r in rows)
+                                                   or "none"))
+        rows = picked + [r for r in rows if r["instrument"] != picked[0]["instrument"]]
     best = {}
     for r in rows:
         best.setdefault(r["instrument"], r)
@@ -109,8 +117,9 @@ HINT = "see docs/spectral.md for models and options"
 
 def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple[dict, list, dict]:
     try:
-        det, spectra = detection_spectra(db, detid, instrument)
-        return det, spectra, fit(spectra, model, _options(options))
+        options = check_options(_options(options))
+        det, spectra = detection_spectra(db, detid, instrument, options.get("spectrum"))
+        return det, spectra, fit(spectra, model, options)
     except XmmError as exc:
         if exc.hint is None:
             exc.hint = HINT
