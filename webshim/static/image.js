@@ -14,8 +14,8 @@
     }
     JS9.Load(link.href, {colormap: "heat", scale: "log", zoom: "toFit", onload: im => {
       JS9.SetZoom("toFit", {display: im});
-      if (ra !== null) JS9.AddRegions({shape: "circle", ra: ra, dec: dec, r: 5, color: "#00ff66",
-                                       text: "source"}, {display: im});
+      // DS9 region syntax: a 15" circle at the catalogue position
+      if (ra !== null) JS9.AddRegions(`icrs; circle(${ra},${dec},15") # color=#00ff66 text={source}`, {display: im});
       document.getElementById("JS9").dataset.ready = "1";
     }}, {display: "JS9"});
   }
