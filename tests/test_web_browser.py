@@ -114,6 +114,8 @@ def test_type_a_query_see_results_open_a_source(browser, live_url, app):
     wait(browser, lambda d: d.current_url.endswith(f"/source/{srcid}"))
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("4XMM J")
     wait(browser, lambda d: d.find_element(By.ID, "aladin").get_attribute("data-ready") == "1")
+    if browser.find_elements(By.ID, "JS9"):  # the X-ray image of the field in JS9
+        wait(browser, lambda d: d.find_element(By.ID, "JS9").get_attribute("data-ready") == "1")
     time.sleep(1)  # let the sky view draw its tiles and markers
     assert_clean(browser)
     shot(browser, "source")
