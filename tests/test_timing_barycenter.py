@@ -75,3 +75,15 @@ def test_orbit_coverage_and_bad_input(orbit_file):
     cols = {"time": ORBIT_T, "gei_x": orbit.pos_km[:, 0], "gei_y": orbit.pos_km[:, 1], "gei_z": orbit.pos_km[:, 2]}
     o = bary.Orbit.from_columns(cols, "0000000000")
     assert np.abs(o.position_m(ORBIT_T[5:10] + 30) - orbit.position_m(ORBIT_T[5:10] + 30)).max() < 50.0
+
+
+def test_works_offline_as_in_the_server(orbit_file):
+    """The server's settings (xmmdb.server.configure): no downloads, no IERS. The
+    correction needs neither (TT -> TDB with ERFA, DE421 from skyfield-data)."""
+    from astropy.utils import iers
+    from astropy.utils.data import conf
+
+    _, orbit = orbit_file
+    with conf.set_temp("allow_internet", False), iers.conf.set_temp("auto_download", False):
+        c = bary.correction(np.array([T0, T0 + 3e4]), 10.68, 41.27, orbit)
+    assert np.all(np.isfinite(c)) and ephemeris.kernel_path().endswith("de421.bsp")
