@@ -252,6 +252,8 @@ def test_timing_json(app, client, bright):
         pytest.skip("no photons in this database")
     d = client.get(f"/source/{bright['photon_srcid']}/lightcurve.json?bin=1000").get_json()
     assert "rate" in d["columns"] and d["rows"]
+    if has(app, "xmm_lightcurve_plot"):
+        assert client.get(f"/source/{bright['photon_srcid']}/lightcurve.png?bin=1000").data[:4] == b"\x89PNG"
 
 
 def test_not_available_when_a_function_is_missing(app, client, bright, monkeypatch):

@@ -323,6 +323,13 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
             rows = cur.fetchall()
         return jsonify(columns=names, rows=[[formats.jsonable(v) for v in r] for r in rows])
 
+    @app.route("/source/<int:srcid>/lightcurve.png")
+    def lightcurve_png(srcid):
+        db.need("xmm_lightcurve_plot")
+        png = db.value("SELECT xmm.xmm_lightcurve_plot(%s, %s, %s::jsonb)",
+                       (srcid, request.args.get("bin", 100.0, type=float), json.dumps(_json_arg("options"))))
+        return Response(bytes(png), mimetype="image/png", headers={"Cache-Control": "max-age=600"})
+
     @app.route("/source/<int:srcid>/periodogram.json")
     def periodogram(srcid):
         db.need("xmm_periodogram")

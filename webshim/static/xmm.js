@@ -178,6 +178,12 @@
       const t0 = Math.min(...t.filter(v => v !== null));
       window.XPlot.line(el, {x: t.map(v => (v - t0) / 1000), y: rate, yerr: err, points: true, height: 240,
         xlabel: `time − ${t0.toFixed(0)} s (ks)`, ylabel: "rate (ct/s)"});
+      const bin = encodeURIComponent(new FormData(lc).get("bin"));
+      const links = document.createElement("p");
+      links.className = "small";
+      links.innerHTML = `<a href="${lc.dataset.url}?bin=${bin}">JSON</a>` +
+        (lc.dataset.png ? ` · <a id="lc-png" href="${lc.dataset.png}?bin=${bin}">PNG</a>` : "");
+      el.appendChild(links);
     } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
   });
   const pg = $("#pg-form");
