@@ -7,17 +7,15 @@ runs 100,000). Transpiling is in-process; every SELECT is planned by
 PostgreSQL (EXPLAIN over the extended protocol, which refuses a second
 statement) and one in eight is also run, read-only."""
 
-import itertools
-
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xmmdb.errors import XmmError
 from xmmdb.search import transpiler
 from xmmdb.sqlsafe import literal
 
-from searchkit import FUZZ_EXAMPLES, assert_one_select, connect
+from searchkit import FUZZ_EXAMPLES, connect, fuzz, mutated, quoted
 
 COLUMNS = ["srcid", "iauname", "sc_ra", "sc_dec", "sc_det_ml", "sc_ep_8_flux", "sc_hr1", "n_detections", "is_ulx",
            "comments", "has_spectrum", "has_lightcurve", "sc_var_flag", "sc_sum_flag", "mjd_first",
@@ -30,10 +28,6 @@ RADII = ["1deg", "0.5d", "10arcmin", "2'", "30arcsec", "30″", '30"', "0deg", "
 NASTY = list("'\"(){}[],;:=<>!\\ \t\n%$-+.eE0123456789aAzZ_é″′°*/#&|^~`@?") + [
     " AND ", " OR ", " NOT ", " IN ", " IS NULL", " IS NOT NULL", "cone(", "--", "/*", "*/", ";", "$$", "E'",
     "true", "false", "NULL", "1e999", "-0", "9" * 30, "''", '""', "\x00", "\u2028", "sc_det_ml", "M31"]
-
-
-def quoted(s: str, q: str) -> str:
-    return q + s.replace(q, q + q) + q
 
 
 strings = st.one_of(st.sampled_from(["M31", "ULX", "J0958", "", "it's", 'say "hi"', "\\", "%_", "é″"]), st.text(max_size=12))
@@ -92,24 +86,7 @@ queries = st.recursive(st.one_of(typed, typed, typed, typed, atoms), lambda inne
     st.builds(lambda a: f"({a})", inner)), max_leaves=4)
 
 
-@st.composite
-def mutated(draw):
-    q = list(draw(queries))
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
-        i = draw(st.integers(0, len(q)))
-        if kind == "insert":
-            q.insert(i, draw(st.sampled_from(NASTY)))
-        elif kind == "delete" and q:
-            del q[min(i, len(q) - 1)]
-        elif kind == "replace" and q:
-            q[min(i, len(q) - 1)] = draw(st.sampled_from(NASTY))
-        else:
-            q = q[:i]
-    return "".join(q)
-
-
-any_query = st.one_of(queries, queries, mutated(), st.lists(st.sampled_from(NASTY), max_size=12).map("".join),
+any_query = st.one_of(queries, queries, mutated(queries, NASTY), st.lists(st.sampled_from(NASTY), max_size=12).map("".join),
                       st.text(max_size=40))
 
 
@@ -121,26 +98,9 @@ def fuzz_db(dsn):
 
 
 def test_fuzz_search_language(fuzz_db):
-    counter = itertools.count()
-    seen = {"sql": 0, "error": 0}
     source, detection = transpiler(fuzz_db, "source"), transpiler(fuzz_db, "detection")
-
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck),
-              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
-    @given(any_query, st.sampled_from([False, False, False, True]))
-    def check(q, on_detections):
-        t = detection if on_detections else source
-        try:
-            sql = t.to_sql(q)
-        except XmmError as exc:
-            assert exc.message and exc.sqlstate and not exc.sqlstate.startswith("XX")
-            seen["error"] += 1
-            return
-        assert sql.startswith(f"SELECT {'detection' if on_detections else 'source'}.* FROM xmm.")
-        assert_one_select(fuzz_db.conn, sql, run=next(counter) % 8 == 0)
-        seen["sql"] += 1
-
-    check()
+    seen = fuzz(fuzz_db.conn, lambda q, on_detections: (detection if on_detections else source).to_sql(q),
+                st.tuples(any_query, st.sampled_from([False, False, False, True])), "SELECT ")
     # the generator must reach both outcomes in earnest
     assert seen["sql"] > FUZZ_EXAMPLES // 10 and seen["error"] > FUZZ_EXAMPLES // 10, seen
 

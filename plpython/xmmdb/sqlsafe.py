@@ -161,7 +161,9 @@ SELECT n.nspname AS schema_name, c.relname AS table_name,
 
 # What TAP publishes (sql/80_tap_schema.sql), when the database has TAP_SCHEMA.
 _PUBLISHED_SQL = """
-SELECT table_name || '.' || column_name AS published FROM tap_schema.columns"""
+SELECT table_name || '.' || CASE WHEN column_name LIKE '"%"' THEN replace(btrim(column_name, '"'), '""', '"')
+                                 ELSE column_name END AS published
+  FROM tap_schema.columns"""  # TAP_SCHEMA writes names that need it as "delimited" identifiers
 
 _catalog_cache: dict = {}
 

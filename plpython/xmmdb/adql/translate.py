@@ -32,8 +32,10 @@ VALUE_TYPES = (NUMBER, TEXT, BOOL, TIME)
 # constant numbers, the translator adds `prefilter` for the region's bounding
 # circle ({t} the table's alias, {ra} {dec} {radius} in degrees) besides the
 # exact Q3C test. photon (sql/51_photon_query.sql) is found by its cells.
+# Regions larger than max_radius (degrees) get the exact test alone.
 REGION_FILTERS = {
-    "xmm.photon": dict(ra="ra", dec="dec", prefilter="{t}.cell = ANY (xmm.cone_cells({ra}, {dec}, {radius}))"),
+    "xmm.photon": dict(ra="ra", dec="dec", prefilter="{t}.cell = ANY (xmm.cone_cells({ra}, {dec}, {radius}))",
+                       max_radius=2.0),
 }
 
 # ADQL function -> (PostgreSQL template, argument types, result type); {0} {1} are the arguments.
@@ -44,9 +46,9 @@ FUNCTIONS = {name: (f"{pg}(({{0}})::double precision)", (NUMBER,), NUMBER) for n
 FUNCTIONS.update({
     "atan2": ("atan2(({0})::double precision, ({1})::double precision)", (NUMBER, NUMBER), NUMBER),
     "power": ("power(({0})::double precision, ({1})::double precision)", (NUMBER, NUMBER), NUMBER),
-    "mod": ("mod(({0})::numeric, ({1})::numeric)", (NUMBER, NUMBER), NUMBER),
-    "round": ("round(({0})::numeric, ({1})::integer)", (NUMBER, NUMBER), NUMBER),
-    "truncate": ("trunc(({0})::numeric, ({1})::integer)", (NUMBER, NUMBER), NUMBER),
+    "mod": ("mod(({0})::numeric, ({1})::numeric)::double precision", (NUMBER, NUMBER), NUMBER),
+    "round": ("round(({0})::numeric, ({1})::integer)::double precision", (NUMBER, NUMBER), NUMBER),
+    "truncate": ("trunc(({0})::numeric, ({1})::integer)::double precision", (NUMBER, NUMBER), NUMBER),
     "pi": ("pi()", (), NUMBER),
     "rand": ("random()", (), NUMBER),
     "lower": ("lower({0})", (TEXT,), TEXT),
@@ -333,7 +335,7 @@ class Translator:
         if a.type == NUMBER and b.type == BOOL:
             a, b = b, a
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
-        self.comparable(a, b, op)
+        self.comparable(a, b, f"'{op}'")
         return self.combine(f"{a.sql} {op} {self.as_type(b, a).sql}", BOOL, a, b)
 
     def pred_between(self, left, *rest) -> Expr:
@@ -597,9 +599,9 @@ class Translator:
                     + "]::double precision[])")
             values = [p.value for p in region.parts]
             bound = bounding_circle(values) if all(v is not None for v in values) else None
-        if bound and not (-90 <= bound[1] <= 90 and bound[2] >= 0 and math.isfinite(sum(bound))):
-            raise XmmError("the region is not on the sky: Dec must be within ±90 degrees and the radius positive",
-                           sqlstate="22023", hint=where(col, None))
+        if bound and not (-90 <= bound[1] <= 90 and 0 <= bound[2] <= 180 and math.isfinite(sum(bound))):
+            raise XmmError("the region is not on the sky: Dec must be within ±90 degrees, the radius within "
+                           "0 and 180 degrees", sqlstate="22023", hint=where(col, None))
         pre = self.prefilter(point, bound)
         return self.predicate(f"{pre} AND {test}" if pre else test, col, point, region)
 
@@ -609,7 +611,7 @@ class Translator:
             return None
         for item in self.scope.items:
             spec = REGION_FILTERS.get(item.table.key)
-            if spec and {c.sql for c in point.parts} == {f"{item.alias_sql}.{item.table.columns[spec[k]].sql}"
+            if spec and bound[2] <= spec["max_radius"] and {c.sql for c in point.parts} == {f"{item.alias_sql}.{item.table.columns[spec[k]].sql}"
                                                         for k in ("ra", "dec") if spec[k] in item.table.columns}:
                 ra, dec, radius = (literal(float(v)) for v in bound)
                 return spec["prefilter"].format(t=item.alias_sql, ra=ra, dec=dec, radius=radius)
