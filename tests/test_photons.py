@@ -208,3 +208,13 @@ def test_events_without_sky_position_are_counted_not_stored(db, tmp_path):
     assert db.execute("SELECT n_photons FROM xmm.exposure WHERE obs_id = '0112290601'").fetchone()[0] == n - 3
     assert db.execute("SELECT summary->>'without_sky' FROM xmm.load_log WHERE file LIKE '%nulls.fits'"
                       ).fetchone()[0] == "3"
+
+
+def test_cli_rejects_a_bad_file_by_name(dsn, tmp_path, monkeypatch, capsys):
+    from xmmdb_loader import cli
+
+    (tmp_path / "broken_PIEVLI.FTZ").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    monkeypatch.setenv("XMMDB_DSN", dsn)
+    assert cli.main(["load", "events", str(tmp_path / "broken_PIEVLI.FTZ")]) == 1
+    err = capsys.readouterr().err
+    assert "broken_PIEVLI.FTZ" in err and "nothing was written" in err
