@@ -86,6 +86,8 @@ def test_select_subset(db, adql):
     using = rows(db, "SELECT srcid, s.iauname, d.detid FROM source s JOIN detection d USING (srcid) "
                      f"WHERE srcid BETWEEN {lo} AND {lo + 5} AND s.iauname LIKE '4XMM J%' AND d.obs_id NOT IN ('0')")
     assert using and all(lo <= r[0] <= lo + 5 for r in using)
+    assert rows(db, "SELECT COUNT(*) FROM source WHERE iauname NOT LIKE '4XMM J%'") == [(0,)]
+    assert rows(db, "SELECT COUNT(*) FROM source WHERE iauname ILIKE '4xmm j%'")[0][0] > 1000
     assert rows(db, "SELECT ROUND(1.2345, 2), TRUNCATE(9.99), 7 / 2, MOD(7, 3), LOWER('AbC'), 'a' || 'b', "
                     f"ABS(-2), FLOOR(2.5), POWER(2, 10), PI() FROM source WHERE srcid = {lo} -- a comment") in (
         [], [(1.23, 9, 3.5, 1, "abc", "ab", 2, 2, 1024, pytest.approx(3.14159, abs=1e-5))])

@@ -347,7 +347,7 @@ class Translator:
         return self.combine(f"{a.sql} {neg}BETWEEN {self.as_type(b, a).sql} AND {self.as_type(c, a).sql}", BOOL, a, b, c)
 
     def pred_like(self, left, *rest) -> Expr:
-        neg = "NOT " if len(rest) == 2 else ""
+        neg = "NOT " if len(rest) == 3 else ""
         op, pattern = rest[-2], rest[-1]
         a, p = self.expr(left), self.expr(pattern)
         for e in (a, p):
