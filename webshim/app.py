@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
 import psycopg
 from flask import Flask, Response, abort, jsonify, render_template, request, url_for
@@ -80,9 +81,17 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
             return jsonify(error=info["message"], hint=info["hint"]), status
         return render_template("error.html", error=info), status
 
+    columns_cache: dict = {}
+
     def search_columns() -> list[str]:
-        return [r[0] for r in db.rows("SELECT attname FROM pg_attribute WHERE attrelid = 'xmm.source'::regclass"
-                                      " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")[1]]
+        """The columns of xmm.source (what xmm_search returns), re-read once a minute."""
+        now = time.monotonic()
+        if now - columns_cache.get("at", -1e9) > 60:
+            columns_cache["cols"] = [r[0] for r in db.rows(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'xmm.source'::regclass"
+                " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")[1]]
+            columns_cache["at"] = now
+        return columns_cache["cols"]
 
     def run_search(q: str, order: str | None, desc: bool, limit: int, offset: int, cols: list[str] | None = None):
         """One call of xmm_search for a page of results and the total count."""
