@@ -146,8 +146,8 @@ def load_responses(conn: psycopg.Connection, paths, progress: bool = True, out=s
 def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=sys.stderr) -> dict:
     """Loads spectra with their backgrounds and ARFs (and RMFs found beside them)."""
     files = [Path(p) for p in paths]
-    given = {f.resolve() for f in files}
-    kinds = {f.resolve(): _kind_of(f) for f in files}
+    given = [f.resolve() for f in files]
+    kinds = {f: _kind_of(f) for f in given}
     read: dict[Path, object] = {}
     queue = list(kinds)
     bar = tqdm(unit="file", desc="read", disable=not progress, leave=False)
@@ -164,9 +164,10 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=sy
             if parsed and parsed["type"] == "SRSPEC":   # pipeline siblings, when the header does not name them
                 named += [(f.name.replace("SRSPEC", "BGSPEC"), "pha"), (f.name.replace("SRSPEC", "SRCARF"), "arf")]
             for name, kind in named:
-                if name and (f.parent / name).is_file() and (f.parent / name).resolve() not in kinds:
-                    kinds[(f.parent / name).resolve()] = kind
-                    queue.append((f.parent / name).resolve())
+                sibling = f.parent / name if name else None   # f is resolved, so is its parent
+                if sibling is not None and sibling not in kinds and sibling.is_file():
+                    kinds[sibling] = kind
+                    queue.append(sibling)
     bar.close()
 
     # Which PHA is whose background, ARF, RMF.
@@ -219,6 +220,6 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=sy
         _log(conn, "products", [(f, 1) for f in read], summary)
         linked = conn.execute("SELECT count(*) FILTER (WHERE detid IS NOT NULL), count(*) FROM xmm.spectrum s "
                               "JOIN pg_temp.stage_spectrum t USING (obs_id, file) WHERE s.kind = 'source'").fetchone()
-    _report(out, f"{len(read)} product file(s) ({len(given)} given), {linked[0]}/{linked[1]} source spectra "
+    _report(out, f"{len(read)} product file(s) ({len(set(given))} given), {linked[0]}/{linked[1]} source spectra "
                  "linked to detections", summary)
     return summary
