@@ -310,6 +310,9 @@ def test_serve_start_is_idempotent_and_stop_stops(web_dsn, tmp_path):
                                  capture_output=True, text=True, timeout=60)
             assert out.returncode == 0 and out.stdout == "" and out.stderr == "", out.stderr
         pid = int((tmp_path / "web.pid").read_text().split()[0])
+        other = subprocess.run(cmd + ["start", "--port", str(port), "--state", str(tmp_path / "other")], env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert other.returncode == 1 and "in use" in other.stderr
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as r:
             assert r.status == 200
     finally:

@@ -68,6 +68,10 @@ def start(args) -> int:
         if _port_open(args.host, args.port):
             return 0  # already running
         stop(args)
+    if _port_open(args.host, args.port):
+        print(f"web: port {args.port} is in use by another program; choose another (make run WEB_PORT=…)",
+              file=sys.stderr)
+        return 1
     log = open(state / "web.log", "ab")
     cmd = [sys.executable, "-m", "xmmdb_web.serve", "run", "--host", args.host, "--port", str(args.port),
            "--threads", str(args.threads)]
