@@ -89,6 +89,15 @@ def test_recovers_true_gamma_and_nh(tx, truth):
         assert r["flux"] == pytest.approx(row["FLUX"], rel=0.15)
 
 
+def test_recovers_bremsstrahlung_temperature(tx, truth):
+    row = truth[(truth["MODEL"] == "bremss") & (truth["INSTRUMENT"] == "PN")][-1]
+    r = fit(tx, "SELECT * FROM xmm_fit_detection(%s, 'PN', 'phabs_brems', '{\"group\": 0}')", (int(row["DETID"]),))
+    p = params(r)
+    assert r["statistic"] == "wstat"
+    for name, true in (("bremss.kT", row["KT"]), ("phabs.nH", row["NH"])):
+        assert abs(p[name]["value"] - true) < 3 * p[name]["error_hi"], (name, p[name], true)
+
+
 def test_real_pn_spectrum_of_ngc7793_ulx4(tx, shared_data):
     """The real set (source, background, ARF, RMF beside it) loads, links to the catalogue
     detection at the extraction region's position, and fits."""
