@@ -75,7 +75,8 @@ EOF
   fi
   local port; port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$PGDATA/postgresql.conf" | tail -1)
   if ! "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start >/dev/null \
+    # 9>&-: the postmaster must not inherit (and hold for ever) the start lock
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start >/dev/null 9>&- \
       || { echo "cluster: postgres did not start; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
     echo "cluster: started on port $port (socket $SOCK)"
   fi
@@ -93,7 +94,7 @@ stop() {
 
 case "${1:-}" in
   statedir) echo "$STATE" ;;
-  start) exec 9>"$STATE/.cluster.lock"; flock 9; start ;;
+  start) exec 9>"$STATE/.start.lock"; flock 9; start ;;
   stop) stop ;;
   status) "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" status ;;
   *) echo "usage: $0 statedir|start|stop|status" >&2; exit 2 ;;
