@@ -30,7 +30,7 @@ setup: deps venv install
 
 deps: $(STATE)/.deps
 $(STATE)/.deps: setup/deps.sh
-	bash setup/deps.sh
+	@bash setup/deps.sh
 	touch $@
 
 # One venv, made with the interpreter PL/Python embeds, serves the server
@@ -52,13 +52,13 @@ $(EXT_SCRIPT): $(SQL_FILES) extension/$(EXTENSION).control Makefile
 	} > $@
 
 install: $(EXT_SCRIPT) $(STATE)/.deps
-	flock $(STATE)/.install.lock $(SUDO) install -m 644 extension/$(EXTENSION).control $(EXT_SCRIPT) $$($(PG_CONFIG) --sharedir)/extension/
+	@flock $(STATE)/.install.lock $(SUDO) install -m 644 extension/$(EXTENSION).control $(EXT_SCRIPT) $$($(PG_CONFIG) --sharedir)/extension/
 
 start: setup
 	@if [ -z "$(XMMDB_DSN)" ]; then bash setup/cluster.sh start; fi
 
 db: start
-	$(VENV)/bin/xmmdb init --sample data/sample
+	@$(VENV)/bin/xmmdb init --sample data/sample
 
 run: db
 	@$(PY) -m xmmdb_web.serve start --port $(WEB_PORT) --state $(STATE)
