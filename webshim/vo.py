@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
-from flask import Response, redirect, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 from . import formats
 from .db import error_info
@@ -159,16 +159,12 @@ def register(app, db, meta) -> None:
     @app.route("/tap")
     @app.route("/tap/")
     def tap_root():
-        base = request.url_root.rstrip("/")
-        return Response(f"""<!doctype html><html><head><meta charset="utf-8"><title>xmmdb TAP</title>
-<link rel="stylesheet" href="{url_for('static', filename='xmm.css')}"></head><body class="plain">
-<h1>xmmdb TAP service</h1>
-<p>Table Access Protocol (TAP 1.1) over the XMM-Newton catalogue. Point TOPCAT or pyvo at
-<code>{base}/tap</code>.</p>
-<ul><li><a href="tap/tables">tables</a> (VOSI)</li><li><a href="tap/capabilities">capabilities</a></li>
-<li><a href="tap/availability">availability</a></li>
-<li><a href="tap/sync?REQUEST=doQuery&amp;LANG=ADQL&amp;QUERY=SELECT+TOP+10+*+FROM+xmm.source">example query</a></li></ul>
-</body></html>""", mimetype="text/html")
+        tables = []
+        if db.value("SELECT to_regclass('tap_schema.tables') IS NOT NULL"):
+            tables = db.dicts("SELECT t.table_name, t.table_type, t.description, count(c.column_name) AS n"
+                              " FROM tap_schema.tables t LEFT JOIN tap_schema.columns c USING (table_name)"
+                              " GROUP BY 1, 2, 3, t.table_index ORDER BY t.table_index")
+        return render_template("tap.html", tables=tables, base=request.url_root.rstrip("/") + "/tap")
 
     @app.route("/tap/availability")
     def tap_availability():
