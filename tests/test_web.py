@@ -132,6 +132,13 @@ def test_search_error_is_shown_next_to_the_query_with_position(app, client):
     assert "sc_det_ml" in html and 'id="query-error"' in html
 
 
+def test_a_bare_name_says_where_it_resolved(app, client):
+    need(app, "xmm_resolve")
+    html = client.get("/?q=M82").get_data(as_text=True)
+    assert 'id="resolved"' in html and "09h55m" in html
+    assert 'id="resolved"' not in client.get("/?q=is_ulx = true").get_data(as_text=True)
+
+
 def test_show_sql(app, client):
     need(app, "xmm_to_sql")
     html = client.get("/?q=M82&showsql=1").get_data(as_text=True)

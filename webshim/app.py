@@ -118,11 +118,16 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         per = min(500, max(10, request.args.get("per", PAGE_SIZE, type=int)))
         order, desc = request.args.get("sort"), request.args.get("dir", "asc") == "desc"
         ctx = dict(q=q, examples=EXAMPLES, page=page, per=per, sort=order, desc=desc, error=None,
-                   columns=[], rows=[], total=0, sql_text=None, available=db.has("xmm_search"))
+                   columns=[], rows=[], total=0, sql_text=None, resolved=None, available=db.has("xmm_search"))
         if q and ctx["available"]:
             try:
                 cols = [c for c in RESULT_COLUMNS if c in search_columns()]
                 ctx["columns"], ctx["rows"], ctx["total"] = run_search(q, order, desc, per, (page - 1) * per, cols)
+                if db.has("xmm_resolve") and re.fullmatch(r"[\w .+\-:]{1,60}", q) and not re.search(r"\s(AND|OR)\s", q, re.I):
+                    try:  # a bare name or position: say where it resolved to
+                        ctx["resolved"] = db.one("SELECT name, ra, dec, origin FROM xmm.xmm_resolve(%s) LIMIT 1", (q,))
+                    except psycopg.Error:
+                        pass
                 if db.has("xmm_to_sql") and request.args.get("showsql"):
                     ctx["sql_text"] = db.value("SELECT xmm.xmm_to_sql(%s)", (q,))
             except psycopg.Error as exc:
