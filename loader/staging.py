@@ -105,13 +105,14 @@ def _fail(tf: TableFile, col: str, row: int, what: str) -> LoadError:
     return LoadError(f"{tf.path.name}: column {col.upper()}: {what} in row {row + 1}; nothing was written")
 
 
-def column_values(tf: TableFile, col: str, pgtype: str) -> list:
-    """One file column as Python values of the staged type (None for blanks)."""
-    data = tf.columns[col]
+def column_values(tf: TableFile, col: str, pgtype: str, start: int = 0, stop: int | None = None) -> list:
+    """Rows start..stop of a file column as Python values of the staged type
+    (None for blanks); errors name the row in the file."""
+    data = tf.columns[col][start:stop]
     mask = np.ma.getmaskarray(data)
     values = np.ma.getdata(data)
     if values.ndim > 1:
-        raise _fail(tf, col, 0, f"a vector of {values.shape[1:]} values where a scalar was expected")
+        raise _fail(tf, col, start, f"a vector of {values.shape[1:]} values where a scalar was expected")
     unit = tf.units.get(col)
     if unit and col in EXPECTED_UNITS and unit.replace("degree", "deg") != EXPECTED_UNITS[col]:
         raise LoadError(f"{tf.path.name}: column {col.upper()}: unit is '{unit}', expected "
@@ -125,22 +126,22 @@ def column_values(tf: TableFile, col: str, pgtype: str) -> list:
                 try:
                     out.append(None if mask[i] or text == "" else float(text))
                 except ValueError:
-                    raise _fail(tf, col, i, f"'{text}' is not a number") from None
+                    raise _fail(tf, col, start + i, f"'{text}' is not a number") from None
             values, mask, kind = np.array([np.nan if v is None else v for v in out]), mask | np.array(
                 [v is None for v in out]), "f"
         elif kind not in "iufb":
-            raise _fail(tf, col, 0, f"expected numbers ({pgtype}), found {values.dtype}")
+            raise _fail(tf, col, start, f"expected numbers ({pgtype}), found {values.dtype}")
         if pgtype in INT_RANGES:
             if kind == "f":
                 bad = ~mask & (~np.isfinite(values) | (values != np.round(values)))
                 if bad.any():
                     i = int(np.argmax(bad))
-                    raise _fail(tf, col, i, f"{values[i].item()!r} is not an integer")
+                    raise _fail(tf, col, start + i, f"{values[i].item()!r} is not an integer")
             lo, hi = INT_RANGES[pgtype]
             out_of_range = ~mask & ((values < lo) | (values > hi))
             if out_of_range.any():
                 i = int(np.argmax(out_of_range))
-                raise _fail(tf, col, i, f"{values[i]} is out of range for {pgtype}")
+                raise _fail(tf, col, start + i, f"{values[i]} is out of range for {pgtype}")
             result = values.astype(np.int64).tolist()
         else:
             result = values.astype(np.float64).tolist()
@@ -156,10 +157,10 @@ def column_values(tf: TableFile, col: str, pgtype: str) -> list:
             for i, v in enumerate(values.tolist()):
                 text = (v if isinstance(v, str) else v.decode()).strip().lower()
                 if text not in truth and text != "":
-                    raise _fail(tf, col, i, f"'{text}' is not a boolean")
+                    raise _fail(tf, col, start + i, f"'{text}' is not a boolean")
                 result.append(truth.get(text))
         else:
-            raise _fail(tf, col, 0, f"expected booleans, found {values.dtype}")
+            raise _fail(tf, col, start, f"expected booleans, found {values.dtype}")
     elif pgtype == "text":
         if kind in "US":
             result = [v.strip() if isinstance(v, str) else v.decode().strip() for v in values.tolist()]
@@ -170,7 +171,7 @@ def column_values(tf: TableFile, col: str, pgtype: str) -> list:
             result = [str(v) for v in values.tolist()]
         result = [v or None for v in result]
     else:
-        raise _fail(tf, col, 0, f"staged type {pgtype} is not supported by the loader")
+        raise _fail(tf, col, start, f"staged type {pgtype} is not supported by the loader")
     if mask.any():
         result = [None if m else v for v, m in zip(result, mask.tolist())]
     if pgtype in ("double precision", "real"):  # NaN is FITS's blank for floats
@@ -182,14 +183,15 @@ def copy_into_stage(conn: psycopg.Connection, stage: str, tf: TableFile, progres
     """COPYs a file's columns that the format knows into the stage; returns them."""
     types = staged_types(conn, stage)
     present = [c for c in types if c in tf.columns]
-    values = [column_values(tf, c, types[c]) for c in present]
     query = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.SQL(stage), sql.SQL(", ").join(map(sql.Identifier, ["row_no", *present])))
     with conn.cursor().copy(query) as copy, tqdm(total=tf.n_rows, unit="row", desc=tf.path.name,
                                                  disable=not progress, leave=False) as bar:
         for start in range(0, tf.n_rows, CHUNK):
             stop = min(start + CHUNK, tf.n_rows)
-            for row in zip(range(start + 1, stop + 1), *(v[start:stop] for v in values)):
+            # Converted a chunk at a time: a million-row file never becomes Python objects all at once.
+            values = [column_values(tf, c, types[c], start, stop) for c in present]
+            for row in zip(range(start + 1, stop + 1), *values):
                 copy.write_row(row)
             bar.update(stop - start)
     return present
