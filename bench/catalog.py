@@ -49,6 +49,12 @@ def run(bench) -> None:
         if seconds:
             bench.row("catalog", f"load {n_src:,} sources + {n_det:,} detections (one transaction, incl. index, cluster)",
                       n_det / seconds, "detections/s", note=f"{seconds:.0f} s in all")
+        sizes = conn.execute("SELECT pg_total_relation_size('xmm.source'), pg_total_relation_size('xmm.detection')"
+                             ).fetchone()
+        bench.row("catalog", "source table + indexes per source", sizes[0] / n_src, "B",
+                  note=f"{sizes[0] / 2**20:,.0f} MiB for {n_src:,}")
+        bench.row("catalog", "detection table + indexes per detection", sizes[1] / n_det, "B",
+                  note=f"{sizes[1] / 2**20:,.0f} MiB for {n_det:,}")
         rng = random.Random(1)
         centres = conn.execute("SELECT sc_ra, sc_dec FROM xmm.source TABLESAMPLE SYSTEM (1) LIMIT 500").fetchall()
         query = "SELECT srcid, sc_ra, sc_dec, sc_ep_8_flux FROM xmm.source WHERE q3c_radial_query(sc_ra, sc_dec, %s, %s, %s)"
