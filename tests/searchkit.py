@@ -8,6 +8,7 @@ import itertools
 import os
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,14 @@ FUZZ_EXAMPLES = int(os.environ.get("XMMDB_FUZZ_EXAMPLES", "10000"))
 def connect(dsn: str) -> Psycopg:
     """An autocommit psycopg connection wrapped like plpy (xmmdb.pg.Psycopg)."""
     return Psycopg(psycopg.connect(dsn, autocommit=True))
+
+
+@pytest.fixture(scope="module")
+def handle(dsn):
+    """connect(dsn) for a test module (import the fixture from searchkit)."""
+    h = connect(dsn)
+    yield h
+    h.conn.close()
 
 
 def assert_one_select(conn: psycopg.Connection, sql: str, run: bool = False) -> None:

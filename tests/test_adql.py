@@ -7,17 +7,14 @@ import pytest
 from xmmdb.adql import translator
 from xmmdb.adql.translate import bounding_circle, box_corners
 
-from searchkit import assert_one_select, connect
+from searchkit import assert_one_select, handle  # noqa: F401 (fixture)
 
 M82 = (148.9685, 69.6797)
 
 
 @pytest.fixture(scope="module")
-def adql(dsn):
-    handle = connect(dsn)
-    t = translator(handle)
-    yield t.to_sql
-    handle.conn.close()
+def adql(handle):
+    return translator(handle).to_sql
 
 
 def rows(db, q: str) -> list:

@@ -7,12 +7,11 @@ Tolerated: PostgreSQL data exceptions (SQLSTATE class 22, e.g. sqrt(-1),
 constant arithmetic; these are the user's errors, reported as in any SQL
 database (docs/adql.md)."""
 
-import pytest
 from hypothesis import strategies as st
 
 from xmmdb.adql import translator
 
-from searchkit import FUZZ_EXAMPLES, cancelled, connect, fuzz, mutated, quoted
+from searchkit import FUZZ_EXAMPLES, cancelled, fuzz, handle, mutated, quoted  # noqa: F401 (fixture)
 
 # table -> (FROM clause, numeric columns, text columns, boolean columns, position columns)
 TABLES = {
@@ -126,16 +125,9 @@ any_adql = st.one_of(adql(), adql(), mutated(adql(), NASTY), st.lists(st.sampled
                      st.text(max_size=40))
 
 
-@pytest.fixture(scope="module")
-def fuzz_db(dsn):
-    handle = connect(dsn)
-    yield handle
-    handle.conn.close()
-
-
-def test_fuzz_adql(fuzz_db):
-    t = translator(fuzz_db)
-    seen = fuzz(fuzz_db.conn, t.to_sql, any_adql, "SELECT ",
+def test_fuzz_adql(handle):
+    t = translator(handle)
+    seen = fuzz(handle.conn, t.to_sql, any_adql, "SELECT ",
                 tolerate=lambda exc: (exc.sqlstate or "").startswith("22") or cancelled(exc),
                 run=lambda sql: "xmm.photon" not in sql)  # photons: planned only (the sample has millions)
     assert seen["sql"] > FUZZ_EXAMPLES // 10 and seen["error"] > FUZZ_EXAMPLES // 10, seen

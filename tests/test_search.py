@@ -8,17 +8,10 @@ from xmmdb.errors import XmmError
 from xmmdb.search import Resolver, parse_coordinates, parse_radius, to_sql
 from xmmdb.search import names as names_module
 
-from searchkit import assert_one_select, connect
+from searchkit import assert_one_select, connect, handle  # noqa: F401 (fixture)
 
 M31 = (10.684792, 41.269056)   # OpenNGC, NGC 224
 M82 = (148.969708, 69.679389)  # OpenNGC, NGC 3034
-
-
-@pytest.fixture(scope="module")
-def pdb(dsn):
-    handle = connect(dsn)
-    yield handle
-    handle.conn.close()
 
 
 def srcids(db, q: str, fn: str = "xmm_search", key: str = "srcid") -> set:
@@ -172,21 +165,21 @@ def test_derived_columns(db):
     assert srcids(db, "M82", "xmm_search_detections", "detid") == cone_ids(db, *M82, 10 / 60, "detection", "detid")
 
 
-def test_literals_are_quoted_never_spliced(db, pdb):
+def test_literals_are_quoted_never_spliced(db, handle):
     nasty = "x'); DROP TABLE xmm.source; --\\"
-    sql = to_sql(pdb, f'iauname = "{nasty}" OR "{nasty}" IN comments')
+    sql = to_sql(handle, f'iauname = "{nasty}" OR "{nasty}" IN comments')
     assert "E'x''); DROP TABLE xmm.source; --\\\\'" in sql
     assert srcids(db, f'iauname = "{nasty}"') == set()
     assert db.execute("SELECT count(*) FROM source").fetchone()[0] > 1000
-    assert srcids(db, "comments = 'it''s'") == set() and "'it''s'" in to_sql(pdb, "comments = 'it''s'")
+    assert srcids(db, "comments = 'it''s'") == set() and "'it''s'" in to_sql(handle, "comments = 'it''s'")
 
 
-def test_to_sql_uses_the_q3c_index(db, pdb):
+def test_to_sql_uses_the_q3c_index(db, handle):
     sql = db.execute("SELECT xmm_to_sql('cone(''M31'', ''10arcmin'') AND sc_det_ml > 10')").fetchone()[0]
     assert sql.startswith("SELECT source.* FROM xmm.source WHERE q3c_radial_query(sc_ra, sc_dec, 10.684792, 41.269056, ")
     plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + sql))
     assert "source_q3c_idx" in plan
-    dsql = to_sql(pdb, "M82 AND ep_8_det_ml > 10", "detection")
+    dsql = to_sql(handle, "M82 AND ep_8_det_ml > 10", "detection")
     plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + dsql))
     assert "detection_q3c_idx" in plan
     assert_one_select(db, dsql, run=True)

@@ -15,7 +15,7 @@ from xmmdb.errors import XmmError
 from xmmdb.search import transpiler
 from xmmdb.sqlsafe import literal
 
-from searchkit import FUZZ_EXAMPLES, connect, fuzz, mutated, quoted
+from searchkit import FUZZ_EXAMPLES, fuzz, handle, mutated, quoted  # noqa: F401 (fixture)
 
 COLUMNS = ["srcid", "iauname", "sc_ra", "sc_dec", "sc_det_ml", "sc_ep_8_flux", "sc_hr1", "n_detections", "is_ulx",
            "comments", "has_spectrum", "has_lightcurve", "sc_var_flag", "sc_sum_flag", "mjd_first",
@@ -90,16 +90,9 @@ any_query = st.one_of(queries, queries, mutated(queries, NASTY), st.lists(st.sam
                       st.text(max_size=40))
 
 
-@pytest.fixture(scope="module")
-def fuzz_db(dsn):
-    handle = connect(dsn)
-    yield handle
-    handle.conn.close()
-
-
-def test_fuzz_search_language(fuzz_db):
-    source, detection = transpiler(fuzz_db, "source"), transpiler(fuzz_db, "detection")
-    seen = fuzz(fuzz_db.conn, lambda q, on_detections: (detection if on_detections else source).to_sql(q),
+def test_fuzz_search_language(handle):
+    source, detection = transpiler(handle, "source"), transpiler(handle, "detection")
+    seen = fuzz(handle.conn, lambda q, on_detections: (detection if on_detections else source).to_sql(q),
                 st.tuples(any_query, st.sampled_from([False, False, False, True])), "SELECT ")
     # the generator must reach both outcomes in earnest
     assert seen["sql"] > FUZZ_EXAMPLES // 10 and seen["error"] > FUZZ_EXAMPLES // 10, seen
@@ -107,10 +100,10 @@ def test_fuzz_search_language(fuzz_db):
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.text())
-def test_literals_round_trip_through_postgresql(fuzz_db, s):
+def test_literals_round_trip_through_postgresql(handle, s):
     """A string literal means exactly the string, whatever it holds."""
     if "\x00" in s:
         with pytest.raises(XmmError):
             literal(s)
         return
-    assert fuzz_db.conn.execute("SELECT " + literal(s), binary=True).fetchone()[0] == s
+    assert handle.conn.execute("SELECT " + literal(s), binary=True).fetchone()[0] == s
