@@ -8,7 +8,6 @@ import io
 import re
 import shutil
 import subprocess
-import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
