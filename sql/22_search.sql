@@ -34,21 +34,17 @@ END $$;
 COMMENT ON FUNCTION xmm.xmm_to_sql(text, text) IS
   'The SQL a search-language query becomes (see docs/search.md), e.g. xmm_to_sql(''M82 AND is_ulx'')';
 
--- The rows never pass through Python: PL/pgSQL runs the query. `target` is
--- a NULL of the row type wanted (xmm.source or xmm.detection).
-CREATE FUNCTION xmm.search_rows(q text, target anyelement) RETURNS SETOF anyelement
-LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-BEGIN
-  RETURN QUERY EXECUTE xmm.xmm_to_sql(q, pg_typeof(target)::text);
-END $$;
-
+-- The rows never pass through Python: PL/pgSQL runs the query, straight
+-- into the function's result (no SQL wrapper: one materialisation).
 CREATE FUNCTION xmm.xmm_search(q text) RETURNS SETOF xmm.source
-LANGUAGE sql VOLATILE AS $$ SELECT * FROM xmm.search_rows(q, NULL::xmm.source) $$;
+LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
+BEGIN RETURN QUERY EXECUTE xmm.xmm_to_sql(q, 'source'); END $$;
 COMMENT ON FUNCTION xmm.xmm_search(text) IS
   'Sources matching a search-language query (docs/search.md), e.g. xmm_search(''M82 AND is_ulx'')';
 
 CREATE FUNCTION xmm.xmm_search_detections(q text) RETURNS SETOF xmm.detection
-LANGUAGE sql VOLATILE AS $$ SELECT * FROM xmm.search_rows(q, NULL::xmm.detection) $$;
+LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
+BEGIN RETURN QUERY EXECUTE xmm.xmm_to_sql(q, 'detection'); END $$;
 COMMENT ON FUNCTION xmm.xmm_search_detections(text) IS
   'Detections matching a search-language query (cones on the detection position ra, dec)';
 

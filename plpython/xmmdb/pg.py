@@ -17,7 +17,18 @@ def call(plpy, func, *args, **kwargs):
     try:
         return func(*args, **kwargs)
     except XmmError as exc:
-        plpy.error(exc.message, hint=exc.hint, sqlstate=exc.sqlstate)
+        raise server_error(plpy, exc) from None
+
+
+def server_error(plpy, exc: XmmError):
+    """The exception PL/Python reports as `ERROR:  xmmdb: <message>` with the
+    hint and SQLSTATE. PL/Python prefixes every message with the exception's
+    module-qualified type name (plpy.error gives `plpy.Error: ...`); a plpy.Error
+    subclass named `xmmdb` in module builtins makes that prefix the product's name."""
+    cls = type("xmmdb", (plpy.Error,), {"__module__": "builtins"})
+    err = cls(exc.message)
+    err.sqlstate, err.hint = exc.sqlstate, exc.hint
+    return err
 
 
 class Spi:

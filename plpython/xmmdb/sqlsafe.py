@@ -93,6 +93,21 @@ def outcome(func, *args) -> dict:
         return {"result": None, "message": exc.message, "hint": exc.hint, "sqlstate": exc.sqlstate}
 
 
+_plans: dict = {}
+
+
+def query(db, sql: str, params: tuple = (), types: tuple = ()) -> list[dict]:
+    """db.query, with the plan kept for the session when db is inside the server
+    (xmmdb.pg.Spi): a name lookup then costs an execution, not a planning."""
+    plpy = getattr(db, "plpy", None)
+    if plpy is None or not params:
+        return db.query(sql, params, types)
+    key = (sql, tuple(types))
+    if key not in _plans:
+        _plans[key] = plpy.prepare(sql, list(types))
+    return list(plpy.execute(_plans[key], list(params)))
+
+
 # ---------------------------------------------------------------- catalogue
 
 @dataclass

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import XmmError
-from ..sqlsafe import where
+from ..sqlsafe import query, where
 
 DEFAULT_RADIUS_DEG = 10.0 / 60.0
 SESAME_URL = "https://cds.unistra.fr/cgi-bin/nph-sesame/-oI/SNV?"
@@ -120,7 +120,7 @@ class Resolver:
         return found
 
     def _one(self, sql: str, value, typ: str = "text") -> Position | None:
-        rows = self.db.query(sql, (value,), (typ,))
+        rows = query(self.db, sql, (value,), (typ,))
         if not rows or rows[0]["ra"] is None:
             return None
         r = rows[0]
@@ -144,7 +144,7 @@ class Resolver:
 
     def _target(self, text):
         # the mean pointing (a mean of unit vectors) of the observations of this target
-        rows = self.db.query("""
+        rows = query(self.db, """
             SELECT min(target) AS name, count(*) AS n,
                    avg(cos(radians(dec_pnt)) * cos(radians(ra_pnt))) AS x,
                    avg(cos(radians(dec_pnt)) * sin(radians(ra_pnt))) AS y, avg(sin(radians(dec_pnt))) AS z
