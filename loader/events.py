@@ -178,7 +178,9 @@ def _sky_wcs(name: str, ev) -> SkyWcs:
         w = SkyWcs(float(h[f"TCRPX{n['X']}"]), float(h[f"TCRPX{n['Y']}"]), float(h[f"TCRVL{n['X']}"]),
                    float(h[f"TCRVL{n['Y']}"]), float(h[f"TCDLT{n['X']}"]), float(h[f"TCDLT{n['Y']}"]))
     except KeyError as exc:
-        raise LoadError(f"{name}: EVENTS has no sky WCS for the X/Y columns (keyword {exc.args[0]} missing); "
+        keyword = re.search(r"T[A-Z]+\d+", str(exc.args[0]))
+        raise LoadError(f"{name}: EVENTS has no sky WCS for the X/Y columns (keyword "
+                        f"{keyword.group(0) if keyword else exc.args[0]} missing); "
                         "nothing was written") from None
     if not all(np.isfinite([w.x_ref, w.y_ref, w.ra_ref, w.dec_ref, w.x_delt, w.y_delt])) or not (
             w.x_delt and w.y_delt) or not -90 <= w.dec_ref <= 90:
@@ -255,7 +257,7 @@ def read_event_list(path: Path, hdul=None) -> EventList:
     if nosky.any():
         columns = {c: v[~nosky] for c, v in columns.items()}
         t = columns["TIME"]
-    for c, lo, hi in (("PI", -32768, 32767), ("PATTERN", 0, 127), ("CCDNR", 0, 255)):
+    for c, lo, hi in (("PI", 0, 32767), ("PATTERN", 0, 127), ("CCDNR", 0, 255)):  # PI is in eV
         v = columns[c]
         out = (v < lo) | (v > hi)
         if out.any():
@@ -263,6 +265,9 @@ def read_event_list(path: Path, hdul=None) -> EventList:
             raise LoadError(f"{name}: column {c} value {v[i]} in row {i + 1} is outside {lo}..{hi}; "
                             "nothing was written")
     gtis = [(c, a + offset, b + offset) for c, a, b in _gtis(hdul, name)]
+    if not gtis:  # without good time intervals there is no exposure: light curves and rates would be wrong
+        raise LoadError(f"{name}: no good time intervals (GTI or STDGTInn extensions missing or empty); "
+                        "nothing was written")
     ontime = None
     if gtis:
         per_ccd: dict[int, float] = {}
