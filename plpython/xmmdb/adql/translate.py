@@ -24,6 +24,7 @@ from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, TIME, UNDE
 MAX_LENGTH = 100000
 MAX_DEPTH = 80
 MAX_POLYGON_VERTICES = 100
+MAX_POLYGON_DIAMETER = 22.0   # degrees; q3c_poly_query refuses polygons wider than ~23
 GEOMETRY = ("point", "circle", "polygon")
 VALUE_TYPES = (NUMBER, TEXT, BOOL, TIME)
 
@@ -116,7 +117,7 @@ class FromItem:
 @dataclass
 class Scope:
     items: list[FromItem] = field(default_factory=list)
-    merged: set = field(default_factory=set)       # columns joined with USING
+    merged: dict = field(default_factory=dict)     # USING column -> (its SQL, type, aliases of the joined tables)
 
     def add(self, item: FromItem, column: int) -> None:
         if any(i.alias == item.alias for i in self.items):
@@ -229,12 +230,21 @@ class Translator:
                                 raise unknown("column", name, sorted({c for i in side for c in i.table.columns}),
                                               tok.column, hint="USING names a column both sides have",
                                               sqlstate=UNDEFINED_COLUMN)
-                        if name not in local.merged and sum(name in i.table.columns for i in local.items[:-1]) > 1:
+                        left = [i for i in local.items[:-1] if name in i.table.columns]
+                        if name not in local.merged and len(left) > 1:
                             raise XmmError(f"USING column '{name}' is in more than one table on the left",
                                            sqlstate="42702", hint=where(tok.column, "join with ON instead"))
+                        rcol = right.table.columns[name]
+                        lsql, ltype, aliases = local.merged.get(
+                            name, (f"{left[0].alias_sql}.{left[0].table.columns[name].sql}",
+                                   left[0].table.columns[name].category, {left[0].alias}))
+                        if ltype != rcol.category:
+                            raise XmmError(f"USING column '{name}' is {ltype} on the left and {rcol.category} on "
+                                           "the right", sqlstate=DATATYPE_MISMATCH, hint=where(tok.column, None))
+                        msql = lsql if kind in ("JOIN", "INNER JOIN", "LEFT JOIN") else \
+                            f"COALESCE({lsql}, {right.alias_sql}.{rcol.sql})"
                         names.append(name)
-                        local.merged.add(name)
-                        scope.merged.add(name)
+                        local.merged[name] = scope.merged[name] = (msql, ltype, aliases | {right.alias})
                     sql += f" {kind} {right.table.sql} AS {right.alias_sql} USING (" + ", ".join(
                         right.table.columns[n].sql for n in names) + ")"
             chains.append(sql)
@@ -258,7 +268,18 @@ class Translator:
         self.star = False
         if node.data == "select_all":
             self.star = True
-            return [(self.column_expr(i, c), None) for i in self.scope.items for c in i.table.columns.values()]
+            out, done = [], set()
+            for i in self.scope.items:   # as PostgreSQL's *: a USING column once
+                for c in i.table.columns.values():
+                    merged = self.scope.merged.get(c.name)
+                    if merged and i.alias in merged[2]:
+                        if c.name not in done:
+                            done.add(c.name)
+                            out.append((Expr(merged[0], merged[1], cols=frozenset([merged[0]])),
+                                        c.name if merged[0].startswith("COALESCE") else None))
+                        continue
+                    out.append((self.column_expr(i, c), None))
+            return out
         out = []
         for item in node.children:
             if item.data == "select_table_all":
@@ -291,7 +312,11 @@ class Translator:
                     raise self.not_value(items[n - 1][0], "ORDER BY")
             elif first.data == "column_ref" and len(first.children[0].children) == 1 \
                     and _ident(first.children[0].children[0]) in aliases:
-                i = aliases[_ident(first.children[0].children[0])]
+                name = _ident(first.children[0].children[0])
+                if sum(a == name for _, a in items) > 1:
+                    raise XmmError(f"ORDER BY {name}: two output columns are called {name}", sqlstate="42702",
+                                   hint=where(first.meta.column, "give them different names with AS"))
+                i = aliases[name]
                 e = Expr(quote_alias(items[i][1]), items[i][0].type, cols=items[i][0].cols, agg=items[i][0].agg)
             else:
                 e = self.expr(first)
@@ -413,8 +438,14 @@ class Translator:
         if op == "/":
             if b.value == 0:
                 raise XmmError(f"division by zero at column {b.column}", sqlstate="22012")
-            return self.combine(f"(({a.sql})::double precision / {b.sql})", want, a, b)  # ADQL divides as reals
-        return self.combine(f"({a.sql} {op} {b.sql})", want, a, b)
+            e = self.combine(f"(({a.sql})::double precision / {b.sql})", want, a, b)  # ADQL divides as reals
+        else:
+            e = self.combine(f"({a.sql} {op} {b.sql})", want, a, b)
+        if want == NUMBER and a.value is not None and b.value is not None:   # fold constants (regions check them)
+            v = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+                 "/": lambda x, y: x / y}[str(op)](float(a.value), float(b.value))
+            e.value = v if math.isfinite(v) else None
+        return e
 
     def ex_column_ref(self, node) -> Expr:
         return self.column_ref(node)
@@ -599,6 +630,9 @@ class Translator:
                     + "]::double precision[])")
             values = [p.value for p in region.parts]
             bound = bounding_circle(values) if all(v is not None for v in values) else None
+            if bound and diameter(values) > MAX_POLYGON_DIAMETER:
+                raise XmmError(f"the polygon is too large: Q3C takes polygons up to {MAX_POLYGON_DIAMETER:g} degrees "
+                               "across", sqlstate="22023", hint=where(col, "split it, or use a CIRCLE"))
         if bound and not (-90 <= bound[1] <= 90 and 0 <= bound[2] <= 180 and math.isfinite(sum(bound))):
             raise XmmError("the region is not on the sky: Dec must be within ±90 degrees, the radius within "
                            "0 and 180 degrees", sqlstate="22023", hint=where(col, None))
@@ -642,9 +676,10 @@ class Translator:
                               hint="a table of the FROM clause", sqlstate=UNDEFINED_TABLE_SQLSTATE)
         else:
             items = [i for i in self.scope.items if name in i.table.columns]
-            if name in self.scope.merged and len(items) == 2:
-                first = items[0].table.columns[name]
-                return Expr(first.sql, first.category, col, frozenset([first.sql]), text=name)
+            if name in self.scope.merged:
+                msql, mtype, aliases = self.scope.merged[name]
+                if all(i.alias in aliases for i in items):
+                    return Expr(msql, mtype, col, frozenset([msql]), text=name)
             if len(items) > 1:
                 raise XmmError(f"column '{name}' is ambiguous: it is in " + " and ".join(i.alias for i in items),
                                sqlstate="42702", hint=where(col, f"write {items[0].alias}.{name}"))
@@ -738,19 +773,31 @@ def box_corners(ra: float, dec: float, w: float, h: float) -> list[tuple[float, 
     return out
 
 
+def _unit(ra: float, dec: float) -> tuple[float, float, float]:
+    a, d = math.radians(float(ra)), math.radians(float(dec))
+    return math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)
+
+
+def _angle(u, v) -> float:
+    return math.degrees(math.acos(max(-1.0, min(1.0, sum(x * y for x, y in zip(u, v))))))
+
+
+def diameter(flat: list) -> float:
+    """The largest angle (degrees) between two vertices of a polygon."""
+    vs = [_unit(ra, dec) for ra, dec in zip(flat[0::2], flat[1::2])]
+    return max(_angle(u, v) for u in vs for v in vs)
+
+
 def bounding_circle(flat: list) -> tuple[float, float, float] | None:
     """(ra, dec, radius) in degrees of a circle holding the polygon's vertices
     (centre: the mean of their unit vectors), or None for a degenerate polygon."""
-    vs = []
-    for ra, dec in zip(flat[0::2], flat[1::2]):
-        a, d = math.radians(float(ra)), math.radians(float(dec))
-        vs.append((math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)))
+    vs = [_unit(ra, dec) for ra, dec in zip(flat[0::2], flat[1::2])]
     x, y, z = (sum(v[i] for v in vs) for i in range(3))
     norm = math.sqrt(x * x + y * y + z * z)
     if norm < 1e-9:
         return None
     x, y, z = x / norm, y / norm, z / norm
-    radius = max(math.degrees(math.acos(max(-1.0, min(1.0, x * v[0] + y * v[1] + z * v[2])))) for v in vs)
+    radius = max(_angle((x, y, z), v) for v in vs)
     return (math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.asin(max(-1.0, min(1.0, z)))),
             min(radius * 1.01 + 1e-6, 180.0))
 
