@@ -93,9 +93,14 @@ def band_fractions(gamma, nh):
     (absorption approximated as exp(-nH sigma(E)) with sigma ~ 2.4e-22 E^-2.5 cm2)."""
     e = np.geomspace(0.2, 12.0, 400)
     de = np.gradient(e)
-    spec = e[None, :] ** (1 - gamma[:, None]) * np.exp(-nh[:, None] * 0.24 * e[None, :] ** -2.5) * de
-    total = spec.sum(axis=1)
-    return np.stack([spec[:, (e >= lo) & (e < hi)].sum(axis=1) / total for lo, hi in BANDS], axis=1)
+    out = np.empty((len(gamma), len(BANDS)))
+    for start in range(0, len(gamma), 20000):  # chunks: (n, 400) arrays of a million rows would not fit
+        g, n = gamma[start:start + 20000, None], nh[start:start + 20000, None]
+        spec = e[None, :] ** (1 - g) * np.exp(-n * 0.24 * e[None, :] ** -2.5) * de
+        total = spec.sum(axis=1)
+        out[start:start + 20000] = np.stack([spec[:, (e >= lo) & (e < hi)].sum(axis=1) / total
+                                             for lo, hi in BANDS], axis=1)
+    return out
 
 
 def flux_draw(rng, n, s_min=S_MIN):
@@ -366,7 +371,7 @@ def write_catalog(out, rng, n_sources=None):
     from pathlib import Path
 
     out = Path(out)
-    extra = 0 if n_sources is None else max(int(n_sources / 60) - len(FIELDS), 0)
+    extra = 0 if n_sources is None else max(int(n_sources / 40) - len(FIELDS), 0)  # ~40 detected per field
     obs, src = simulate_sky(rng, FIELDS, extra)
     while True:  # the catalogue merges sources too close to tell apart: drop the fainter of each pair
         det = observe(rng, obs, src)
