@@ -23,16 +23,33 @@ GTI_COLUMNS = {"obs_id": "U10", "instrument": "U5", "exp_id": "U8", "ccdnr": "i2
 ORBIT_COLUMNS = {"time": "f8", "x": "f8", "y": "f8", "z": "f8"}
 
 
+# Numeric columns travel as one binary string each (big-endian, PostgreSQL's
+# send format), not as arrays of a million Python numbers: that halves the
+# time of a large extraction.
+_SEND = {"f8": ("float8send", "float8", ">f8"), "i4": ("int4send", "int4", ">i4"), "i2": ("int2send", "int2", ">i2")}
+
+
 def _arrays(row: dict | None, columns: dict) -> dict:
     out = {}
     for name, dtype in columns.items():
-        values = (row or {}).get(name) or []
-        out[name] = np.asarray(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
+        values = (row or {}).get(name)
+        if values is None or len(values) == 0:
+            out[name] = np.zeros(0, dtype=dtype)
+        elif dtype in _SEND:
+            out[name] = np.frombuffer(bytes(values), dtype=_SEND[dtype][2]).astype(dtype)
+        else:
+            out[name] = np.asarray(values, dtype=dtype)
     return out
 
 
-def _aggregate(columns: dict, order: str) -> str:
-    return ", ".join(f"array_agg({c} ORDER BY {order}) AS {c}" for c in columns)
+def _aggregate(columns: dict) -> str:
+    """Aggregates over rows that arrive sorted (from an ordered subquery)."""
+    return ", ".join(f"string_agg({_SEND[t][0]}({c}::{_SEND[t][1]}), ''::bytea) AS {c}" if t in _SEND
+                     else f"array_agg({c}) AS {c}" for c, t in columns.items())
+
+
+def _sorted(query: str, order: str) -> str:
+    return f"(SELECT * FROM {query} ORDER BY {order}) AS sorted"
 
 
 def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float = 200, emax: float = 12000,
@@ -40,8 +57,8 @@ def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float =
     """Photons of all epochs (or of `obs_id`) within `radius_arcsec` of (ra, dec) deg,
     emin <= PI <= emax eV and tmin <= time <= tmax (TT s since MJDREF 50814) when given,
     sorted by time. Returns {column: numpy array} with the columns of PHOTON_COLUMNS."""
-    sql = (f"SELECT {_aggregate(PHOTON_COLUMNS, 'time, obs_id, instrument, exp_id')}"
-           " FROM xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7) WHERE obs_id = coalesce($8, obs_id)")
+    photons = "xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7) WHERE obs_id = coalesce($8, obs_id)"
+    sql = f"SELECT {_aggregate(PHOTON_COLUMNS)} FROM {_sorted(photons, 'time, obs_id, instrument, exp_id')}"
     rows = db.query(sql, (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax),
                           None if tmin is None else float(tmin), None if tmax is None else float(tmax), obs_id),
                     ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text"))
@@ -53,8 +70,8 @@ def fetch_gtis(db, obs_ids) -> dict:
     sorted by obs_id, instrument, exp_id, ccdnr, start."""
     if isinstance(obs_ids, str):
         obs_ids = [obs_ids]
-    sql = (f"SELECT {_aggregate(GTI_COLUMNS, 'obs_id, instrument, exp_id, ccdnr, start')}"
-           " FROM xmm.gti WHERE obs_id = ANY ($1)")
+    sql = (f"SELECT {_aggregate(GTI_COLUMNS)} FROM "
+           f"{_sorted('xmm.gti WHERE obs_id = ANY ($1)', 'obs_id, instrument, exp_id, ccdnr, start')}")
     rows = db.query(sql, (list(obs_ids),), ("text[]",))
     return _arrays(rows[0] if rows else None, GTI_COLUMNS)
 
@@ -62,6 +79,6 @@ def fetch_gtis(db, obs_ids) -> dict:
 def fetch_orbit(db, obs_id: str) -> dict:
     """The spacecraft orbit of an observation (GEI X/Y/Z km vs TT time), sorted by
     time; empty arrays when no orbit file was loaded for it."""
-    sql = f"SELECT {_aggregate(ORBIT_COLUMNS, 'time')} FROM xmm.orbit WHERE obs_id = $1"
+    sql = f"SELECT {_aggregate(ORBIT_COLUMNS)} FROM {_sorted('xmm.orbit WHERE obs_id = $1', 'time')}"
     rows = db.query(sql, (obs_id,), ("text",))
     return _arrays(rows[0] if rows else None, ORBIT_COLUMNS)
