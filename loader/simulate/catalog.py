@@ -225,8 +225,7 @@ def catalogue_tables(rng, obs, src, det):
     n_src, n_det = len(order_src), len(det["src"])
     obs_of = det["obs"]
     src_num = np.arange(n_det) - np.searchsorted(obs_of, obs_of)  # rank within its observation
-    gamma, nh = src["gamma"][det["src"]], src["nh"][det["src"]]
-    frac = band_fractions(gamma, nh)
+    frac = src["fractions"][det["src"]]
     band_flux = det["flux"][:, None] * frac
     band_err = det["flux_err"][:, None] * np.sqrt(np.maximum(frac, 1e-3))
     band_counts = band_flux * np.array([0.8, 2.0, 2.4, 1.0, 0.25])
@@ -373,6 +372,7 @@ def write_catalog(out, rng, n_sources=None):
     out = Path(out)
     extra = 0 if n_sources is None else max(int(n_sources / 40) - len(FIELDS), 0)  # ~40 detected per field
     obs, src = simulate_sky(rng, FIELDS, extra)
+    src["fractions"] = band_fractions(src["gamma"], src["nh"])  # once: the loop below only removes sources
     while True:  # the catalogue merges sources too close to tell apart: drop the fainter of each pair
         det = observe(rng, obs, src)
         cat, obslist, truth, true_index = catalogue_tables(rng, obs, src, det)
