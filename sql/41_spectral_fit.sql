@@ -80,11 +80,11 @@ BEGIN
 END $$;
 
 -- Re-raises an error of the PL/Python layer as the user should see it: without the
--- "plpy.Error: " that PL/Python puts before plpy.error() messages, with its hint and SQLSTATE.
+-- "xmmdb: " that PL/Python puts before our messages (xmmdb.pg.server_error), with its hint and SQLSTATE.
 CREATE FUNCTION xmm.raise_clean(message text, hint text, state text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  message := regexp_replace(message, '^plpy\.Error: ', '');
+  message := regexp_replace(message, '^(xmmdb|plpy\.Error): ', '');
   IF coalesce(hint, '') IN ('', 'None') THEN
     RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state;
   END IF;
