@@ -3,6 +3,7 @@ terminated mid-COPY, a statement timeout. Afterwards the database is exactly
 as before, a re-run completes, and a second re-run changes nothing."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,4 +124,36 @@ def test_statement_timeout_is_a_clear_error(fault_dsn, big_catalogue):
                          capture_output=True, text=True)
     assert out.returncode == 1
     assert "canceling statement due to statement timeout" in out.stderr and "Traceback" not in out.stderr
+    assert state(fault_dsn) == before
+
+
+@pytest.fixture
+def tiny_tablespace(server_dsn):
+    """A 4 MB tmpfs as a tablespace: a real 'No space left on device'."""
+    path = f"/tmp/xmmtiny_{os.getpid()}"
+    os.makedirs(path, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", path], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        os.makedirs(f"{path}/ts")
+        shutil.chown(f"{path}/ts", "postgres", "postgres")
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE xmmtiny_{os.getpid()} LOCATION '{path}/ts'")
+        yield f"xmmtiny_{os.getpid()}"
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLESPACE IF EXISTS xmmtiny_{os.getpid()}")
+        subprocess.run(["umount", path])
+        os.rmdir(path)
+
+
+def test_disk_full_is_a_clear_error(fault_dsn, big_catalogue, tiny_tablespace):
+    """The loader stages into temporary tables; with them on a full disk the
+    load fails with PostgreSQL's own message and writes nothing."""
+    before = state(fault_dsn)
+    out = subprocess.run([XMMDB, "load", "catalog", str(big_catalogue)],
+                         env={**os.environ, "XMMDB_DSN": fault_dsn, "PGOPTIONS": f"-c temp_tablespaces={tiny_tablespace}"},
+                         capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "No space left on device" in out.stderr and "Traceback" not in out.stderr
     assert state(fault_dsn) == before
