@@ -11,6 +11,7 @@ are recorded in the truth table, which the spectra and event simulators use.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,6 +366,20 @@ def catalogue_tables(rng, obs, src, det):
     return cat, obslist, truth, true
 
 
+REOBSERVE_ROUNDS = 10
+
+
+def fainter_of_clashes(cat, truth) -> np.ndarray:
+    """SRCIDs to drop: of the sources sharing an IAU name, all but the brightest."""
+    names, ids = np.asarray(cat["IAUNAME"]), np.asarray(cat["SRCID"])
+    first = np.unique(ids, return_index=True)[1]
+    names, ids = names[first], ids[first]             # one (name, srcid) per source
+    order = np.lexsort((-np.asarray(truth["FLUX"])[ids - 1], names))
+    names, ids = names[order], ids[order]
+    duplicate = np.r_[False, names[1:] == names[:-1]]  # after the brightest of its name
+    return ids[duplicate]
+
+
 def write_catalog(out, rng, n_sources=None):
     """Writes out/catalog/{obslist,cat}.fits and out/truth/sources.fits; returns the tables."""
     from pathlib import Path
@@ -373,22 +388,24 @@ def write_catalog(out, rng, n_sources=None):
     extra = 0 if n_sources is None else max(int(n_sources / 40) - len(FIELDS), 0)  # ~40 detected per field
     obs, src = simulate_sky(rng, FIELDS, extra)
     src["fractions"] = band_fractions(src["gamma"], src["nh"])  # once: the loop below only removes sources
-    while True:  # the catalogue merges sources too close to tell apart: drop the fainter of each pair
-        det = observe(rng, obs, src)
+    # The catalogue merges sources too close to tell apart (one IAU name): drop the
+    # fainter of each pair and observe again. Re-observing draws new clashes in a
+    # large sky, so after REOBSERVE_ROUNDS (the bundled sample settles in 9) the
+    # remaining clashes are resolved on the detections already drawn.
+    for round_no in itertools.count():
+        if round_no < REOBSERVE_ROUNDS:
+            det = observe(rng, obs, src)
         cat, obslist, truth, true_index = catalogue_tables(rng, obs, src, det)
-        pairs = np.unique(np.stack([np.asarray(cat["IAUNAME"]), np.asarray(cat["SRCID"]).astype(str)]), axis=1)
-        names, counts = np.unique(pairs[0], return_counts=True)
-        clashing = pairs[1][np.isin(pairs[0], names[counts > 1])].astype(int)
-        if not len(clashing):
+        drop = fainter_of_clashes(cat, truth)
+        if not len(drop):
             break
-        brightest = {}
-        for k in clashing:
-            name = cat["IAUNAME"][np.argmax(np.asarray(cat["SRCID"]) == k)]
-            if name not in brightest or truth["FLUX"][k - 1] > truth["FLUX"][brightest[name] - 1]:
-                brightest[name] = k
         keep = np.ones(len(src["ra"]), bool)
-        keep[true_index[[k - 1 for k in clashing if k not in brightest.values()]]] = False
+        keep[true_index[drop - 1]] = False
+        new_index = np.cumsum(keep) - 1           # old true-source index -> new
         src = {k: v[keep] for k, v in src.items()}
+        kept_det = keep[det["src"]]
+        det = {k: v[kept_det] for k, v in det.items()}
+        det["src"] = new_index[det["src"]]
     (out / "catalog").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     for table, path, extname in ((obslist, out / "catalog" / "xmmdb_sample_obslist.fits", "OBSERVATIONS"),
