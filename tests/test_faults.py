@@ -15,6 +15,7 @@ import pytest
 from astropy.table import Table, vstack
 
 from conftest import SAMPLE, drop_database, scratch_database
+from xmmdb_loader.dsn import with_dbname
 
 XMMDB = os.path.join(os.path.dirname(sys.executable), "xmmdb")
 
@@ -137,11 +138,11 @@ def tiny_tablespace(server_dsn):
     try:
         os.makedirs(f"{path}/ts")
         shutil.chown(f"{path}/ts", "postgres", "postgres")
-        with psycopg.connect(server_dsn, autocommit=True) as conn:
+        with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as conn:
             conn.execute(f"CREATE TABLESPACE xmmtiny_{os.getpid()} LOCATION '{path}/ts'")
         yield f"xmmtiny_{os.getpid()}"
     finally:
-        with psycopg.connect(server_dsn, autocommit=True) as conn:
+        with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as conn:
             conn.execute(f"DROP TABLESPACE IF EXISTS xmmtiny_{os.getpid()}")
         subprocess.run(["umount", path])
         os.rmdir(path)
