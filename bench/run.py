@@ -62,7 +62,15 @@ class Bench:
                  f"PostgreSQL private cluster; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
                  f"Catalogue: {self.sources:,} simulated sources. Ratios are xmmdb's advantage over the alternative.", "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        # Rows of sections not run this time are kept from the previous results.
+        ran = {r[0] for r in self.rows}
+        kept = [line for line in (path.read_text().splitlines() if path.exists() else [])
+                if line.startswith("| ") and not line.startswith("| section")
+                and line.split(" | ")[0][2:] not in ran]
+        order = {name: i for i, name in enumerate(SECTIONS)}
+        rows = kept + ["| " + " | ".join(r) + " |" for r in self.rows]
+        rows.sort(key=lambda line: order.get(line.split(" | ")[0][2:], len(order)))  # stable within a section
+        lines += rows
         path.write_text("\n".join(lines) + "\n")
 
 
