@@ -35,18 +35,17 @@ fi
 SHAREDIR=$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension
 for f in "$SHAREDIR/pg_sphere--1.2.0.sql" "$SHAREDIR/pg_sphere--1.1.5beta4gavo--1.2.0.sql"; do
   [ -f "$f" ] || continue
-  if grep -q 'PROCEDURE  = healpix_subset_smoc' "$f" && grep -q 'CREATE OPERATOR @ (' "$f"; then
-    $SUDO /usr/bin/python3.11 - "$f" <<'EOF'
+  $SUDO /usr/bin/python3.11 - "$f" <<'PY'
 import re, sys
 path = sys.argv[1]
 text = open(path).read()
-# Drop each `CREATE OPERATOR @ (...)` whose right argument is smoc.
+# Each `CREATE OPERATOR @ (...)` whose right argument is smoc.
 pattern = re.compile(r"CREATE OPERATOR @ \(\s*LEFTARG\s*=\s*\w+,\s*RIGHTARG\s*=\s*smoc,.*?\);\n", re.S)
 patched, n = pattern.subn("", text)
-open(path, "w").write(patched)
-print(f"setup: pgsphere fix (upstream PR #92): removed {n} DaCHS '@' operators on smoc from {path}")
-EOF
-  else
-    echo "setup: pgsphere fix (upstream PR #92) already applied to $(basename "$f")"
-  fi
+if n:
+    open(path, "w").write(patched)
+    print(f"setup: pgsphere fix (upstream PR #92): removed {n} DaCHS '@' operators on smoc from {path}")
+else:
+    print(f"setup: pgsphere fix (upstream PR #92) already applied to {path.rsplit('/', 1)[-1]}")
+PY
 done
