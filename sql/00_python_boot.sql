@@ -35,3 +35,22 @@ $$;
 
 COMMENT ON FUNCTION xmm.python_boot() IS
   'Puts the configured xmm.python_lib_dir on sys.path and configures astropy/matplotlib for a backend (once per session).';
+
+-- Raises an error for humans from PL/pgSQL. PL/Python puts the exception's type
+-- before every message it raises ("xmmdb: ..." from xmmdb.pg.call, "plpy.Error: ..."),
+-- so user-facing functions whose Python side returns the error as data (search,
+-- ADQL) or catches it (fitting) raise it here instead, as it is, with its hint
+-- and SQLSTATE. Does nothing when message is NULL.
+CREATE FUNCTION xmm.raise_error(message text, hint text, sqlstate text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF message IS NULL THEN
+    RETURN;
+  END IF;
+  message := regexp_replace(message, '^(xmmdb|plpy\.Error): ', '');
+  sqlstate := coalesce(sqlstate, '22023');
+  IF coalesce(hint, '') IN ('', 'None') THEN
+    RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate;
+  END IF;
+  RAISE EXCEPTION USING MESSAGE = message, HINT = hint, ERRCODE = sqlstate;
+END $$;

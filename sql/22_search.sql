@@ -3,15 +3,7 @@
 -- quotes every literal and uses the Q3C index for cones.
 
 -- Errors for humans: the Python side returns an XmmError as data (message,
--- hint, SQLSTATE) and PL/pgSQL raises it, so psql shows the message as it is
--- (an error raised inside PL/Python would read 'plpy.Error: ...').
-CREATE FUNCTION xmm.raise_outcome(message text, hint text, sqlstate text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF message IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = message, HINT = coalesce(hint, ''), ERRCODE = coalesce(sqlstate, '22023');
-  END IF;
-END $$;
+-- hint, SQLSTATE) and xmm.raise_error raises it as it is.
 
 CREATE FUNCTION xmm.search_sql(q text, target text,
                                OUT result text, OUT message text, OUT hint text, OUT sqlstate text)
@@ -28,7 +20,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
 DECLARE r record;
 BEGIN
   r := xmm.search_sql(q, target);
-  PERFORM xmm.raise_outcome(r.message, r.hint, r.sqlstate);
+  PERFORM xmm.raise_error(r.message, r.hint, r.sqlstate);
   RETURN r.result;
 END $$;
 COMMENT ON FUNCTION xmm.xmm_to_sql(text, text) IS

@@ -18,7 +18,7 @@ LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
 DECLARE r record;
 BEGIN
   r := xmm.adql_sql(query);
-  PERFORM xmm.raise_outcome(r.message, r.hint, r.sqlstate);
+  PERFORM xmm.raise_error(r.message, r.hint, r.sqlstate);
   RETURN r.result;
 END $$;
 COMMENT ON FUNCTION xmm.xmm_adql(text) IS

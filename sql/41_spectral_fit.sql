@@ -79,18 +79,6 @@ BEGIN
   END LOOP;
 END $$;
 
--- Re-raises an error of the PL/Python layer as the user should see it: without the
--- "xmmdb: " that PL/Python puts before our messages (xmmdb.pg.server_error), with its hint and SQLSTATE.
-CREATE FUNCTION xmm.raise_clean(message text, hint text, state text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-  message := regexp_replace(message, '^(xmmdb|plpy\.Error): ', '');
-  IF coalesce(hint, '') IN ('', 'None') THEN
-    RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state;
-  END IF;
-  RAISE EXCEPTION USING MESSAGE = message, HINT = hint, ERRCODE = state;
-END $$;
-
 -- (detid, instrument) of a source's best spectrum: the source spectrum with the most
 -- counts; with {"joint": true} in the options, 'EPIC' (all cameras of that detection).
 CREATE FUNCTION xmm.best_spectrum(srcid bigint, options jsonb DEFAULT '{}',
@@ -144,7 +132,7 @@ BEGIN
     res := xmm.fit_compute(detid, inst, m, key);
   EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
-    PERFORM xmm.raise_clean(msg, hint, state);
+    PERFORM xmm.raise_error(msg, hint, state);
   END;
   res.cached := false;
   res.fitted_at := clock_timestamp();
@@ -175,7 +163,7 @@ BEGIN
                           coalesce(options, '{}') - 'refit' - 'joint');
 EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
-  PERFORM xmm.raise_clean(msg, hint, state);
+  PERFORM xmm.raise_error(msg, hint, state);
 END $$;
 
 CREATE FUNCTION xmm.xmm_fit_plot(srcid bigint, model text, options jsonb DEFAULT '{}')

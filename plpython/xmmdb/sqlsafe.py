@@ -85,7 +85,7 @@ def category(sql_type: str) -> str:
 
 def outcome(func, *args) -> dict:
     """func(*args) as a row {result, message, hint, sqlstate}: an XmmError becomes
-    data, which a PL/pgSQL wrapper raises (xmm.raise_outcome) so that psql shows the
+    data, which a PL/pgSQL wrapper raises (xmm.raise_error) so that psql shows the
     message as it is, without PL/Python's 'plpy.Error:' prefix."""
     try:
         return {"result": func(*args), "message": None, "hint": None, "sqlstate": None}
