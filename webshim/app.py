@@ -426,27 +426,27 @@ def _num(v, col: str = "") -> str:
     return f"{v:.4g}"
 
 
+def _split(x: float, decimals: int) -> tuple[int, int, float]:
+    """Units, minutes and seconds of a non-negative value, seconds carried when they round to 60."""
+    whole, rem = int(x), (x - int(x)) * 60
+    mm, ss = int(rem), (rem - int(rem)) * 60
+    if round(ss, decimals) >= 60:
+        ss, mm = 0.0, mm + 1
+    return whole, mm, ss
+
+
 def _hms(ra) -> str:
     if ra is None:
         return ""
-    h = (float(ra) / 15.0) % 24
-    hh, rem = int(h), (h - int(h)) * 60
-    mm, ss = int(rem), (rem - int(rem)) * 60
-    if round(ss, 2) >= 60:
-        ss, mm = 0.0, mm + 1
+    hh, mm, ss = _split((float(ra) / 15.0) % 24, 2)
     return f"{hh:02d}h{mm:02d}m{ss:05.2f}s"
 
 
 def _dms(dec) -> str:
     if dec is None:
         return ""
-    sign = "-" if dec < 0 else "+"
-    d = abs(float(dec))
-    dd, rem = int(d), (d - int(d)) * 60
-    mm, ss = int(rem), (rem - int(rem)) * 60
-    if round(ss, 1) >= 60:
-        ss, mm = 0.0, mm + 1
-    return f"{sign}{dd:02d}°{mm:02d}′{ss:04.1f}″"
+    dd, mm, ss = _split(abs(float(dec)), 1)
+    return f"{'-' if dec < 0 else '+'}{dd:02d}°{mm:02d}′{ss:04.1f}″"
 
 
 def _ks(seconds) -> str:
