@@ -4,6 +4,7 @@ and loaded with the bundled sample sky, and dropped at the end. Concurrent
 runs therefore never see each other's data."""
 
 import os
+import re
 from pathlib import Path
 
 import psycopg
@@ -18,8 +19,13 @@ SHARED = REPO.parent / "shared" / "data"
 SAMPLE = REPO / "data" / "sample"
 
 
+# Scratch databases are named <kind>_<pid of the test process>.
+SCRATCH_NAME = re.compile(r"xmm(?:test|test_photons|regress|fault)_(\d+)")
+
+
 def scratch_database(server_dsn: str, name: str, sample: bool = True) -> str:
     dsn = with_dbname(server_dsn, name)
+    drop_orphans(server_dsn)
     drop_database(server_dsn, name)
     database.ensure_database(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -29,6 +35,16 @@ def scratch_database(server_dsn: str, name: str, sample: bool = True) -> str:
         with psycopg.connect(dsn) as conn:
             load_sample(conn, SAMPLE)
     return dsn
+
+
+def drop_orphans(server_dsn: str) -> None:
+    """Drops the scratch databases of killed test runs: those whose process is gone."""
+    with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
+    for name in names:
+        m = SCRATCH_NAME.fullmatch(name)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            drop_database(server_dsn, name)
 
 
 def drop_database(server_dsn: str, name: str) -> None:
