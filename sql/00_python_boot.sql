@@ -37,18 +37,24 @@ COMMENT ON FUNCTION xmm.python_boot() IS
   'Puts the configured xmm.python_lib_dir on sys.path and configures astropy/matplotlib for a backend (once per session).';
 
 -- Raises an error for humans from PL/pgSQL. PL/Python puts the exception's type
--- before every message it raises ("xmmdb: ..." from xmmdb.pg.call, "plpy.Error: ..."),
--- so user-facing functions whose Python side returns the error as data (search,
--- ADQL) or catches it (fitting) raise it here instead, as it is, with its hint
--- and SQLSTATE. Does nothing when message is NULL.
-CREATE FUNCTION xmm.raise_error(message text, hint text, sqlstate text) RETURNS void
-LANGUAGE plpgsql AS $$
+-- before every message it raises ("xmmdb: ..." from xmmdb.pg.call, "plpy.Error: ...")
+-- and a Python traceback as its CONTEXT, so user-facing functions whose Python
+-- side returns the error as data (search, ADQL) or catches it (fitting, timing,
+-- images) raise it here instead, as it is, with its hint and SQLSTATE. A fault
+-- (an uncaught Python exception, SQLSTATE 38000, or an internal error, XX) is
+-- not a message for humans: given its context, it keeps that as DETAIL, which
+-- says where it happened. Does nothing when message is NULL.
+CREATE FUNCTION xmm.raise_error(message text, hint text, sqlstate text, context text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   IF message IS NULL THEN
     RETURN;
   END IF;
-  message := regexp_replace(message, '^(xmmdb|plpy\.Error): ', '');
   sqlstate := coalesce(sqlstate, '22023');
+  IF context IS NOT NULL AND left(sqlstate, 2) IN ('38', 'XX') THEN
+    RAISE EXCEPTION USING MESSAGE = message, DETAIL = context, ERRCODE = sqlstate;
+  END IF;
+  message := regexp_replace(message, '^(xmmdb|plpy\.Error): ', '');
   IF coalesce(hint, '') IN ('', 'None') THEN
     RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate;
   END IF;

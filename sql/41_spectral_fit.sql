@@ -111,7 +111,7 @@ DECLARE
   inst text := upper(trim(coalesce(instrument, '')));
   m text := lower(trim(coalesce(model, '')));
   res xmm.fit_result;
-  msg text; hint text; state text;
+  msg text; hint text; state text; ctx text;
 BEGIN
   PERFORM xmm.fit_options(opts);
   key := opts - 'refit' - 'joint';
@@ -131,8 +131,9 @@ BEGIN
   BEGIN
     res := xmm.fit_compute(detid, inst, m, key);
   EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
-    PERFORM xmm.raise_error(msg, hint, state);
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
+                          ctx = PG_EXCEPTION_CONTEXT;
+    PERFORM xmm.raise_error(msg, hint, state, ctx);
   END;
   res.cached := false;
   res.fitted_at := clock_timestamp();
@@ -155,15 +156,16 @@ RETURNS bytea
 LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
 DECLARE
   inst text := upper(trim(coalesce(instrument, '')));
-  msg text; hint text; state text;
+  msg text; hint text; state text; ctx text;
 BEGIN
   PERFORM xmm.fit_options(options);
   IF inst IN ('JOINT', 'ALL') THEN inst := 'EPIC'; END IF;
   RETURN xmm.fit_plot_png(detid, inst, lower(trim(coalesce(model, ''))),
                           coalesce(options, '{}') - 'refit' - 'joint');
 EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
-  PERFORM xmm.raise_error(msg, hint, state);
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
+                          ctx = PG_EXCEPTION_CONTEXT;
+  PERFORM xmm.raise_error(msg, hint, state, ctx);
 END $$;
 
 CREATE FUNCTION xmm.xmm_fit_plot(srcid bigint, model text, options jsonb DEFAULT '{}')

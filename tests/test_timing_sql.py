@@ -89,19 +89,42 @@ def test_lightcurve_rows_and_plot(a907):
 
 
 def test_errors_reach_sql_as_messages(a907):
-    cases = [("SELECT xmm_extract_events(987654321)", "no source with srcid 987654321"),
-             ("SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0000000001\"}')" % SRCID, "no photons within"),
-             ("SELECT xmm_extract_events(%s, 20, '{\"barycentre\": true}')" % SRCID, "unknown option 'barycentre'"),
-             ("SELECT * FROM xmm_lightcurve(%s, -5)" % SRCID, "bin_s"),
-             ("SELECT * FROM xmm_periodogram(%s, 0.5, 1.0, '{\"harmonics\": \"two\"}')" % SRCID, "positive integer")]
-    for sql, message in cases:
+    """What psql shows: the message itself (no Python type before it, no traceback
+    after it), with its hint and SQLSTATE."""
+    cases = [("SELECT xmm_extract_events(987654321)", "there is no source with srcid 987654321", "02000"),
+             ("SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0000000001\"}')" % SRCID,
+              "xmm_extract_events: no photons within", "02000"),
+             ("SELECT xmm_extract_events(%s, 20, '{\"barycentre\": true}')" % SRCID,
+              "xmm_extract_events: unknown option 'barycentre'", "22023"),
+             ("SELECT * FROM xmm_lightcurve(%s, -5)" % SRCID, "xmm_lightcurve: bin_s must be a positive", "22023"),
+             ("SELECT xmm_lightcurve_plot(%s, 0)" % SRCID, "xmm_lightcurve_plot: bin_s must be", "22023"),
+             ("SELECT * FROM xmm_periodogram(%s, 0.5, 1.0, '{\"harmonics\": \"two\"}')" % SRCID,
+              "xmm_periodogram: option 'harmonics' must be a positive integer", "22023"),
+             ("SELECT xmm_barycenter(ARRAY[1e12], 149.59, -11.06)", "times outside the span of JPL-DE421", "22023"),
+             ("SELECT xmm_image(149.59, -11.06, -3, 4)", "xmm_image: size_arcmin and bin_arcsec must be positive",
+              "22023")]
+    for sql, message, sqlstate in cases:
         with a907.transaction():
             try:
                 with a907.transaction():
                     a907.execute(sql)
                 raise AssertionError(f"no error from {sql}")
             except psycopg.Error as exc:
-                assert message in exc.diag.message_primary, (sql, exc.diag.message_primary)
+                d = exc.diag
+                assert d.message_primary.startswith(message), (sql, d.message_primary)
+                assert d.sqlstate == sqlstate and "Traceback" not in (d.context or ""), (sql, d.sqlstate, d.context)
+                if "srcid 987654321" in message:
+                    assert "SELECT srcid, iauname FROM xmm.source" in d.message_hint
+
+
+def test_a_fault_keeps_its_traceback(db):
+    """An uncaught Python exception (SQLSTATE 38000) is a bug, not a message for
+    humans: the traceback that says where stays, as DETAIL."""
+    with pytest.raises(psycopg.errors.ExternalRoutineException) as e:
+        db.execute("SELECT xmm.raise_error('ZeroDivisionError: division by zero', NULL, '38000', "
+                   "'Traceback (most recent call last): timing/lightcurve.py, line 80')")
+    assert e.value.diag.message_primary == "ZeroDivisionError: division by zero"
+    assert "lightcurve.py, line 80" in e.value.diag.message_detail
 
 
 def test_periodogram_on_noise(a907):
