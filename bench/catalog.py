@@ -26,7 +26,7 @@ def ensure_catalogue(bench) -> tuple[int, float | None]:
         files = sorted((folder / "catalog").glob("*.fits"))
     database.ensure_database(bench.dsn)
     with psycopg.connect(bench.dsn, autocommit=True) as conn:
-        state = database.ensure_extension(conn, database.available_build_id(conn))
+        state = database.ensure_extension(conn, database.available_build_id(conn), keep_data=False)
         database.configure_database(conn)
         loaded = state == "current" and conn.execute(
             "SELECT count(*) FROM xmm.load_log WHERE file = ANY(%s)", ([str(f) for f in files],)).fetchone()[0] == len(files)

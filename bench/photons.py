@@ -102,7 +102,7 @@ def ensure(bench, files, n_files_photons):
     dsn = with_dbname(bench.server_dsn, "xmmbench_photons")
     database.ensure_database(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        state = database.ensure_extension(conn, database.available_build_id(conn))
+        state = database.ensure_extension(conn, database.available_build_id(conn), keep_data=False)
         database.configure_database(conn)
     with psycopg.connect(dsn) as conn:
         packed = conn.execute("SELECT coalesce(sum(n_photons), 0) FROM xmm.exposure").fetchone()[0]

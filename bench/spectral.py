@@ -59,7 +59,7 @@ def ensure_database(bench) -> str:
     dsn = with_dbname(bench.server_dsn, DB)
     database.ensure_database(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        state = database.ensure_extension(conn, database.available_build_id(conn))
+        state = database.ensure_extension(conn, database.available_build_id(conn), keep_data=False)
         database.configure_database(conn)
         empty = conn.execute("SELECT count(*) = 0 FROM xmm.spectrum").fetchone()[0]
     if state != "current" or empty:

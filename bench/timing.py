@@ -63,7 +63,7 @@ def ensure_source(bench) -> tuple[str, Path, Path]:
     dsn = with_dbname(bench.server_dsn, "xmmbench_timing")
     database.ensure_database(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        database.ensure_extension(conn, database.available_build_id(conn))
+        database.ensure_extension(conn, database.available_build_id(conn), keep_data=False)
         database.configure_database(conn)
     with psycopg.connect(dsn) as conn:
         load_events(conn, [events, orbit], progress=False)

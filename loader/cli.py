@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 
+from .database import WouldDropData
 from .dsn import NoDatabase, find_dsn
 from .staging import LoadError
 
@@ -37,25 +38,36 @@ def cmd_dsn(args) -> None:
 
 def cmd_init(args) -> None:
     from . import database
+    from .catalog import sha256
 
     dsn = find_dsn()
     if database.ensure_database(dsn):
         print("init: created database", file=sys.stderr)
+    sample = {sha256(p) for files in sample_files(Path(args.sample)).values() for p in files} \
+        if args.sample else set()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        state = database.ensure_extension(conn, database.available_build_id(conn))
+        state = database.ensure_extension(conn, database.available_build_id(conn), keep_data=not args.rebuild,
+                                          expendable=frozenset(sample))
         database.configure_database(conn)
         print(f"init: extension xmmdb {state}", file=sys.stderr)
-    if args.sample and (state != "current" or args.reload):
+        missing = sample - database.loaded_digests(conn)
+    if args.sample and (missing or args.reload):
         with psycopg.connect(dsn) as conn:
             load_sample(conn, Path(args.sample))
+
+
+def sample_files(folder: Path) -> dict[str, list[Path]]:
+    """The files of the bundled sample sky, by product kind, in the order of LOADERS."""
+    return {kind: sorted(p for p in (folder / kind).glob("*") if p.is_file()) for kind in LOADERS
+            if (folder / kind).is_dir()}
 
 
 def load_sample(conn: psycopg.Connection, folder: Path) -> None:
     """The bundled sample sky: every product kind found in the folder, in the order of LOADERS."""
     import importlib
 
-    for kind, (module, func, _) in LOADERS.items():
-        files = sorted(p for p in (folder / kind).glob("*") if p.is_file()) if (folder / kind).is_dir() else []
+    for kind, files in sample_files(folder).items():
+        module, func, _ = LOADERS[kind]
         if files:
             getattr(importlib.import_module(module), func)(conn, files, progress=False)
 
@@ -83,8 +95,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xmmdb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("init", help="create or upgrade the database and its extension")
-    s.add_argument("--sample", help="load the sample sky from this folder when the extension was (re)created")
-    s.add_argument("--reload", action="store_true", help="load the sample even if the extension was current")
+    s.add_argument("--sample", help="load the sample sky from this folder where it is not loaded yet")
+    s.add_argument("--reload", action="store_true", help="load the sample again even if it is loaded")
+    s.add_argument("--rebuild", action="store_true",
+                   help="re-create an outdated extension even if that drops data loaded from other files")
     s.set_defaults(func=cmd_init)
     sub.add_parser("dsn", help="print the connection string").set_defaults(func=cmd_dsn)
     s = sub.add_parser("load", help="load files into the database (one transaction)")
@@ -103,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (LoadError, NoDatabase) as exc:
+    except (LoadError, NoDatabase, WouldDropData) as exc:
         print(f"xmmdb: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:

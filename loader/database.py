@@ -27,11 +27,18 @@ def ensure_database(dsn: str) -> bool:
         return True
 
 
-def ensure_extension(conn: psycopg.Connection, available_build: str | None) -> str:
+class WouldDropData(Exception):
+    """The extension must be re-created, and that would drop data the caller did not say may go."""
+
+
+def ensure_extension(conn: psycopg.Connection, available_build: str | None,
+                     keep_data: bool = True, expendable: frozenset[str] = frozenset()) -> str:
     """Installs xmmdb, or re-creates it when the installed build differs.
 
-    Returns 'created', 'rebuilt' or 'current'. Re-creating drops the catalogue
-    data with the extension: the caller reloads.
+    Returns 'created', 'rebuilt' or 'current'. Re-creating drops the data with
+    the extension, so with keep_data it refuses (WouldDropData) while
+    xmm.load_log records a file whose sha256 is not in `expendable` (the
+    bundled sample, which the caller reloads).
     """
     for ext in REQUIRED_EXTENSIONS:
         conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
@@ -40,9 +47,27 @@ def ensure_extension(conn: psycopg.Connection, available_build: str | None) -> s
         current = conn.execute("SELECT xmm.build_id()").fetchone()[0]
         if available_build is None or current == available_build:
             return "current"
+        if keep_data:
+            refuse_drop(conn, current, available_build, expendable)
         conn.execute("DROP EXTENSION xmmdb CASCADE")
     conn.execute("CREATE EXTENSION xmmdb")
     return "rebuilt" if installed else "created"
+
+
+def refuse_drop(conn: psycopg.Connection, current: str, available: str, expendable: frozenset[str]) -> None:
+    files = [f for f, digest in conn.execute("SELECT file, sha256 FROM xmm.load_log ORDER BY load_id")
+             if digest not in expendable]
+    if files:
+        raise WouldDropData(
+            f"database {conn.info.dbname!r} holds data loaded from {len(files)} file(s) besides the sample "
+            f"(first {files[0]}); the installed xmmdb (build {current}) differs from the one available "
+            f"(build {available}), and re-creating the extension would drop those data; nothing was changed "
+            f"(to re-create it anyway: xmmdb init --rebuild, then load those files again)")
+
+
+def loaded_digests(conn: psycopg.Connection) -> set[str]:
+    """sha256 of every file xmm.load_log records."""
+    return {d for (d,) in conn.execute("SELECT sha256 FROM xmm.load_log")}
 
 
 def configure_database(conn: psycopg.Connection) -> None:
