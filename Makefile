@@ -52,8 +52,11 @@ $(EXT_SCRIPT): sql $(SQL_FILES) extension/$(EXTENSION).control Makefile
 	   echo; echo "CREATE FUNCTION xmm.build_id() RETURNS text LANGUAGE sql IMMUTABLE AS \$$\$$ SELECT '$$(cat $(SQL_FILES) | sha1sum | cut -c1-16)' \$$\$$;"; \
 	} > $@
 
+# The C module (src/, PGXS) goes to the server's pkglibdir, the script beside the control file.
 install: $(EXT_SCRIPT) $(STATE)/.deps
-	@flock $(STATE)/.install.lock $(SUDO) install -m 644 extension/$(EXTENSION).control $(EXT_SCRIPT) $$($(PG_CONFIG) --sharedir)/extension/
+	@$(MAKE) --no-print-directory -s -C src
+	@flock $(STATE)/.install.lock sh -c '$(SUDO) $(MAKE) --no-print-directory -s -C src install && \
+	  $(SUDO) install -m 644 extension/$(EXTENSION).control $(EXT_SCRIPT) $$($(PG_CONFIG) --sharedir)/extension/'
 
 start: setup
 	@if [ -z "$(XMMDB_DSN)" ]; then bash setup/cluster.sh start; fi
@@ -95,3 +98,4 @@ sample: venv
 
 clean: stop
 	rm -rf $(EXT_SCRIPT) build *.egg-info
+	$(MAKE) -C src clean

@@ -8,6 +8,7 @@ SUDO=""
 
 PACKAGES=(
   postgresql-15 postgresql-contrib postgresql-15-q3c postgresql-15-pgsphere postgresql-plpython3-15
+  postgresql-server-dev-15                    # builds the extension's C module (src/)
   python3.11 python3.11-venv python3.11-dev   # the interpreter PL/Python embeds, and headers for builds
   bison flex libfftw3-dev                     # Sherpa 4.19 builds from source
   stilts libpostgresql-jdbc-java              # TOPCAT's engine and the JDBC driver (client tests)

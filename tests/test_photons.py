@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 from astropy.io import fits
 
@@ -110,6 +111,34 @@ def test_xmm_photons_is_the_exact_cone(db):
             slow = db.execute("SELECT count(*), sum(time), sum(pi) FROM xmm.photon"
                               " WHERE q3c_dist(ra, dec, %s, %s) * 3600 <= %s", (ra, dec, radius)).fetchone()
             assert fast[0] == slow[0] and fast[2] == slow[2], (ra, dec, radius)
+
+
+def test_xmm_photons_values_are_the_views(db):
+    """xmm_photons decodes in C (xmm.cone_photons) what the view decodes in SQL: every
+    column of every photon bit for bit, with band and time limits applied as given."""
+    t_mid = db.execute("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY time) FROM xmm.photon").fetchone()[0]
+    cones = [(10.7083, 41.3011, 300.0, 200, 12000, None, None), (10.6847, 41.2690, 90.0, 500, 2000, None, t_mid),
+             (10.6606, 41.3137, 45.0, 0, 30000, t_mid, t_mid + 2000)]
+    for ra, dec, radius, emin, emax, tmin, tmax in cones:
+        args = (ra, dec, radius, emin, emax, tmin, tmax)
+        n, same = db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE p.ra = x.ra AND p.dec = x.dec)"
+            "  FROM xmm.xmm_photons(%s, %s, %s, %s, %s, %s, %s) x"
+            "  JOIN xmm.photon p USING (obs_id, instrument, exp_id, time, pi, pattern, flag, ccdnr, x, y, cell)"
+            " WHERE p.cell = ANY (xmm.cone_cells(%s, %s, %s / 3600.0))", args + (ra, dec, radius)).fetchone()
+        limits = db.execute(
+            "SELECT count(*) FILTER (WHERE pi < %s OR pi > %s OR time < coalesce(%s, time) OR time > coalesce(%s, time))"
+            "  FROM xmm.xmm_photons(%s, %s, %s, %s, %s, %s, %s)", (emin, emax, tmin, tmax) + args).fetchone()[0]
+        assert n > 0 and same == n and limits == 0, (args, n, same, limits)
+
+
+def test_a_corrupt_packed_row_is_an_error_not_a_crash(db):
+    """A packed row whose arrays disagree in length (never written by the loader) is
+    reported, not read past its end. The test's transaction is rolled back."""
+    db.execute("UPDATE xmm.photon_cell SET dx = dx[1:1] WHERE n > 1"
+               "   AND cell = ANY (xmm.cone_cells(10.7083, 41.3011, 0.01))")
+    with pytest.raises(psycopg.errors.DataCorrupted, match="packed photon row has arrays of different lengths"):
+        db.execute("SELECT count(*) FROM xmm.xmm_photons(10.7083, 41.3011, 30)").fetchone()
 
 
 def test_api_inside_the_server_shape(db):
