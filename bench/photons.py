@@ -152,8 +152,9 @@ def run(bench) -> None:
                       n_photons / wall, "photons/s", "≥ 1M photons/s", "row layout (binary COPY + Q3C index)",
                       n_photons / rwall if rwall else None, lower_is_better=False,
                       note=f"{wall:.0f} s wall on a shared machine; {cpu:.0f} CPU s (client + server) = "
-                           f"{n_photons / cpu / 1e6:.2f}M photons per CPU second (row layout "
-                           f"{n_photons / rcpu / 1e6 if rcpu else float('nan'):.2f}M)")
+                           f"{n_photons / cpu / 1e6:.2f}M photons per CPU second"
+                           + (f" (row layout {n_photons / rcpu / 1e6:.2f}M)" if rcpu else
+                              "; row layout reused from an earlier run, not reloaded"))
         heap, index, toast = sizes(conn, "xmm.photon_cell")
         rheap, rindex, rtoast = sizes(conn, "bench_row.photon")
         total, rtotal = (heap + index + toast) / n_photons, (rheap + rindex + rtoast) / n_photons
