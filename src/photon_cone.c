@@ -59,16 +59,27 @@ to_degrees(double rad)
 	return rad / RADIANS_PER_DEGREE;
 }
 
-/* The elements of a one-dimensional array without NULLs, of the expected type. */
-static void *
-array_elements(ArrayType *a, Oid type, const char *name, int *n)
+/*
+ * The elements of a packed array argument: one-dimensional, no NULLs, of the
+ * stored type, and as many as the row's other arrays (*n; -1 for the first).
+ */
+static const void *
+packed_array(FunctionCallInfo fcinfo, int argno, Oid type, const char *name, int *n)
 {
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+	int			count;
+
 	if (ARR_ELEMTYPE(a) != type || ARR_NDIM(a) > 1 || ARR_HASNULL(a))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("packed photon array %s is not a one-dimensional array without NULLs of the stored type",
 						name)));
-	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	count = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	if (*n >= 0 && count != *n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("packed photon row has arrays of different lengths (%d and %d)", *n, count)));
+	*n = count;
 	return ARR_DATA_PTR(a);
 }
 
@@ -81,7 +92,7 @@ xmm_cone_photons(PG_FUNCTION_ARGS)
 	double		ra, dec, radius_deg, emin, emax, tmin = 0, tmax = 0;
 	bool		has_tmin, has_tmax;
 	int32		x0, y0;
-	int			n, m, i;
+	int			n = -1, i;
 	const int32 *tl, *flag;
 	const int16 *th, *dx, *dy, *pi, *pc;
 	double		sin_ra, cos_ra, sin_dec, cos_dec, a, b, c, cos_r;
@@ -96,25 +107,13 @@ xmm_cone_photons(PG_FUNCTION_ARGS)
 	t0 = PG_GETARG_FLOAT8(ARG_T0);
 	x0 = PG_GETARG_INT32(ARG_X0);
 	y0 = PG_GETARG_INT32(ARG_Y0);
-	tl = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_TL), INT4OID, "tl", &n);
-	th = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_TH), INT2OID, "th", &m);
-	if (m != n)
-		goto mismatch;
-	dx = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_DX), INT2OID, "dx", &m);
-	if (m != n)
-		goto mismatch;
-	dy = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_DY), INT2OID, "dy", &m);
-	if (m != n)
-		goto mismatch;
-	pi = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_PI), INT2OID, "pi", &m);
-	if (m != n)
-		goto mismatch;
-	pc = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_PC), INT2OID, "pc", &m);
-	if (m != n)
-		goto mismatch;
-	flag = array_elements(PG_GETARG_ARRAYTYPE_P(ARG_FLAG), INT4OID, "flag", &m);
-	if (m != n)
-		goto mismatch;
+	tl = packed_array(fcinfo, ARG_TL, INT4OID, "tl", &n);
+	th = packed_array(fcinfo, ARG_TH, INT2OID, "th", &n);
+	dx = packed_array(fcinfo, ARG_DX, INT2OID, "dx", &n);
+	dy = packed_array(fcinfo, ARG_DY, INT2OID, "dy", &n);
+	pi = packed_array(fcinfo, ARG_PI, INT2OID, "pi", &n);
+	pc = packed_array(fcinfo, ARG_PC, INT2OID, "pc", &n);
+	flag = packed_array(fcinfo, ARG_FLAG, INT4OID, "flag", &n);
 
 	x_ref = PG_GETARG_FLOAT8(ARG_X_REF);
 	y_ref = PG_GETARG_FLOAT8(ARG_Y_REF);
@@ -192,11 +191,5 @@ xmm_cone_photons(PG_FUNCTION_ARGS)
 		values[8] = Int32GetDatum(y0 + dy[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	return (Datum) 0;
-
-mismatch:
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("packed photon row has arrays of different lengths (%d and %d)", n, m)));
 	return (Datum) 0;
 }
