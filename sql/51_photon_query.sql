@@ -68,12 +68,7 @@ CREATE FUNCTION xmm.cone_photons(t0 double precision, x0 integer, y0 integer, tl
 RETURNS TABLE ("time" double precision, ra double precision, "dec" double precision, pi integer,
                pattern smallint, flag integer, ccdnr smallint, x integer, y integer)
 LANGUAGE c IMMUTABLE PARALLEL SAFE COST 10 ROWS 100 AS 'MODULE_PATHNAME', 'xmm_cone_photons';
-COMMENT ON FUNCTION xmm.cone_photons(double precision, integer, integer, integer[], smallint[], smallint[],
-                                     smallint[], smallint[], smallint[], integer[], double precision,
-                                     double precision, double precision, double precision, double precision,
-                                     double precision, double precision, double precision, double precision,
-                                     double precision, double precision, double precision, double precision,
-                                     double precision, double precision) IS
+COMMENT ON FUNCTION xmm.cone_photons IS
   'The photons of one packed photon_cell row within radius_deg of (ra, dec), PI in [emin, emax], time in [tmin, tmax]';
 
 -- Photons within radius_arcsec of (ra, dec), emin <= PI <= emax (eV), and
