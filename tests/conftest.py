@@ -20,7 +20,7 @@ SAMPLE = REPO / "data" / "sample"
 
 
 # Scratch databases are named <kind>_<pid of the test process>.
-SCRATCH_NAME = re.compile(r"xmm(?:test|test_photons|test_init|regress|fault)_(\d+)")
+SCRATCH_NAME = re.compile(r"xmm(?:test|test_[a-z]+|regress|fault)_(\d+)")
 
 
 def scratch_database(server_dsn: str, name: str, sample: bool = True) -> str:
@@ -73,8 +73,9 @@ def db(dsn):
         conn.rollback()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data():
+    """The real XMM-Newton files beside the checkout: a test that needs them fails without them."""
     if not SHARED.is_dir():
-        pytest.skip("../shared/data is not beside the checkout")
+        pytest.fail(f"{SHARED} is missing: the real-data tests need ../shared/data beside the checkout")
     return SHARED
