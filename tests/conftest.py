@@ -52,6 +52,30 @@ def drop_database(server_dsn: str, name: str) -> None:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
 
 
+def table_digests(conn, all_tables: bool = False, without_times: bool = False) -> dict[str, tuple]:
+    """Rows and a digest of their content for every table the extension registers for backups
+    (all_tables: every table of the extension); without_times leaves out timestamp columns."""
+    tables = conn.execute(
+        "SELECT n.nspname || '.' || c.relname, c.relkind, c.oid FROM pg_extension e"
+        " JOIN pg_depend d ON d.refobjid = e.oid AND d.deptype = 'e' AND d.classid = 'pg_class'::regclass"
+        " JOIN pg_class c ON c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE e.extname = 'xmmdb' AND c.relkind IN ('r', 'S') AND (%s OR c.oid = ANY (e.extconfig))"
+        " ORDER BY 1", (all_tables,)).fetchall()
+    out = {}
+    for name, kind, oid in tables:
+        if kind == "S":
+            out[name] = conn.execute(f"SELECT last_value, is_called FROM {name}").fetchone()
+            continue
+        columns = [c for c, in conn.execute(
+            "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped"
+            " AND NOT (%s AND atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype)) ORDER BY attnum",
+            (oid, without_times))]
+        out[name] = conn.execute(
+            f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
+            f" FROM (SELECT {', '.join(columns)} FROM {name}) r").fetchone()
+    return out
+
+
 @pytest.fixture(scope="session")
 def server_dsn() -> str:
     return find_dsn(REPO)

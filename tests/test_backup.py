@@ -8,7 +8,7 @@ import subprocess
 
 import psycopg
 import pytest
-from conftest import drop_database, scratch_database
+from conftest import drop_database, scratch_database, table_digests
 
 from xmmdb_loader import database
 from xmmdb_loader.dsn import with_dbname
@@ -17,23 +17,6 @@ from xmmdb_loader.products import load_products
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 ABELL907 = (149.5917, -11.0636)
-
-
-def table_digests(conn) -> dict[str, tuple]:
-    """Rows and a digest of their content, for every table the extension registers for backups."""
-    tables = conn.execute(
-        "SELECT n.nspname || '.' || c.relname, c.relkind FROM pg_extension e, unnest(e.extconfig) AS r(oid)"
-        " JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE e.extname = 'xmmdb' ORDER BY 1").fetchall()
-    out = {}
-    for name, kind in tables:
-        if kind == "S":
-            out[name] = conn.execute(f"SELECT last_value, is_called FROM {name}").fetchone()
-        else:
-            out[name] = conn.execute(
-                f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {name} t"
-            ).fetchone()
-    return out
 
 
 def answers(conn, srcid: int) -> dict:

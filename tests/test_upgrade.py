@@ -1,0 +1,191 @@
+"""Upgrades in place: an archive made with the previous release (its install
+script, loaded by its own loader) is brought to the current version by
+`ALTER EXTENSION xmmdb UPDATE` and is then, object for object and row for row,
+the archive a fresh install of the current version loaded with the same files
+would be; nothing loaded is lost on the way.
+
+The previous release's loader is taken from git (the commit recorded for it in
+RELEASE_COMMITS), so this test needs a git checkout with history."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import REPO, SAMPLE, drop_database, table_digests
+
+from xmmdb_loader import database
+from xmmdb_loader.dsn import with_dbname
+
+PREVIOUS = "0.1.0"
+RELEASE_COMMITS = {"0.1.0": "064a1eb"}      # the commit whose sql/ built each release
+
+# What describes a database's xmmdb objects: one row per object, (kind, name, definition).
+DESCRIBE = """
+WITH ext AS (SELECT oid, extconfig FROM pg_extension WHERE extname = 'xmmdb'),
+member AS (SELECT d.classid, d.objid FROM pg_depend d, ext WHERE d.refobjid = ext.oid AND d.deptype = 'e'),
+rel AS (SELECT c.* FROM pg_class c JOIN member m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid),
+fn AS (SELECT p.* FROM pg_proc p JOIN member m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid)
+SELECT 'member', pg_describe_object(classid, objid, 0), '' FROM member
+UNION ALL
+SELECT 'relation', r.oid::regclass::text,
+       concat_ws(' | ', r.relkind, r.relpersistence, r.relacl::text, r.reloptions::text,
+                 pg_get_expr(r.relpartbound, r.oid), obj_description(r.oid, 'pg_class'),
+                 r.oid IN (SELECT unnest(extconfig) FROM ext),
+                 (SELECT string_agg(concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod),
+                                              CASE WHEN a.attnotnull THEN 'NOT NULL' END, a.attidentity, a.attgenerated,
+                                              pg_get_expr(ad.adbin, ad.adrelid), a.attacl::text,
+                                              col_description(r.oid, a.attnum)), ', ' ORDER BY a.attnum)
+                    FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                   WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped))
+  FROM rel r
+UNION ALL
+SELECT 'view', r.oid::regclass::text, pg_get_viewdef(r.oid) FROM rel r WHERE r.relkind IN ('v', 'm')
+UNION ALL
+SELECT 'constraint', c.conrelid::regclass || '.' || c.conname, pg_get_constraintdef(c.oid)
+  FROM pg_constraint c JOIN rel r ON r.oid = c.conrelid
+UNION ALL
+SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+  FROM pg_index i JOIN rel r ON r.oid = i.indrelid
+UNION ALL
+SELECT 'trigger', t.tgrelid::regclass || '.' || t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'policy', p.polrelid::regclass || '.' || p.polname, concat_ws(' | ', p.polcmd, p.polroles::text,
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
+  FROM pg_policy p JOIN rel r ON r.oid = p.polrelid
+UNION ALL
+SELECT 'function', f.oid::regprocedure::text,
+       concat_ws(' | ', pg_get_functiondef(f.oid), f.proacl::text, obj_description(f.oid, 'pg_proc'))
+  FROM fn f WHERE f.prokind <> 'a'
+UNION ALL
+SELECT 'aggregate', f.oid::regprocedure::text, f.proacl::text FROM fn f WHERE f.prokind = 'a'
+UNION ALL
+SELECT 'type', t.oid::regtype::text, concat_ws(' | ', t.typtype, t.typacl::text, obj_description(t.oid, 'pg_type'))
+  FROM pg_type t JOIN member m ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
+UNION ALL
+SELECT 'schema', n.nspname, concat_ws(' | ', n.nspacl::text, obj_description(n.oid, 'pg_namespace'))
+  FROM pg_namespace n JOIN member m ON m.classid = 'pg_namespace'::regclass AND m.objid = n.oid
+UNION ALL
+SELECT 'extension', extname, extversion FROM pg_extension WHERE extname = 'xmmdb'
+"""
+
+
+def describe(conn) -> dict[tuple[str, str], str]:
+    return {(kind, name): definition for kind, name, definition in conn.execute(DESCRIBE)}
+
+
+def old_release_source(tmp: Path, version: str) -> Path:
+    """The Python packages of a release, importable as xmmdb and xmmdb_loader."""
+    src = tmp / f"xmmdb-{version}"
+    src.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", RELEASE_COMMITS[version], "loader", "plpython"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    (src / "xmmdb_loader").symlink_to(src / "loader")
+    (src / "xmmdb").symlink_to(src / "plpython" / "xmmdb")
+    return src
+
+
+def load_with_release(src: Path, dsn: str) -> None:
+    """Loads the sample sky with the release's own loader, as an archive of that release was loaded."""
+    script = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(src)!r})
+        import psycopg
+        from pathlib import Path
+        from xmmdb_loader.cli import load_sample
+        with psycopg.connect({dsn!r}) as conn:
+            load_sample(conn, Path({str(SAMPLE)!r}))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=src)
+
+
+def without_load_times(digests: dict) -> dict:
+    """load_log records when and in which order files were loaded: not content."""
+    return {k: v for k, v in digests.items() if k not in ("xmm.load_log", "xmm.load_log_load_id_seq")}
+
+
+@pytest.fixture(scope="module")
+def upgraded(server_dsn, tmp_path_factory):
+    """A database of the previous release with the sample sky, then upgraded; and its row counts before."""
+    name = f"xmmtest_upgrade_{os.getpid()}"
+    drop_database(server_dsn, name)
+    dsn = with_dbname(server_dsn, name)
+    database.ensure_database(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for ext in database.REQUIRED_EXTENSIONS:
+            conn.execute(f"CREATE EXTENSION {ext}")
+        conn.execute("CREATE EXTENSION xmmdb VERSION %s" % psycopg.sql.quote(PREVIOUS))
+        database.configure_database(conn)
+    load_with_release(old_release_source(tmp_path_factory.mktemp("release"), PREVIOUS), dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = table_digests(conn, all_tables=True)
+        conn.execute("ALTER EXTENSION xmmdb UPDATE")
+    yield dsn, before
+    drop_database(server_dsn, name)
+
+
+def test_upgrade_reaches_the_current_version(upgraded):
+    dsn, _ = upgraded
+    with psycopg.connect(dsn) as conn:
+        version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'xmmdb'").fetchone()[0]
+    control = (REPO / "extension" / "xmmdb.control").read_text()
+    assert f"default_version = '{version}'" in control and version != PREVIOUS
+
+
+def test_upgraded_objects_equal_a_fresh_install(upgraded, dsn):
+    with psycopg.connect(upgraded[0]) as conn:
+        got = describe(conn)
+    with psycopg.connect(dsn) as conn:
+        want = describe(conn)
+    missing = sorted(k for k in want if k not in got)
+    extra = sorted(k for k in got if k not in want)
+    differ = sorted(k for k in want if k in got and got[k] != want[k])
+    assert (missing, extra, differ) == ([], [], []), (
+        f"after the upgrade: missing {missing[:20]}, not in a fresh install {extra[:20]}, different {differ[:20]}")
+
+
+def test_upgrade_keeps_every_row(upgraded):
+    dsn, before = upgraded
+    with psycopg.connect(dsn) as conn:
+        after = table_digests(conn, all_tables=True)
+    assert set(before) <= set(after)
+    assert {name: after[name][0] for name in before} == {name: digest[0] for name, digest in before.items()}
+    assert before["xmm.photon_cell_07"][0] > 0 and before["xmm.spectrum"][0] > 200
+
+
+def test_upgraded_rows_equal_a_fresh_load(upgraded, dsn):
+    """The upgraded archive holds what the current loader stores from the same files."""
+    with psycopg.connect(upgraded[0]) as conn:
+        got = without_load_times(table_digests(conn, all_tables=True, without_times=True))
+    with psycopg.connect(dsn) as conn:
+        want = without_load_times(table_digests(conn, all_tables=True, without_times=True))
+    assert {k for k in want if got.get(k) != want[k]} == set()
+
+
+CALLS = [
+    "SELECT array_agg(srcid ORDER BY srcid) FROM xmm_search('M82 AND sc_det_ml > 8')",
+    "SELECT array_agg(srcid ORDER BY srcid) FROM xmm_search('cone(''M31'', ''20arcmin'') AND n_detections > 1')",
+    "SELECT xmm_to_sql('\"J0958\" IN iauname AND n_detections > 2')",
+    "SELECT name, ra, dec FROM xmm_resolve('m 82')",
+    "SELECT count(*), sum(time), sum(pi), sum(ra) FROM xmm_photons(10.6606, 41.3137, 60)",
+    "SELECT count(*), sum(rate), sum(fracexp) FROM xmm_lightcurve(781, 100)",
+    "SELECT best_frequency, fap FROM xmm_periodogram(781, 0.5, 1.0)",
+    "SELECT xmm_adql('SELECT TOP 5 srcid FROM xmm.source ORDER BY sc_ep_8_flux DESC')::text",
+    "SELECT stat, dof, params::text FROM xmm_fit(985, 'phabs_pl')",
+    "SELECT length(xmm_image(10.68, 41.27, 10, 4, '{}'))",
+]
+
+
+@pytest.mark.parametrize("query", CALLS)
+def test_public_functions_answer_as_on_a_fresh_install(upgraded, dsn, query):
+    results = []
+    for database_dsn in (upgraded[0], dsn):
+        with psycopg.connect(database_dsn) as conn:
+            conn.execute("DELETE FROM xmm.fit_cache")
+            results.append(conn.execute(query).fetchall())
+            conn.rollback()
+    assert results[0] == results[1] and results[0]
