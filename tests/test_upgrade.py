@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import xmmdb
 from conftest import REPO, SAMPLE, drop_database, table_digests
 
 from xmmdb_loader import database
@@ -189,3 +190,20 @@ def test_public_functions_answer_as_on_a_fresh_install(upgraded, dsn, query):
             results.append(conn.execute(query).fetchall())
             conn.rollback()
     assert results[0] == results[1] and results[0]
+
+
+def test_a_session_whose_package_differs_from_the_extension_is_told_so(upgraded):
+    """The boot compares the Python package with the installed extension and says what to do."""
+    dsn, _ = upgraded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE pg_extension SET extversion = '0.0.1' WHERE extname = 'xmmdb'")
+    try:
+        with psycopg.connect(dsn) as conn, pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT * FROM xmm_resolve('M 82')")
+        assert "extension 0.0.1" in str(err.value) and f"package {xmmdb.__version__}" in str(err.value)
+        assert "xmmdb init" in err.value.diag.message_hint and "reconnect" in err.value.diag.message_hint
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE pg_extension SET extversion = %s WHERE extname = 'xmmdb'",
+                         (conn.execute("SELECT default_version FROM pg_available_extensions"
+                                       " WHERE name = 'xmmdb'").fetchone()[0],))

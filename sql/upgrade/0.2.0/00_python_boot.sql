@@ -1,0 +1,2 @@
+-- The boot checks that the extension and the Python package are one release.
+-- functions of sql/00_python_boot.sql
