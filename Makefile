@@ -64,11 +64,13 @@ db: start
 	@$(VENV)/bin/xmmdb init --sample data/sample
 
 run: db
+	@$(VENV)/bin/xmmdb dsn --save >/dev/null 2>&1
 	@$(PY) -m xmmdb_web.serve start --port $(WEB_PORT) --state $(STATE)
 	@echo
 	@echo "xmmdb is up."
-	@echo "  psql:  psql \"$$($(VENV)/bin/xmmdb dsn)\""
+	@echo "  psql:  psql \"$$($(VENV)/bin/xmmdb dsn 2>/dev/null)\""
 	@echo "  web:   http://127.0.0.1:$(WEB_PORT)/"
+	@echo "  cli:   $(VENV)/bin/xmmdb status   (from any directory: the DSN is saved in ~/.config/xmmdb/dsn)"
 	@echo "  stop:  make stop"
 
 stop:

@@ -1,9 +1,13 @@
 """The `xmmdb` command: set up a database, load files, simulate the sample sky.
 
-    xmmdb init [--sample DIR]         create/upgrade the database and extension, load the sample
-    xmmdb dsn                         print the connection string every command uses
-    xmmdb load catalog FILE…          4XMM catalogue / observation list (FITS, CSV, VOTable)
-    xmmdb simulate --out DIR          write the sample sky in the 4XMM / pipeline formats
+    xmmdb init [--sample DIR]         create or upgrade the database and extension, load the sample
+    xmmdb status                      what is loaded, and the versions
+    xmmdb dsn [--save]                the connection string every command uses, and where it came from
+    xmmdb load KIND FILE…             load files: catalog, responses, products, events (see xmmdb load KIND --help)
+    xmmdb simulate --out DIR          write a simulated sky in the 4XMM / pipeline formats
+
+The database: --dsn, else $XMMDB_DSN, else the private cluster of the checkout
+you are in, else the one `make run` saved in ~/.config/xmmdb/dsn.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from pathlib import Path
 
 import psycopg
 
-from .database import WouldDropData
-from .dsn import NoDatabase, find_dsn
+from .database import NoUpgradePath, WouldDropData
+from .dsn import NoDatabase, save_dsn, which_dsn
 from .staging import LoadError
 
-# `xmmdb load KIND FILE…`: each kind is a function (conn, paths, progress) in a loader module.
+# `xmmdb load KIND FILE…`: each kind is a function (conn, paths, progress) in a loader module,
+# in the order kinds are loaded (a kind links to what the kinds before it loaded).
 LOADERS = {
     "catalog": ("xmmdb_loader.catalog", "load_catalog", "4XMM catalogue and observation-list files"),
     "responses": ("xmmdb_loader.products", "load_responses", "canned RMFs and other ARF/RMF files (or a directory)"),
@@ -27,20 +32,90 @@ LOADERS = {
     "events": ("xmmdb_loader.events", "load_events", "EPIC pn/MOS event lists and orbit files"),
 }
 
+# What `xmmdb load KIND --help` says of each kind's files.
+LOAD_HELP = {
+    "catalog": """\
+Load 4XMM catalogue files: the catalogue (one row per detection, with DETID,
+SRCID, the source's SC_* columns and the observation's OBS_ID), e.g.
+4XMM_DR14cat_v1.0.fits, and the observation list (OBS_ID, RA_PNT, DEC_PNT,
+MJD_START, MJD_STOP …), e.g. 4xmmdr14_obslist.fits. FITS binary tables, CSV or
+VOTable, with the official column names. Load these first: spectra link to
+their detections, and photons to their observations.
 
-def connect() -> psycopg.Connection:
-    return psycopg.connect(find_dsn())
+All files of one call are one transaction: every file is in, or none is.
+Loading a file again changes nothing; a changed row is updated.""",
+    "responses": """\
+Load response files into the response store: the canned pn/MOS RMFs that
+pipeline spectra name in RESPFILE (e.g. epn_e3_ff20_sdY9_v20.0.rmf, which the
+pipeline does not ship), and any other RMF or ARF. Give files or directories.
+Each content is stored once and found by every name it was loaded as. Load the
+canned RMFs before the pipeline spectra that name them.""",
+    "products": """\
+Load EPIC spectra (OGIP PHA type I): pipeline products
+P<obsid><inst><S|U><exp>SRSPEC<src>.FTZ with their BGSPEC and SRCARF, or any
+SAS spectrum. The background, ARF and RMF a spectrum names (BACKFILE,
+ANCRFILE, RESPFILE) are read from beside it, or taken from the response store
+(canned RMFs). A spectrum links to its catalogue detection (obs_id and source
+number, else position), so load the catalogue first; a spectrum that links to
+none is still stored and can be fitted by its id.""",
+    "events": """\
+Load EPIC pn/MOS event lists (pipeline P<obsid><inst><S|U><exp>PIEVLI/MIEVLI
+files or SAS-filtered lists, with their GTI extensions) and orbit files
+(P<obsid>OBX000ORBTSR0000.FTZ, used for barycentring) into the photon table.
+Event times stay TT seconds since MJDREF 50814; every column the photon
+functions use is kept losslessly. Loading a file again changes nothing.""",
+}
+
+
+def dsn_of(args) -> str:
+    return which_dsn(explicit=getattr(args, "dsn", None))[0]
+
+
+def connect(args) -> psycopg.Connection:
+    return psycopg.connect(dsn_of(args))
 
 
 def cmd_dsn(args) -> None:
-    print(find_dsn())
+    dsn, source = which_dsn(explicit=args.dsn)
+    print(dsn)
+    print(f"(from {source})", file=sys.stderr)
+    if args.save:
+        print(f"saved to {save_dsn(dsn)}", file=sys.stderr)
+
+
+def cmd_status(args) -> None:
+    import xmmdb
+
+    with connect(args) as conn:
+        print(status_text(conn, xmmdb.__version__))
+
+
+def status_text(conn: psycopg.Connection, package_version: str) -> str:
+    """What is loaded, how large it is, and the versions of the database's extension and this package."""
+    ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'xmmdb'").fetchone()
+    lines = [f"database   {conn.info.dbname} on {conn.info.host}:{conn.info.port} as {conn.info.user}",
+             f"versions   extension {ext[0] if ext else 'not installed'}, Python package {package_version}"
+             + ("" if not ext or ext[0] == package_version else "  (differ: run `xmmdb init`)")]
+    if not ext:
+        return "\n".join(lines)
+    counts = conn.execute("""
+        SELECT (SELECT count(*) FROM xmm.observation), (SELECT count(*) FROM xmm.source),
+               (SELECT count(*) FROM xmm.detection),
+               (SELECT count(*) FROM xmm.spectrum WHERE kind = 'source'), (SELECT count(*) FROM xmm.response),
+               (SELECT count(*) FROM xmm.exposure), (SELECT coalesce(sum(n_photons), 0) FROM xmm.exposure),
+               (SELECT count(*) FROM xmm.load_log), pg_database_size(current_database())""").fetchone()
+    labels = ("observations", "sources", "detections", "spectra", "responses", "exposures", "photons",
+              "files loaded")
+    lines += [f"{label:<12} {n:>14,}" for label, n in zip(labels, counts)]
+    lines.append(f"{'size':<12} {counts[-1] / 2**20:>14,.1f} MiB")
+    return "\n".join(lines)
 
 
 def cmd_init(args) -> None:
     from . import database
     from .catalog import sha256
 
-    dsn = find_dsn()
+    dsn = dsn_of(args)
     if database.ensure_database(dsn):
         print("init: created database", file=sys.stderr)
     sample = {sha256(p) for files in sample_files(Path(args.sample)).values() for p in files} \
@@ -77,7 +152,7 @@ def cmd_load(args) -> None:
 
     module, func, _ = LOADERS[args.kind]
     t0 = time.perf_counter()
-    with connect() as conn:
+    with connect(args) as conn:
         totals = getattr(importlib.import_module(module), func)(conn, [Path(p) for p in args.files],
                                                                progress=sys.stderr.isatty())
     print(f"loaded {len(args.files)} file(s) in {time.perf_counter() - t0:.1f} s: " + "; ".join(
@@ -92,7 +167,12 @@ def cmd_simulate(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    import xmmdb
+
     p = argparse.ArgumentParser(prog="xmmdb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"xmmdb {xmmdb.__version__}")
+    p.add_argument("--dsn", help="libpq connection string of the database (default: $XMMDB_DSN, the checkout's "
+                                 "cluster, ~/.config/xmmdb/dsn)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("init", help="create or upgrade the database and its extension")
     s.add_argument("--sample", help="load the sample sky from this folder where it is not loaded yet")
@@ -100,13 +180,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rebuild", action="store_true",
                    help="re-create an outdated extension even if that drops data loaded from other files")
     s.set_defaults(func=cmd_init)
-    sub.add_parser("dsn", help="print the connection string").set_defaults(func=cmd_dsn)
-    s = sub.add_parser("load", help="load files into the database (one transaction)")
-    s.add_argument("kind", choices=LOADERS, help="; ".join(f"{k}: {v[2]}" for k, v in LOADERS.items()))
-    s.add_argument("files", nargs="+")
-    s.set_defaults(func=cmd_load)
-    s = sub.add_parser("simulate", help="write the sample sky in the 4XMM and pipeline formats")
-    s.add_argument("--out", default="data/sample")
+    s = sub.add_parser("dsn", help="print the connection string (and, on stderr, where it came from)")
+    s.add_argument("--save", action="store_true", help="save it as this user's default (~/.config/xmmdb/dsn)")
+    s.set_defaults(func=cmd_dsn)
+    sub.add_parser("status", help="what is loaded, and the versions").set_defaults(func=cmd_status)
+    s = sub.add_parser("load", help="load files into the database; xmmdb load KIND --help explains each kind",
+                       description="Load files of one kind, in this order: " + ", ".join(LOADERS) + ".")
+    kinds = s.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, (_, _, summary) in LOADERS.items():
+        k = kinds.add_parser(kind, help=summary, description=LOAD_HELP[kind],
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        k.add_argument("files", nargs="+", metavar="FILE")
+        k.set_defaults(func=cmd_load)
+    s = sub.add_parser("simulate", help="write a simulated sky in the 4XMM and pipeline formats")
+    s.add_argument("--out", required=True, help="folder to write (the bundled sample is data/sample: make sample)")
     s.add_argument("--seed", type=int, default=20141123)
     s.add_argument("--sources", type=int, default=None, help="number of sources (default: the bundled sample's fields)")
     s.set_defaults(func=cmd_simulate)
@@ -117,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (LoadError, NoDatabase, WouldDropData) as exc:
+    except (LoadError, NoDatabase, WouldDropData, NoUpgradePath) as exc:
         print(f"xmmdb: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:

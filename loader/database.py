@@ -31,27 +31,47 @@ class WouldDropData(Exception):
     """The extension must be re-created, and that would drop data the caller did not say may go."""
 
 
+class NoUpgradePath(Exception):
+    """The installed extension cannot be brought to the available version in place."""
+
+
 def ensure_extension(conn: psycopg.Connection, available_build: str | None,
                      keep_data: bool = True, expendable: frozenset[str] = frozenset()) -> str:
-    """Installs xmmdb, or re-creates it when the installed build differs.
+    """Installs xmmdb, or brings the installed one to the available version.
 
-    Returns 'created', 'rebuilt' or 'current'. Re-creating drops the data with
-    the extension, so with keep_data it refuses (WouldDropData) while
-    xmm.load_log records a file whose sha256 is not in `expendable` (the
-    bundled sample, which the caller reloads).
+    Returns what it did: 'created', 'current', 'updated from A to B' (ALTER
+    EXTENSION UPDATE: in place, every row kept) or 'rebuilt'. Rebuilding
+    happens only between two development builds of one unreleased version,
+    which have no upgrade script between them; it drops the extension's data,
+    so with keep_data it refuses (WouldDropData) while xmm.load_log records a
+    file whose sha256 is not in `expendable` (the bundled sample, which the
+    caller reloads).
     """
     for ext in REQUIRED_EXTENSIONS:
         conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
-    installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'xmmdb'").fetchone()
-    if installed:
-        current = conn.execute("SELECT xmm.build_id()").fetchone()[0]
-        if available_build is None or current == available_build:
-            return "current"
-        if keep_data:
-            refuse_drop(conn, current, available_build, expendable)
-        conn.execute("DROP EXTENSION xmmdb CASCADE")
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'xmmdb'").fetchone()
+    if not row:
+        conn.execute("CREATE EXTENSION xmmdb")
+        return "created"
+    installed = row[0]
+    available = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'xmmdb'").fetchone()[0]
+    if installed != available:
+        try:
+            conn.execute("ALTER EXTENSION xmmdb UPDATE")
+        except psycopg.errors.InvalidParameterValue as exc:   # no update path
+            raise NoUpgradePath(
+                f"database {conn.info.dbname!r} has xmmdb {installed}, and this installation offers {available} "
+                f"with no upgrade path between them ({exc.diag.message_primary}); nothing was changed "
+                f"(a newer archive needs the software of its version)") from None
+        return f"updated from {installed} to {available}"
+    current = conn.execute("SELECT xmm.build_id()").fetchone()[0]
+    if available_build is None or current == available_build:
+        return "current"
+    if keep_data:
+        refuse_drop(conn, current, available_build, expendable)
+    conn.execute("DROP EXTENSION xmmdb CASCADE")
     conn.execute("CREATE EXTENSION xmmdb")
-    return "rebuilt" if installed else "created"
+    return "rebuilt"
 
 
 def refuse_drop(conn: psycopg.Connection, current: str, available: str, expendable: frozenset[str]) -> None:
@@ -60,9 +80,10 @@ def refuse_drop(conn: psycopg.Connection, current: str, available: str, expendab
     if files:
         raise WouldDropData(
             f"database {conn.info.dbname!r} holds data loaded from {len(files)} file(s) besides the sample "
-            f"(first {files[0]}); the installed xmmdb (build {current}) differs from the one available "
-            f"(build {available}), and re-creating the extension would drop those data; nothing was changed "
-            f"(to re-create it anyway: xmmdb init --rebuild, then load those files again)")
+            f"(first {files[0]}); the installed xmmdb is another development build (build {current}) of the "
+            f"version available (build {available}), which has no upgrade script between builds, and re-creating "
+            f"the extension would drop those data; nothing was changed (to re-create it anyway: "
+            f"xmmdb init --rebuild, then load those files again)")
 
 
 def loaded_digests(conn: psycopg.Connection) -> set[str]:
