@@ -1,4 +1,4 @@
-"""ADQL on the sample sky (issue 5, xmm_adql bullet): the Q3C mapping of the
+"""ADQL on the sample sky: the Q3C mapping of the
 geometry functions, the SELECT subset, the whitelist and the errors."""
 
 import psycopg

@@ -1,4 +1,4 @@
-"""Property-based safety test of the ADQL translator (issue 5): grammar-shaped,
+"""Property-based safety test of the ADQL translator: grammar-shaped,
 mutated and random ADQL each becomes one SELECT that PostgreSQL plans, or an
 XmmError; never another statement nor an internal error.
 

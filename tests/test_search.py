@@ -1,4 +1,4 @@
-"""The search language on the sample sky (issue 3): every construct of the
+"""The search language on the sample sky: every construct of the
 issue, the name resolver, the errors, and the Q3C plan."""
 
 import psycopg

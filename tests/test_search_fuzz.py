@@ -1,4 +1,4 @@
-"""Property-based safety test of the search language (issue 3): random,
+"""Property-based safety test of the search language: random,
 grammar-shaped and mutated queries each become one SELECT that PostgreSQL
 accepts, or an XmmError, never another statement nor an internal error.
 

@@ -1,4 +1,4 @@
-"""ADQL for xmmdb (issue 5): an ADQL 2.0/2.1 subset translated to PostgreSQL
+"""ADQL for xmmdb: an ADQL 2.0/2.1 subset translated to PostgreSQL
 with Q3C, under the search language's safety rules (xmmdb.sqlsafe).
 
     xmm_adql(query)      -> to_sql(db, query)

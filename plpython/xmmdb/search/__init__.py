@@ -1,4 +1,4 @@
-"""The search language and the offline name resolver (issue 3, docs/search.md).
+"""The search language and the offline name resolver (docs/search.md).
 
     xmm_to_sql(q)              -> to_sql(db, q)
     xmm_search(q)              -> RETURN QUERY EXECUTE to_sql(db, q)
