@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import xmmdb
-from conftest import REPO, SAMPLE, drop_database, table_digests
+from conftest import REPO, SAMPLE, drop_database, scratch_database, table_digests
 
 from xmmdb_loader import database
 from xmmdb_loader.dsn import with_dbname
@@ -129,6 +129,15 @@ def upgraded(server_dsn, tmp_path_factory):
     drop_database(server_dsn, name)
 
 
+@pytest.fixture(scope="module")
+def fresh(server_dsn):
+    """A fresh install of the current version with the sample sky, loaded by the current loader
+    (a database of its own: other modules change the run's shared one)."""
+    name = f"xmmtest_fresh_{os.getpid()}"
+    yield scratch_database(server_dsn, name)
+    drop_database(server_dsn, name)
+
+
 def test_upgrade_reaches_the_current_version(upgraded):
     dsn, _ = upgraded
     with psycopg.connect(dsn) as conn:
@@ -137,10 +146,10 @@ def test_upgrade_reaches_the_current_version(upgraded):
     assert f"default_version = '{version}'" in control and version != PREVIOUS
 
 
-def test_upgraded_objects_equal_a_fresh_install(upgraded, dsn):
+def test_upgraded_objects_equal_a_fresh_install(upgraded, fresh):
     with psycopg.connect(upgraded[0]) as conn:
         got = describe(conn)
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(fresh) as conn:
         want = describe(conn)
     missing = sorted(k for k in want if k not in got)
     extra = sorted(k for k in got if k not in want)
@@ -158,11 +167,11 @@ def test_upgrade_keeps_every_row(upgraded):
     assert before["xmm.photon_cell_07"][0] > 0 and before["xmm.spectrum"][0] > 200
 
 
-def test_upgraded_rows_equal_a_fresh_load(upgraded, dsn):
+def test_upgraded_rows_equal_a_fresh_load(upgraded, fresh):
     """The upgraded archive holds what the current loader stores from the same files."""
     with psycopg.connect(upgraded[0]) as conn:
         got = without_load_times(table_digests(conn, all_tables=True, without_times=True))
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(fresh) as conn:
         want = without_load_times(table_digests(conn, all_tables=True, without_times=True))
     assert {k for k in want if got.get(k) != want[k]} == set()
 
@@ -182,9 +191,9 @@ CALLS = [
 
 
 @pytest.mark.parametrize("query", CALLS)
-def test_public_functions_answer_as_on_a_fresh_install(upgraded, dsn, query):
+def test_public_functions_answer_as_on_a_fresh_install(upgraded, fresh, query):
     results = []
-    for database_dsn in (upgraded[0], dsn):
+    for database_dsn in (upgraded[0], fresh):
         with psycopg.connect(database_dsn) as conn:
             conn.execute("DELETE FROM xmm.fit_cache")
             results.append(conn.execute(query).fetchall())
