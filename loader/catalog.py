@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+from .progress import phase
 from .staging import LoadError, copy_into_stage, read_table
 
 
@@ -46,7 +47,8 @@ def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = T
             fmt = file_format(tf)
             stage = conn.execute("SELECT xmm.stage(%s)", (fmt,)).fetchone()[0]
             present = copy_into_stage(conn, stage, tf, progress)
-            rows = conn.execute(f"SELECT * FROM xmm.ingest_{fmt}(%s, %s)", (tf.path.name, present)).fetchall()
+            with phase(f"{tf.path.name}: validate and upsert in the database", tf.n_rows, tick=progress, out=out):
+                rows = conn.execute(f"SELECT * FROM xmm.ingest_{fmt}(%s, %s)", (tf.path.name, present)).fetchall()
             summary = {t: {"inserted": i, "updated": u, "unchanged": n} for t, i, u, n in rows}
             conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
                          (fmt, str(tf.path), sha256(tf.path), tf.n_rows, Jsonb(summary)))
@@ -57,5 +59,7 @@ def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = T
                     totals.setdefault(t, {}).setdefault(k, 0)
                     totals[t][k] += v
         if any(s["inserted"] or s["updated"] for s in totals.values()):
-            conn.execute("SELECT xmm.recluster()")
+            with phase("catalogue: reorder by sky position (CLUSTER)", sum(tf.n_rows for tf in tables),
+                       tick=progress, out=out):
+                conn.execute("SELECT xmm.recluster()")
     return totals

@@ -91,3 +91,21 @@ def test_init_upgrades_an_older_archive_in_place(server_dsn, elsewhere):
         assert "current" in run(["--dsn", target, "init"], cwd, env).stderr
     finally:
         drop_database(server_dsn, name)
+
+
+def test_the_database_phase_of_a_load_shows_elapsed_time_rows_and_rate():
+    import io
+    import time
+
+    from xmmdb_loader.progress import phase
+
+    shown = io.StringIO()
+    with phase("cat.fits: validate and upsert in the database", 5000, tick=True, out=shown):
+        time.sleep(1.3)
+    text = shown.getvalue()
+    assert "\rcat.fits: validate and upsert in the database: 5,000 rows, 1 s …" in text
+    assert text.rstrip().endswith("rows/s)") and "5,000 rows in 1." in text
+    quiet = io.StringIO()
+    with phase("short", 10, tick=False, out=quiet):
+        pass
+    assert quiet.getvalue() == ""            # not a terminal, and quick: the final summary line says enough
