@@ -8,6 +8,8 @@
 #   setup/cluster.sh stop       stop the cluster (and the web shim)
 #   setup/cluster.sh status
 #
+# XMMDB_STATE=DIR runs another cluster in DIR (tests of crash recovery use it).
+#
 # var/ must be readable by `postgres` (the cluster, and the venv PL/Python
 # imports from). When the checkout sits below a directory `postgres` cannot
 # traverse (a 0700 home, say), var/ becomes a symlink to
@@ -36,7 +38,7 @@ statedir() {
   readlink -f "$REPO/var"
 }
 
-STATE=$(statedir)
+STATE=${XMMDB_STATE:-$(statedir)}   # XMMDB_STATE: another state dir (tests of the cluster itself)
 cd "$STATE"  # postgres must be able to stand in the working directory
 PGDATA=$STATE/pgdata
 SOCK=$STATE/run
@@ -66,21 +68,109 @@ work_mem = 64MB
 maintenance_work_mem = 1GB
 max_wal_size = 8GB
 checkpoint_timeout = 30min
-wal_level = minimal
-max_wal_senders = 0
-synchronous_commit = off
 max_parallel_workers_per_gather = 2
 logging_collector = off
+include_if_exists = 'xmmdb.conf'
 EOF
   fi
+  managed_settings
   local port; port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$PGDATA/postgresql.conf" | tail -1)
-  if ! "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  if ! postmaster_alive; then
+    wait_for_dying_server
+    local crashed=; [ -f "$PGDATA/postmaster.pid" ] && crashed=yes
     # 9>&-: the postmaster must not inherit (and hold for ever) the start lock
-    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start >/dev/null 9>&- \
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 600 start >/dev/null 9>&- \
       || { echo "cluster: postgres did not start; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
-    echo "cluster: started on port $port (socket $SOCK)"
+    answers "$port" || { echo "cluster: postgres started but does not answer; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
+    if [ -n "$crashed" ]; then
+      echo "cluster: recovered after a crash (WAL replayed: every acknowledged commit is back); started on port $port"
+    else
+      echo "cluster: started on port $port (socket $SOCK)"
+    fi
+  else   # running: apply the managed settings; those that need a restart get one
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+    sleep 0.5
+    local pending; pending=$(pending_restart "$port")
+    if [ -n "$pending" ]; then
+      echo "cluster: restarting to apply $pending"
+      "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -m fast -w -t 600 restart >/dev/null 9>&- \
+        || { echo "cluster: postgres did not restart; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
+    fi
   fi
   echo "host=$SOCK port=$port dbname=xmm user=postgres" >"$STATE/dsn"
+}
+
+# Settings of every xmmdb cluster, old ones included (rewritten on each start;
+# postgresql.conf includes the file last, so these win):
+# - synchronous_commit on: a commit is reported only once it is on disk; off
+#   loses acknowledged commits in a crash. Loads are fast by batching instead.
+# - wal_level replica and WAL senders: pg_basebackup and point-in-time recovery.
+managed_settings() {
+  grep -q "^include_if_exists = 'xmmdb.conf'" "$PGDATA/postgresql.conf" \
+    || echo "include_if_exists = 'xmmdb.conf'" >>"$PGDATA/postgresql.conf"
+  cat >"$PGDATA/xmmdb.conf" <<EOF
+# Written by setup/cluster.sh on every start: edit that script, not this file.
+synchronous_commit = on
+fsync = on
+full_page_writes = on
+wal_level = replica
+max_wal_senders = 3
+EOF
+  chown postgres: "$PGDATA/xmmdb.conf"
+}
+
+# After a kill -9 of the postmaster its children live on for a moment, attached
+# to its shared memory, and a new postmaster would refuse to start: wait for them.
+wait_for_dying_server() {
+  local pid; pid=$(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+  local i
+  for i in $(seq 1 120); do
+    # a dead postmaster that is not yet reaped still holds its pid: postgres would refuse to start
+    if [ -n "$pid" ] && [ -e "/proc/$pid" ]; then sleep 0.5; continue; fi
+    if orphans_hold_memory; then sleep 0.5; continue; fi
+    return 0
+  done
+  if [ -n "$pid" ] && ! alive "$pid" && ! orphans_hold_memory; then
+    echo "cluster: the dead postmaster $pid was never reaped; removing its lock file" >&2
+    rm -f "$PGDATA/postmaster.pid"
+    return 0
+  fi
+  echo "cluster: the previous server of $PGDATA is still shutting down after 60 s" >&2
+  exit 1
+}
+
+# A killed postmaster stays a zombie until init reaps it: pg_ctl status (kill -0)
+# would call it running.
+alive() {
+  [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+postmaster_alive() {
+  local pid; pid=$(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && alive "$pid"
+}
+
+# Processes still attached to the shared memory segment named in postmaster.pid.
+orphans_hold_memory() {
+  [ -f "$PGDATA/postmaster.pid" ] || return 1
+  local id; id=$(sed -n 7p "$PGDATA/postmaster.pid" | awk '{print $2}')
+  [ -n "$id" ] || return 1
+  local n; n=$(ipcs -m -i "$id" 2>/dev/null | sed -n 's/.*nattch=\([0-9]*\).*/\1/p')
+  [ -n "$n" ] && [ "$n" -gt 0 ]
+}
+
+answers() {
+  local i
+  for i in $(seq 1 1200); do
+    "${AS_PG[@]}" "$PGBIN/pg_isready" -q -h "$SOCK" -p "$1" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+pending_restart() {
+  "${AS_PG[@]}" "$PGBIN/psql" -h "$SOCK" -p "$1" -d postgres -XAtc \
+    "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart" 2>/dev/null || true
 }
 
 stop() {

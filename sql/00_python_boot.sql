@@ -6,19 +6,23 @@
 -- The path is read from the database's stored settings, never from the
 -- session: a session-level SET by an ordinary user must not be able to make
 -- the untrusted language import code from a directory of their choosing.
+-- Nor may a session's temporary table named pg_db_role_setting stand in for
+-- the catalogue: pg_temp is searched last (a search path that does not name it
+-- searches it first) and every catalogue name is qualified.
 
 CREATE FUNCTION xmm.python_boot() RETURNS void
-LANGUAGE plpython3u SET search_path = pg_catalog AS $$
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
 import os, site, sys, tempfile
 rows = plpy.execute("""
-    SELECT split_part(cfg, '=', 2) AS dir
-      FROM pg_db_role_setting s, unnest(s.setconfig) AS cfg
-     WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+    SELECT pg_catalog.split_part(cfg, '=', 2) AS dir
+      FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) AS cfg
+     WHERE s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
+                             WHERE d.datname = pg_catalog.current_database())
        AND s.setrole = 0 AND cfg LIKE 'xmm.python_lib_dir=%'""")
 if not rows or not rows[0]['dir']:
     plpy.error('xmmdb: the Python lib dir of this database is not configured',
                hint="ALTER DATABASE %s SET xmm.python_lib_dir = '<venv>/lib/python3.11/site-packages' "
-                    "(xmmdb init does this)" % plpy.quote_ident(plpy.execute('SELECT current_database() AS d')[0]['d']))
+                    "(xmmdb init does this)" % plpy.quote_ident(plpy.execute('SELECT pg_catalog.current_database() AS d')[0]['d']))
 lib = rows[0]['dir']
 if not os.path.isdir(lib):
     plpy.error('xmmdb: xmm.python_lib_dir %s is not a directory readable by the server' % lib)

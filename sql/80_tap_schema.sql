@@ -270,7 +270,7 @@ END $$;
 -- their columns with VOTable types, UCDs, units, descriptions, indexed and
 -- principal flags, and the foreign keys between them.
 CREATE FUNCTION xmm.tap_schema_refresh() RETURNS integer
-LANGUAGE plpgsql SET search_path = xmm, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = xmm, pg_catalog, pg_temp AS $$
 DECLARE
   n integer;
 BEGIN
@@ -367,7 +367,7 @@ COMMENT ON FUNCTION xmm.tap_schema_refresh() IS
 -- TAP_SCHEMA is refilled once, at commit. A refresh that cannot run (another
 -- one in progress, missing privileges) never fails the load: it warns.
 CREATE FUNCTION xmm.tap_schema_after_load() RETURNS trigger
-LANGUAGE plpgsql SET search_path = xmm, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = xmm, pg_catalog, pg_temp AS $$
 BEGIN
   IF current_setting('xmm.tap_schema_refreshed', true) IS DISTINCT FROM txid_current()::text THEN
     PERFORM set_config('xmm.tap_schema_refreshed', txid_current()::text, true);

@@ -29,7 +29,7 @@ ALTER ROLE xmm_loader SET search_path = xmm, public;
 -- (Re)grants privileges on everything in the archive's schemas; also called
 -- after objects are added outside the extension script.
 CREATE FUNCTION xmm.grant_roles() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s text;
 BEGIN
