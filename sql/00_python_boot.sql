@@ -32,6 +32,11 @@ sys.path[:] = [p for p in sys.path if p not in before] + before  # the venv wins
 # A backend must not fork worker pools or look for a display or the network.
 os.environ.update(OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND='Agg',
                   MPLCONFIGDIR=os.path.join(tempfile.gettempdir(), 'xmmdb-mpl-%d' % os.getuid()))
+try:
+    import xmmdb.interrupts
+    xmmdb.interrupts.save_handlers()   # PostgreSQL's, before any library can replace them
+except ImportError:
+    pass                               # a package of another release: the check below says so
 import xmmdb, xmmdb.server
 # The SQL of this database and the Python it calls must be one release.
 installed = plpy.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'xmmdb'")[0]['extversion']
@@ -41,6 +46,7 @@ if xmmdb.__version__ != installed:
                hint='bring them to one version: `xmmdb init` upgrades the database (ALTER EXTENSION xmmdb UPDATE), '
                     '`make install venv` installs the package of the checkout; then reconnect')
 xmmdb.server.configure()
+xmmdb.interrupts.restore_handlers()
 GD['xmm_booted'] = True
 $$;
 

@@ -11,13 +11,19 @@ and SQLSTATE, so psql, JDBC and the web shim all see the human message.
 """
 
 from .errors import XmmError
+from .interrupts import restore_handlers
 
 
 def call(plpy, func, *args, **kwargs):
+    """Runs func with PostgreSQL's signal handlers in place before and after (a library
+    imported on the way, Sherpa, replaces SIGINT's), and XmmError as a PostgreSQL error."""
+    restore_handlers()
     try:
         return func(*args, **kwargs)
     except XmmError as exc:
         raise server_error(plpy, exc) from None
+    finally:
+        restore_handlers()
 
 
 def server_error(plpy, exc: XmmError):

@@ -1,0 +1,43 @@
+"""Every call can be stopped: a statement timeout or a cancel still works in a
+session that has run a fit (Sherpa replaces the backend's SIGINT handler on
+import; the boot keeps PostgreSQL's and every call puts them back)."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+
+@pytest.fixture
+def fitted(dsn):
+    """A session that has just fitted a spectrum (not from the cache)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        srcid = conn.execute("SELECT d.srcid FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
+                             " WHERE s.kind = 'source' ORDER BY s.total_counts DESC LIMIT 1").fetchone()[0]
+        conn.execute("SELECT * FROM xmm_fit(%s, 'phabs_pl', '{\"emin\": 0.37, \"stat\": \"cstat\"}')", (srcid,))
+        conn.execute("DELETE FROM xmm.fit_cache WHERE options @> '{\"emin\": 0.37}'")
+        yield conn
+
+
+def test_statement_timeout_after_a_fit(fitted):
+    fitted.execute("SET statement_timeout = '500ms'")
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+        fitted.execute("SELECT pg_sleep(5)")
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_cancel_after_a_fit(fitted, dsn):
+    pid = fitted.info.backend_pid
+
+    def cancel_soon():
+        time.sleep(0.5)
+        with psycopg.connect(dsn, autocommit=True) as other:
+            other.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+    threading.Thread(target=cancel_soon).start()
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
+        fitted.execute("SELECT pg_sleep(5)")
+    assert time.monotonic() - t0 < 1.5
