@@ -19,6 +19,7 @@ from ..errors import XmmError
 from ..sqlsafe import query, where
 
 DEFAULT_RADIUS_DEG = 10.0 / 60.0
+MAX_NAME_LENGTH = 256          # the longest name or written-out position the resolver reads
 SESAME_URL = "https://cds.unistra.fr/cgi-bin/nph-sesame/-oI/SNV?"
 
 
@@ -44,7 +45,13 @@ _SEXA = re.compile(
 
 def parse_coordinates(text: str) -> tuple[float, float] | None:
     """(ra, dec) in degrees if `text` is a position written out, else None.
-    Raises XmmError for coordinates out of range."""
+    Raises XmmError for coordinates out of range.
+
+    The patterns above have optional spaces side by side; on a long run of
+    spaces they could try every way of sharing it out (hours for a thousand
+    spaces). Each run of white space becomes one space first, so they try a
+    bounded number of ways at each position: linear time."""
+    text = " ".join(text.split())
     m = _DEG_PAIR.fullmatch(text)
     if m:
         ra, dec = float(m.group(1)), float(m.group(2).replace(" ", ""))
@@ -70,7 +77,7 @@ _UNITS = {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "d": 1.0, "°": 1.0, "arcmi
 
 def parse_radius(text: str, column: int | None = None) -> float:
     """'1deg', '10arcmin', "2'", '30arcsec', '30″' -> degrees."""
-    m = _RADIUS.fullmatch(text)
+    m = _RADIUS.fullmatch(" ".join(text.split()))
     where = f" at column {column}" if column else ""
     if not m:
         raise XmmError(f"'{text.strip()}'{where} is not a radius",
@@ -100,6 +107,9 @@ class Resolver:
         text = text.strip()
         if not text or "\x00" in text:
             return None
+        if len(text) > MAX_NAME_LENGTH:
+            raise XmmError(f"a name or position is at most {MAX_NAME_LENGTH} characters long, "
+                           f"not {len(text)}", sqlstate="22023")
         coords = parse_coordinates(text)
         if coords:
             return Position(text, coords[0], coords[1], "coordinates")
