@@ -1,4 +1,4 @@
-"""Mixed load: N concurrent clients (as xmm_reader, the web/JDBC role) running
+"""Mixed load: N concurrent clients (as xmm_web, the web shim's reader login) running
 searches, photon cone queries, event extractions and spectral fits for a
 bounded time on loopback. Reports errors and p50/p99 per kind of request.
 Also used by tests/test_concurrency.py with a short duration."""
@@ -11,7 +11,8 @@ import time
 from collections import defaultdict
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from xmmdb_loader.roles import login_dsn
 
 from .run import percentiles
 
@@ -36,8 +37,8 @@ def targets(conn) -> dict:
     return {"photons": with_photons, "spectra": with_spectra}
 
 
-def run_mixed(dsn: str, clients: int = 20, seconds: float = 60.0, role: str = "xmm_reader") -> dict:
-    dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": role})
+def run_mixed(dsn: str, clients: int = 20, seconds: float = 60.0, login: str = "xmm_web") -> dict:
+    dsn = login_dsn(dsn, login)
     with psycopg.connect(dsn) as conn:
         t = targets(conn)
     timings: dict[str, list[float]] = defaultdict(list)
@@ -86,7 +87,7 @@ def run(bench) -> None:
 
     result = run_mixed(with_dbname(bench.server_dsn, "xmm"), clients=20, seconds=180)
     total = sum(len(v) for v in result["timings"].values())
-    bench.row("concurrency", "20 clients, 3 min, mixed requests as xmm_reader: errors", len(result["errors"]), "errors",
+    bench.row("concurrency", "20 clients, 3 min, mixed requests as a reader: errors", len(result["errors"]), "errors",
               "0", note=f"{total} requests")
     for kind, samples in sorted(result["timings"].items()):
         p50, _ = percentiles(samples)

@@ -21,6 +21,7 @@ import psycopg
 
 from .database import NoUpgradePath, WouldDropData
 from .dsn import NoDatabase, save_dsn, which_dsn
+from .roles import RoleError
 from .staging import LoadError
 
 # `xmmdb load KIND FILE…`: each kind is a function (conn, paths, progress) in a loader module,
@@ -76,11 +77,32 @@ def connect(args) -> psycopg.Connection:
 
 
 def cmd_dsn(args) -> None:
+    from .roles import login_dsn, role_login
+
     dsn, source = which_dsn(explicit=args.dsn)
-    print(dsn)
-    print(f"(from {source})", file=sys.stderr)
     if args.save:
         print(f"saved to {save_dsn(dsn)}", file=sys.stderr)
+    user = args.user or (role_login(args.role) if args.role else None)
+    print(login_dsn(dsn, user) if user else dsn)
+    print(f"(from {source}" + (f", as {user}" if user else "") + ")", file=sys.stderr)
+
+
+def cmd_user(args) -> None:
+    from . import roles
+
+    with connect(args) as conn:
+        if args.action == "add":
+            roles.ensure_login(conn, args.name, args.role, args.connections)
+            conn.commit()
+            print(roles.login_dsn(dsn_of(args), args.name))
+            print(f"({args.name}: {args.role}; password in {roles.pgpass_file()})", file=sys.stderr)
+        elif args.action == "remove":
+            roles.remove_login(conn, args.name)
+            conn.commit()
+            print(f"{args.name} removed", file=sys.stderr)
+        else:
+            for name, role, limit, settings in roles.logins(conn):
+                print(f"{name:<20} {role:<7} {limit:>3} connections  {settings}")
 
 
 def cmd_status(args) -> None:
@@ -182,7 +204,19 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_init)
     s = sub.add_parser("dsn", help="print the connection string (and, on stderr, where it came from)")
     s.add_argument("--save", action="store_true", help="save it as this user's default (~/.config/xmmdb/dsn)")
+    who = s.add_mutually_exclusive_group()
+    who.add_argument("--role", choices=("reader", "loader"), help="as the archive's own login of that role")
+    who.add_argument("--user", help="as this login (made by xmmdb user add)")
     s.set_defaults(func=cmd_dsn)
+    s = sub.add_parser("user", help="login roles: add, list, remove (readers for JDBC/TOPCAT users, loaders)",
+                       description="Readers and loaders log in with roles of their own (docs/security.md). "
+                                   "`add` makes one with a generated password, kept in ~/.config/xmmdb/pgpass, "
+                                   "and prints its connection string.")
+    s.add_argument("action", choices=("add", "list", "remove"))
+    s.add_argument("name", nargs="?", help="login name (add, remove)")
+    s.add_argument("--role", choices=("reader", "loader"), default="reader")
+    s.add_argument("--connections", type=int, help="connection limit (default: 8 for readers, 4 for loaders)")
+    s.set_defaults(func=cmd_user)
     sub.add_parser("status", help="what is loaded, and the versions").set_defaults(func=cmd_status)
     s = sub.add_parser("load", help="load files into the database; xmmdb load KIND --help explains each kind",
                        description="Load files of one kind, in this order: " + ", ".join(LOADERS) + ".")
@@ -202,9 +236,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "action", None) in ("add", "remove") and not args.name:
+        parser().error(f"xmmdb user {args.action} needs a login name")
     try:
         args.func(args)
-    except (LoadError, NoDatabase, WouldDropData, NoUpgradePath) as exc:
+    except (LoadError, NoDatabase, WouldDropData, NoUpgradePath, RoleError) as exc:
         print(f"xmmdb: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:

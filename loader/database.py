@@ -92,10 +92,19 @@ def loaded_digests(conn: psycopg.Connection) -> set[str]:
 
 
 def configure_database(conn: psycopg.Connection) -> None:
-    """search_path so users write `source`, `xmm_fit(...)`; where PL/Python finds xmmdb."""
+    """search_path so users write `source`, `xmm_fit(...)`; where PL/Python finds xmmdb; who may
+    connect: the reader and loader groups to this database, nobody but the superuser to the
+    cluster's own databases; the archive's own login roles (loader/roles.py)."""
+    from .roles import ensure_service_logins
+
     db = sql.Identifier(conn.info.dbname)
     conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = xmm, public").format(db))
     conn.execute(sql.SQL("ALTER DATABASE {} SET xmm.python_lib_dir = {}").format(db, sql.Literal(python_lib_dir())))
+    conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+    conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO xmm_reader, xmm_loader").format(db))
+    for other in ("postgres", "template1"):
+        conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(other)))
+    ensure_service_logins(conn)
 
 
 def available_build_id(conn: psycopg.Connection) -> str | None:

@@ -56,7 +56,8 @@ start() {
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
     mkdir -p "$PGDATA"; chown postgres: "$PGDATA"
     echo "cluster: initdb $PGDATA"
-    "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >/dev/null
     local port; port=$(free_port)
     cat >>"$PGDATA/postgresql.conf" <<EOF
 # xmmdb private cluster
@@ -117,6 +118,33 @@ wal_level = replica
 max_wal_senders = 3
 EOF
   chown postgres: "$PGDATA/xmmdb.conf"
+  authentication
+}
+
+# Who may connect how (rewritten on each start, so clusters made with `trust`
+# by older versions are closed too): the superuser only over the Unix socket,
+# as the OS user that runs this script (root, the sudo user) or postgres (peer
+# authentication through the map below); every other role with its password
+# (SCRAM), over the socket or 127.0.0.1. Roles: loader/roles.py, docs/security.md.
+authentication() {
+  local owner=${SUDO_USER:-$(id -un)}
+  cat >"$PGDATA/pg_hba.conf" <<EOF
+# Written by setup/cluster.sh on every start: edit that script, not this file.
+# TYPE  DATABASE     USER      ADDRESS        METHOD
+local   all          postgres                 peer map=xmmdb
+local   replication  postgres                 peer map=xmmdb
+local   all          all                      scram-sha-256
+host    all          postgres  127.0.0.1/32   reject
+host    all          postgres  ::1/128        reject
+host    all          all       127.0.0.1/32   scram-sha-256
+host    all          all       ::1/128        scram-sha-256
+EOF
+  {
+    echo "# Written by setup/cluster.sh on every start: OS users who may log in as the superuser."
+    printf 'xmmdb  %s  postgres\n' postgres root $owner | sort -u
+  } >"$PGDATA/pg_ident.conf"
+  chown postgres: "$PGDATA/pg_hba.conf" "$PGDATA/pg_ident.conf"
+  chmod 600 "$PGDATA/pg_hba.conf" "$PGDATA/pg_ident.conf"
 }
 
 # After a kill -9 of the postmaster its children live on for a moment, attached

@@ -1,10 +1,17 @@
 -- Roles. Runs last, so it covers every object the extension created.
 --
---   xmm_reader  what the web shim, TAP and JDBC clients (TOPCAT) use: SELECT on
---               the catalogue, products and photons, EXECUTE on the functions;
---               it cannot write, create objects or run the untrusted language
---               itself; every statement is cut at statement_timeout.
---   xmm_loader  what `xmmdb load` may run as: writes the archive tables.
+--   xmm_reader  group of the roles of the web shim, TAP and JDBC users (TOPCAT):
+--               SELECT on the catalogue, products and photons, EXECUTE on the
+--               functions; it cannot write, create objects or run the
+--               untrusted language itself.
+--   xmm_loader  group of the roles that load (`xmmdb load`): writes the archive tables.
+--
+-- Both are groups that cannot log in: people and services log in with roles
+-- of their own that belong to one (`xmmdb user add NAME --role reader`), so
+-- one user's ALTER ROLE … SET changes nobody else's limits, and users can
+-- neither see each other's queries nor cancel each other's statements. Limits
+-- (timeouts, temp files, connections) are set on each login role by
+-- `xmmdb user add`; docs/security.md lists them.
 --
 -- Functions are SECURITY INVOKER unless marked otherwise, so what a role can
 -- do through a function is what its table privileges allow: a reader calling
@@ -13,18 +20,19 @@
 
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'xmm_reader') THEN
-    CREATE ROLE xmm_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'xmm_reader') THEN
+    CREATE ROLE xmm_reader NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'xmm_loader') THEN
-    CREATE ROLE xmm_loader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'xmm_loader') THEN
+    CREATE ROLE xmm_loader NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
   END IF;
 END $$;
-
-ALTER ROLE xmm_reader SET statement_timeout = '60s';
-ALTER ROLE xmm_reader SET idle_in_transaction_session_timeout = '5min';
-ALTER ROLE xmm_reader SET search_path = xmm, public;
-ALTER ROLE xmm_loader SET search_path = xmm, public;
+-- Groups made by older releases could log in and had settings (which apply
+-- to the role that logs in, not to members: the login roles carry them now).
+ALTER ROLE xmm_reader NOLOGIN;
+ALTER ROLE xmm_loader NOLOGIN;
+ALTER ROLE xmm_reader RESET ALL;
+ALTER ROLE xmm_loader RESET ALL;
 
 -- (Re)grants privileges on everything in the archive's schemas; also called
 -- after objects are added outside the extension script.

@@ -1,4 +1,4 @@
-"""Twenty concurrent clients (as xmm_reader) mixing searches, photon queries,
+"""Twenty concurrent clients (as the web shim's reader login) mixing searches, photon queries,
 extractions and fits for a short, bounded time: no request fails. The
 3-minute version with latencies is `make bench` (section concurrency)."""
 

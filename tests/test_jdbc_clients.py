@@ -1,5 +1,5 @@
 """SQL clients: TOPCAT's engine (stilts) reads the archive through the real
-PostgreSQL JDBC driver as xmm_reader, with every column typed."""
+PostgreSQL JDBC driver as a reader login (over TCP, SCRAM), with every column typed."""
 
 import re
 import shutil
@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
+
+from xmmdb_loader.roles import stored_passwords
 
 PLAIN = {"bigint", "integer", "smallint", "real", "double precision", "text", "boolean"}
 JDBC_JAR = "/usr/share/java/postgresql.jar"
@@ -22,15 +24,16 @@ def test_client_views_have_only_plain_types(db):
 
 
 def jdbc_url(dsn: str) -> str:
+    """As a TOPCAT user made with `xmmdb user add`: the archive's own reader login and its password."""
     p = conninfo_to_dict(dsn)
     host = p.get("host", "127.0.0.1")
     host = "127.0.0.1" if host.startswith("/") else host
-    return f"jdbc:postgresql://{host}:{p.get('port', 5432)}/{p['dbname']}?user=xmm_reader"
+    password = stored_passwords()["xmm_user"]
+    return f"jdbc:postgresql://{host}:{p.get('port', 5432)}/{p['dbname']}?user=xmm_user&password={password}"
 
 
 def stilts(*args: str) -> str:
-    if not shutil.which("stilts"):
-        pytest.skip("stilts is not installed (setup/deps.sh installs it)")
+    assert shutil.which("stilts"), "stilts is missing (setup/deps.sh installs it)"
     out = subprocess.run(["stilts", "-classpath", JDBC_JAR, "-Djdbc.drivers=org.postgresql.Driver", *args],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

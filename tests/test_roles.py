@@ -1,13 +1,18 @@
-"""Roles: what the web shim, TAP and JDBC users connect as (xmm_reader) can
+"""Roles: the logins of the reader group (the web shim, TAP and JDBC users) can
 read and compute but never write, create or escalate."""
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from xmmdb_loader.roles import login_dsn
 
 
-def as_role(dsn, role):
-    return psycopg.connect(make_conninfo(**{**conninfo_to_dict(dsn), "user": role}), autocommit=True)
+LOGINS = {"xmm_reader": "xmm_user", "xmm_loader": "xmm_load"}   # the archive's own login of each group
+
+
+def as_role(dsn, group):
+    """Logged in as the archive's own login role of the group, with its password."""
+    return psycopg.connect(login_dsn(dsn, LOGINS[group]), autocommit=True)
 
 
 @pytest.fixture

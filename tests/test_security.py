@@ -1,12 +1,15 @@
 """A reader is a reader: no path from the role that TAP, JDBC and web users
 connect as to code execution or to another role's powers."""
 
-import os
 import stat
+import subprocess
 
 import psycopg
 import pytest
-from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from xmmdb_loader.dsn import with_dbname
+from xmmdb_loader.roles import ensure_login, login_dsn, pgpass_file, remove_login
 
 
 def extension_functions(conn):
@@ -81,3 +84,108 @@ def test_a_temporary_catalogue_table_cannot_redirect_imports(dsn, attacker_dir, 
         assert not marker.exists(), "the server imported the reader's code"
         conn.execute("RESET ROLE")
         assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'xmm_reader'").fetchone()[0]
+
+
+# -- who may connect how -------------------------------------------------------
+
+def as_os_user(user, *cmd):
+    return subprocess.run(["runuser", "-u", user, "--", *cmd], capture_output=True, text=True, timeout=30)
+
+
+def test_the_superuser_needs_the_cluster_owners_os_account(server_dsn):
+    """Any local OS user could log in as postgres (trust); now only the cluster's owners, over the socket."""
+    p = conninfo_to_dict(server_dsn)
+    if p.get("user") != "postgres" or not str(p.get("host", "")).startswith("/"):
+        pytest.fail("this test needs the private cluster (make test starts it)")
+    socket = as_os_user("nobody", "psql", "-XAtc", "SELECT 1", f"host={p['host']} port={p['port']} dbname=postgres user=postgres")
+    assert socket.returncode != 0 and "authentication failed" in socket.stderr
+    tcp = as_os_user("nobody", "psql", "-XAtc", "SELECT 1", f"host=127.0.0.1 port={p['port']} dbname=postgres user=postgres")
+    assert tcp.returncode != 0 and "rejects connection" in tcp.stderr
+    with psycopg.connect(with_dbname(server_dsn, "postgres")) as conn:     # root, mapped to postgres
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+
+
+def test_readers_need_their_password(dsn):
+    p = conninfo_to_dict(dsn)
+    for host in (p["host"], "127.0.0.1"):
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(make_conninfo(host=host, port=p["port"], dbname=p["dbname"], user="xmm_user",
+                                          password="guess"))
+    with psycopg.connect(login_dsn(make_conninfo(**{**p, "host": "127.0.0.1"}), "xmm_user")) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "xmm_user"
+    assert pgpass_file().stat().st_mode & 0o077 == 0
+
+
+def test_the_groups_cannot_log_in(dsn):
+    for group in ("xmm_reader", "xmm_loader"):
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(make_conninfo(**{**conninfo_to_dict(dsn), "user": group, "password": "x"}))
+
+
+@pytest.fixture
+def two_readers(dsn):
+    """Two JDBC users, as `xmmdb user add` makes them."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name in ("xmmtest_alice", "xmmtest_bob"):
+            ensure_login(conn, name, "reader")
+    with psycopg.connect(login_dsn(dsn, "xmmtest_alice"), autocommit=True) as alice, \
+            psycopg.connect(login_dsn(dsn, "xmmtest_bob"), autocommit=True) as bob:
+        yield alice, bob
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name in ("xmmtest_alice", "xmmtest_bob"):
+            conn.execute(f"DROP OWNED BY {name}")
+            remove_login(conn, name)
+
+
+def test_one_readers_alter_role_does_not_change_anothers_limits(two_readers, dsn):
+    alice, bob = two_readers
+    alice.execute("ALTER ROLE xmmtest_alice SET statement_timeout = 0")     # her own defaults: allowed
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("ALTER ROLE xmmtest_bob SET statement_timeout = 0")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("ALTER ROLE xmmtest_bob PASSWORD 'mine'")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("ALTER ROLE xmm_reader SET statement_timeout = 0")
+    with psycopg.connect(login_dsn(dsn, "xmmtest_bob")) as bob_again:
+        assert bob_again.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+
+
+def test_readers_neither_see_nor_stop_each_other(two_readers):
+    alice, bob = two_readers
+    bob_pid = bob.info.backend_pid
+    seen = alice.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (bob_pid,)).fetchone()
+    assert seen is None or seen[0] in (None, "<insufficient privilege>")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SELECT pg_cancel_backend(%s)", (bob_pid,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SELECT pg_terminate_backend(%s)", (bob_pid,))
+
+
+def test_readers_cannot_lift_what_only_the_superuser_sets(two_readers):
+    alice, _ = two_readers
+    assert alice.execute("SHOW temp_file_limit").fetchone()[0] == "2GB"
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SET temp_file_limit = -1")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("ALTER ROLE xmmtest_alice CONNECTION LIMIT -1")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("ALTER ROLE xmmtest_alice SET temp_file_limit = -1")
+
+
+def test_readers_reach_no_other_database(two_readers, dsn):
+    for other in ("postgres", "template1"):
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(with_dbname(login_dsn(dsn, "xmmtest_alice"), other))
+
+
+def test_connections_per_login_are_limited(two_readers, dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ensure_login(conn, "xmmtest_alice", "reader", connections=2)
+    extra = psycopg.connect(login_dsn(dsn, "xmmtest_alice"))
+    try:
+        with pytest.raises(psycopg.OperationalError, match="too many connections"):
+            psycopg.connect(login_dsn(dsn, "xmmtest_alice"))
+        with psycopg.connect(login_dsn(dsn, "xmm_load")) as loader:          # others still get in
+            assert loader.execute("SELECT 1").fetchone()
+    finally:
+        extra.close()

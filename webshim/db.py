@@ -2,7 +2,7 @@
 timeout on every connection, and which xmm_* SQL functions exist right now.
 
 The shim has no science logic: every page is one or a few SQL calls. Features
-whose SQL function is not installed yet (another issue's work) are reported as
+whose SQL function is missing from the database are reported as
 "not available" instead of failing, and appear as soon as the function does
 (the function list is re-read every few seconds).
 """
@@ -17,31 +17,26 @@ import time
 from contextlib import contextmanager
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-READER_ROLE = "xmm_reader"
+WEB_LOGIN = "xmm_web"            # the shim's own reader login (loader/roles.py)
 DEFAULT_TIMEOUT_MS = 30_000
 
 
 def resolve_dsn(dsn: str | None = None) -> str:
-    """$XMMDB_WEB_DSN, else the xmmdb DSN with user xmm_reader when that role
-    exists (read-only access for a public shim), else the xmmdb DSN as it is."""
+    """$XMMDB_WEB_DSN, else the xmmdb DSN as the shim's own reader login (xmm_web, with its
+    password from the pgpass file `xmmdb init` writes), else the xmmdb DSN as it is (a server
+    where no login roles were made, e.g. $XMMDB_DSN pointing at a database of your own)."""
     env = os.environ.get("XMMDB_WEB_DSN", "").strip()
     if env:
         return env
-    if dsn is None:
-        from xmmdb_loader.dsn import find_dsn
+    from xmmdb_loader.dsn import find_dsn
+    from xmmdb_loader.roles import RoleError, login_dsn
 
-        dsn = find_dsn()
+    dsn = find_dsn() if dsn is None else dsn
     try:
-        with psycopg.connect(dsn, connect_timeout=5) as conn:
-            has_reader = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolcanlogin",
-                                      (READER_ROLE,)).fetchone()
-    except psycopg.Error:
+        return login_dsn(dsn, WEB_LOGIN)
+    except RoleError:
         return dsn
-    if has_reader:
-        return make_conninfo(**{**conninfo_to_dict(dsn), "user": READER_ROLE})
-    return dsn
 
 
 class NotAvailable(Exception):
