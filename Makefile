@@ -52,9 +52,14 @@ $(EXT_SCRIPT): sql $(SQL_FILES) $(UPGRADE_FILES) extension/$(EXTENSION).control 
 	@touch $@
 
 # The C module (src/, PGXS) goes to the server's pkglibdir, the script beside the control file.
+# The module is loaded by every backend (shared_preload_libraries): a new one
+# is renamed into place, never written over the file running servers map.
+PKGLIB = $(shell $(PG_CONFIG) --pkglibdir)
 install: $(EXT_SCRIPT) $(STATE)/.deps
 	@$(MAKE) --no-print-directory -s -C src
-	@flock $(STATE)/.install.lock sh -c '$(SUDO) $(MAKE) --no-print-directory -s -C src install && \
+	@flock $(STATE)/.install.lock sh -c 'cmp -s src/$(EXTENSION).so $(PKGLIB)/$(EXTENSION).so || \
+	  { $(SUDO) install -m 755 src/$(EXTENSION).so $(PKGLIB)/$(EXTENSION).so.new && \
+	    $(SUDO) mv -f $(PKGLIB)/$(EXTENSION).so.new $(PKGLIB)/$(EXTENSION).so; } && \
 	  $(SUDO) install -m 644 extension/$(EXTENSION).control extension/$(EXTENSION)--*.sql $$($(PG_CONFIG) --sharedir)/extension/'
 
 start: setup

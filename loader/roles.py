@@ -20,6 +20,7 @@ cluster's owner (peer authentication, setup/cluster.sh).
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import os
@@ -82,27 +83,49 @@ def stored_passwords() -> dict[str, str]:
     return out
 
 
-def store_password(user: str, password: str) -> None:
+def _rewrite_pgpass(user: str, password: str | None) -> None:
+    """Sets (or with None removes) one user's line, under a lock, replacing the file at once:
+    a reader never sees it half written."""
     path = pgpass_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    keep = [line for line in (path.read_text().splitlines() if path.is_file() else [])
-            if not line.startswith(f"*:*:*:{user}:")]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(keep + [f"*:*:*:{user}:{password}"]) + "\n")
-    path.chmod(0o600)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        keep = [line for line in (path.read_text().splitlines() if path.is_file() else [])
+                if not line.startswith(f"*:*:*:{user}:")]
+        if password is not None:
+            keep.append(f"*:*:*:{user}:{password}")
+        tmp = path.with_suffix(f".{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(line + "\n" for line in keep))
+        os.replace(tmp, path)
+
+
+def store_password(user: str, password: str) -> None:
+    _rewrite_pgpass(user, password)
 
 
 def forget_password(user: str) -> None:
-    path = pgpass_file()
-    if path.is_file():
-        keep = [line for line in path.read_text().splitlines() if not line.startswith(f"*:*:*:{user}:")]
-        path.write_text("\n".join(keep) + ("\n" if keep else ""))
+    _rewrite_pgpass(user, None)
 
 
-def ensure_login(conn: psycopg.Connection, name: str, role: str, connections: int | None = None) -> None:
+def password_works(conn: psycopg.Connection, user: str, password: str) -> bool:
+    """Whether the server takes this password for user (a login to the connection's database)."""
+    params = {**conninfo_to_dict(conn.info.dsn), "user": user, "password": password, "connect_timeout": "5"}
+    params.pop("passfile", None)
+    try:
+        psycopg.connect(make_conninfo(**params)).close()
+    except psycopg.OperationalError as exc:
+        return "password authentication failed" not in str(exc)
+    return True
+
+
+def ensure_login(conn: psycopg.Connection, name: str, role: str, connections: int | None = None,
+                 reset_unknown: bool = True) -> None:
     """Creates (or brings up to date) the login `name` in group `role` with its limits and a password
-    known to the pgpass file. Needs a superuser connection."""
+    in the pgpass file. Needs a superuser connection. An existing login whose password this user's
+    file does not know keeps it unless reset_unknown (another user of the cluster may hold it); one
+    whose stored password the server refuses gets a new one."""
     if role not in GROUPS:
         raise RoleError(f"unknown role {role!r}: reader or loader")
     if not NAME.fullmatch(name) or name in GROUPS.values() or name.startswith("pg_") or name == "postgres":
@@ -114,30 +137,32 @@ def ensure_login(conn: psycopg.Connection, name: str, role: str, connections: in
     row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     if row and row[0]:
         raise RoleError(f"{name!r} is a superuser: it cannot become a {role}")
-    password = stored_passwords().get(name)
-    fresh = password is None
-    if fresh:
-        password = secrets.token_urlsafe(24)
-    ident, verifier = sql.Identifier(name), sql.Literal(scram_verifier(password))
+    stored = stored_passwords().get(name)
     if not row:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                             "NOBYPASSRLS INHERIT PASSWORD {}").format(ident, verifier))
-    elif fresh:
-        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, verifier))
+        new = stored or secrets.token_urlsafe(24)
+    elif stored is None:
+        new = secrets.token_urlsafe(24) if reset_unknown else None
+    else:
+        new = None if password_works(conn, name, stored) else secrets.token_urlsafe(24)
+    ident = sql.Identifier(name)
+    if new is not None:
+        store_password(name, new)        # first: a password the server has is never one we lost
+        verifier = sql.Literal(scram_verifier(new))
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                             "INHERIT PASSWORD {}" if not row else "ALTER ROLE {} PASSWORD {}").format(ident, verifier))
     other = {"reader": "xmm_loader", "loader": "xmm_reader"}[role]
-    conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(other), ident))
+    if conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (name, other)).fetchone()[0]:
+        conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(other), ident))
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(GROUPS[role]), ident))
     conn.execute(sql.SQL("ALTER ROLE {} LOGIN CONNECTION LIMIT {}").format(ident, sql.Literal(connections)))
     conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
     for key, value in (READER_SETTINGS if role == "reader" else LOADER_SETTINGS).items():
         conn.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(ident, sql.Identifier(key), sql.Literal(value)))
-    if fresh:
-        store_password(name, password)
 
 
 def ensure_service_logins(conn: psycopg.Connection) -> None:
     for name, (role, connections) in SERVICE_LOGINS.items():
-        ensure_login(conn, name, role, connections)
+        ensure_login(conn, name, role, connections, reset_unknown=False)
 
 
 def remove_login(conn: psycopg.Connection, name: str) -> None:

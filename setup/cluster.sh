@@ -106,6 +106,8 @@ EOF
 # - synchronous_commit on: a commit is reported only once it is on disk; off
 #   loses acknowledged commits in a crash. Loads are fast by batching instead.
 # - wal_level replica and WAL senders: pg_basebackup and point-in-time recovery.
+# - the reader watchdog (src/watchdog.c) and its limits: what a reader's
+#   session cannot lift, whatever it SETs (docs/security.md).
 managed_settings() {
   grep -q "^include_if_exists = 'xmmdb.conf'" "$PGDATA/postgresql.conf" \
     || echo "include_if_exists = 'xmmdb.conf'" >>"$PGDATA/postgresql.conf"
@@ -116,6 +118,10 @@ fsync = on
 full_page_writes = on
 wal_level = replica
 max_wal_senders = 3
+shared_preload_libraries = 'xmmdb'
+xmmdb.reader_statement_timeout = '60s'
+xmmdb.reader_idle_in_transaction_timeout = '5min'
+xmmdb.reader_memory_limit = '2GB'
 EOF
   chown postgres: "$PGDATA/xmmdb.conf"
   authentication

@@ -3,8 +3,10 @@ connect as to code execution or to another role's powers."""
 
 import stat
 import subprocess
+import time
 
 import psycopg
+import psycopg.sql
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -189,3 +191,69 @@ def test_connections_per_login_are_limited(two_readers, dsn):
             assert loader.execute("SELECT 1").fetchone()
     finally:
         extra.close()
+
+
+# -- limits a session cannot lift: the reader watchdog (src/watchdog.c) ---------
+
+@pytest.fixture
+def watchdog_limits(server_dsn):
+    """Sets watchdog limits for one test (ALTER SYSTEM: the superuser's), and puts them back."""
+    admin = psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True)
+
+    def set_limits(**limits):
+        for key, value in limits.items():
+            admin.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                psycopg.sql.Identifier("xmmdb", key), psycopg.sql.Literal(value)))
+        admin.execute("SELECT pg_reload_conf()")
+        time.sleep(1.0)                                      # the worker rereads its settings
+    yield set_limits
+    for key in ("reader_statement_timeout", "reader_idle_in_transaction_timeout", "reader_memory_limit"):
+        admin.execute(f"ALTER SYSTEM RESET xmmdb.{key}")
+    admin.execute("SELECT pg_reload_conf()")
+    admin.close()
+    time.sleep(1.0)
+
+
+def test_the_watchdog_runs(server_dsn):
+    with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as conn:
+        for _ in range(20):      # the postmaster restarts it within seconds if it ever stops
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'xmmdb reader watchdog'"
+                            ).fetchone()[0] == 1:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no reader watchdog (shared_preload_libraries = 'xmmdb'?)")
+        assert conn.execute("SHOW xmmdb.reader_statement_timeout").fetchone()[0] == "1min"
+
+
+def test_a_reader_that_lifts_its_statement_timeout_is_cancelled_all_the_same(two_readers, watchdog_limits):
+    alice, bob = two_readers
+    watchdog_limits(reader_statement_timeout="2s")
+    alice.execute("SET statement_timeout = 0")
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        alice.execute("SELECT pg_sleep(30)")
+    assert 2 <= time.monotonic() - t0 < 3.5
+    assert bob.execute("SELECT 1").fetchone() == (1,)      # the others go on
+
+
+def test_a_reader_idle_in_a_transaction_is_ended(two_readers, watchdog_limits):
+    alice, _ = two_readers
+    watchdog_limits(reader_idle_in_transaction_timeout="2s")
+    alice.execute("SET idle_in_transaction_session_timeout = 0")
+    alice.execute("BEGIN")
+    alice.execute("SELECT 1")
+    time.sleep(3.5)
+    with pytest.raises(psycopg.OperationalError):
+        alice.execute("SELECT 1")
+
+
+def test_a_reader_that_takes_too_much_memory_is_ended(two_readers, watchdog_limits):
+    alice, bob = two_readers
+    watchdog_limits(reader_memory_limit="300MB")
+    alice.execute("SET work_mem = '4GB'")
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.OperationalError):
+        alice.execute("SELECT count(*) FROM (SELECT array_agg(g) a FROM generate_series(1, 200000000) g) s")
+    assert time.monotonic() - t0 < 30
+    assert bob.execute("SELECT 1").fetchone() == (1,)
