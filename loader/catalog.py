@@ -36,8 +36,9 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=sys.stderr) -> dict:
+def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=None) -> dict:
     """Loads catalogue files; returns {table: {inserted, updated, unchanged}} summed over files."""
+    out = out or sys.stderr
     tables = [read_table(Path(p)) for p in paths]
     # Observation lists first: the catalogue then finds its observations' pointings.
     tables.sort(key=lambda tf: file_format(tf) != "observation_list")

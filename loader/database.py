@@ -108,10 +108,10 @@ def configure_database(conn: psycopg.Connection) -> None:
 
 
 def available_build_id(conn: psycopg.Connection) -> str | None:
-    """The build id at the end of the install script PostgreSQL would load now."""
+    """The build id the install script PostgreSQL would load now defines (its first statement)."""
     row = conn.execute(
         "SELECT pg_read_file(c.setting || '/extension/xmmdb--' || e.default_version || '.sql')"
         "  FROM pg_config c, pg_available_extensions e"
         " WHERE c.name = 'SHAREDIR' AND e.name = 'xmmdb'").fetchone()
-    found = row and re.search(r"SELECT '([0-9a-f]{16})' \$\$;\s*$", row[0])
+    found = row and re.search(r"FUNCTION xmm\.build_id\(\) .* SELECT '([0-9a-f]{16})' \$\$;", row[0])
     return found.group(1) if found else None

@@ -441,7 +441,7 @@ def write_orbit(conn: psycopg.Connection, orbit: OrbitFile) -> dict:
     return {"inserted": max(len(orbit.time) - old, 0), "updated": min(old, len(orbit.time)), "unchanged": 0}
 
 
-def load_events(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=sys.stderr) -> dict:
+def load_events(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=None) -> dict:
     """Loads event lists and orbit files, one transaction per file; returns
     {'photon': {...}, 'orbit': {...}} counts summed over the files. A bad file
     raises LoadError after the files before it were committed."""
@@ -478,10 +478,10 @@ def _write_one(conn, path: Path, item, digest: str, prepared, totals: dict, prog
         conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
                      ("events" if table == "photon" else "orbit", str(path), digest, n,
                       Jsonb({table: summary, **({"without_sky": item.meta["without_sky"]} if table == "photon" else {})})))
-    if progress or out is not sys.stderr:
+    if progress or out is not None:   # a line per file on a terminal, or to a stream given
         what = (f"{item.meta['obs_id']} {item.meta['instrument']} {item.meta['exp_id']}" if table == "photon"
                 else f"orbit of {item.obs_id}")
         print(f"{path.name}: {what}, {n} rows: +{summary['inserted']} ~{summary['updated']} "
-              f"={summary['unchanged']}", file=out)
+              f"={summary['unchanged']}", file=out or sys.stderr)
     for k, v in summary.items():
         totals.setdefault(table, {"inserted": 0, "updated": 0, "unchanged": 0})[k] += v

@@ -122,8 +122,9 @@ def _report(out, what, summary):
                                   for t, s in summary.items()), file=out)
 
 
-def load_responses(conn: psycopg.Connection, paths, progress: bool = True, out=sys.stderr) -> dict:
+def load_responses(conn: psycopg.Connection, paths, progress: bool = True, out=None) -> dict:
     """Loads ARFs and RMFs (files or directories of them) into the response store."""
+    out = out or sys.stderr
     files = _files(paths)
     if not files:
         raise LoadError("no response files given (expected .rmf/.arf/.fits files or a directory of them)")
@@ -143,8 +144,9 @@ def load_responses(conn: psycopg.Connection, paths, progress: bool = True, out=s
     return summary
 
 
-def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=sys.stderr) -> dict:
+def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=None) -> dict:
     """Loads spectra with their backgrounds and ARFs (and RMFs found beside them)."""
+    out = out or sys.stderr
     files = [Path(p) for p in paths]
     given = [f.resolve() for f in files]
     kinds = {f: _kind_of(f) for f in given}

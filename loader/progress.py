@@ -18,8 +18,9 @@ LONG = 10.0
 
 
 @contextmanager
-def phase(label: str, rows: int, tick: bool, out=sys.stderr):
+def phase(label: str, rows: int, tick: bool, out=None):
     """Runs the block as one phase of `rows` rows; `tick`: show the elapsed time while it runs."""
+    out = out or sys.stderr
     t0 = time.perf_counter()
     done = threading.Event()
 

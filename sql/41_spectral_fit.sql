@@ -40,9 +40,13 @@ CREATE TABLE xmm.fit_cache (
     options      jsonb NOT NULL,
     result       xmm.fit_result NOT NULL,
     spectrum_ids bigint[] NOT NULL,
+    last_used    timestamptz NOT NULL DEFAULT now(),    -- eviction: least recently used first
+    created_by   name NOT NULL DEFAULT session_user,    -- whose fits: quota per role (sql/42_fit_cache.sql)
     PRIMARY KEY (detid, instrument, model, options)
 );
 CREATE INDEX fit_cache_spectra_idx ON xmm.fit_cache USING gin (spectrum_ids);
+CREATE INDEX fit_cache_lru_idx ON xmm.fit_cache (created_by, last_used);
+CREATE INDEX fit_cache_used_idx ON xmm.fit_cache (last_used);
 COMMENT ON TABLE xmm.fit_cache IS 'Spectral fit results by (detection, instrument, model, options); cleared for a detection when its products are reloaded';
 
 -- The computation (no cache): thin body over xmmdb.spectral.store.
@@ -98,85 +102,3 @@ BEGIN
       HINT = 'load its pipeline spectra: xmmdb load products FILE...';
   END IF;
 END $$;
-
--- SECURITY DEFINER: a read-only role (xmm_reader, sql/91_roles.sql) may fit and so fill the
--- cache, but only with results computed here (it has no write access to xmm.fit_cache).
--- The inputs reach Python as parameters and are parsed strictly (no eval, no dynamic SQL).
-CREATE FUNCTION xmm.xmm_fit_detection(detid bigint, instrument text, model text, options jsonb DEFAULT '{}')
-RETURNS xmm.fit_result
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = xmm, public, pg_temp AS $$
-DECLARE
-  opts jsonb := coalesce(options, '{}');
-  key jsonb;
-  inst text := upper(trim(coalesce(instrument, '')));
-  m text := lower(trim(coalesce(model, '')));
-  res xmm.fit_result;
-  msg text; hint text; state text; ctx text;
-BEGIN
-  PERFORM xmm.fit_options(opts);
-  key := opts - 'refit' - 'joint';
-  IF inst IN ('JOINT', 'ALL') THEN inst := 'EPIC'; END IF;
-  IF inst NOT IN ('PN', 'M1', 'M2', 'EPIC') THEN
-    RAISE EXCEPTION 'instrument %: expected PN, M1, M2 or EPIC (joint fit)', quote_literal(instrument)
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF NOT coalesce((opts->>'refit')::boolean, false) THEN
-    SELECT (c.result).* INTO res FROM xmm.fit_cache c
-     WHERE c.detid = xmm_fit_detection.detid AND c.instrument = inst AND c.model = m AND c.options = key;
-    IF FOUND THEN
-      res.cached := true;
-      RETURN res;
-    END IF;
-  END IF;
-  BEGIN
-    res := xmm.fit_compute(detid, inst, m, key);
-  EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
-                          ctx = PG_EXCEPTION_CONTEXT;
-    PERFORM xmm.raise_error(msg, hint, state, ctx);
-  END;
-  res.cached := false;
-  res.fitted_at := clock_timestamp();
-  INSERT INTO xmm.fit_cache AS c (detid, instrument, model, options, result, spectrum_ids)
-  VALUES (detid, inst, m, key, res, res.spectrum_ids)
-  ON CONFLICT ON CONSTRAINT fit_cache_pkey
-  DO UPDATE SET result = excluded.result, spectrum_ids = excluded.spectrum_ids;
-  RETURN res;
-END $$;
-
-CREATE FUNCTION xmm.xmm_fit(srcid bigint, model text, options jsonb DEFAULT '{}')
-RETURNS xmm.fit_result
-LANGUAGE sql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-  SELECT f.* FROM xmm.best_spectrum(srcid, options) b
-   CROSS JOIN LATERAL xmm.xmm_fit_detection(b.detid, b.instrument, model, options) f
-$$;
-
-CREATE FUNCTION xmm.xmm_fit_detection_plot(detid bigint, instrument text, model text, options jsonb DEFAULT '{}')
-RETURNS bytea
-LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-DECLARE
-  inst text := upper(trim(coalesce(instrument, '')));
-  msg text; hint text; state text; ctx text;
-BEGIN
-  PERFORM xmm.fit_options(options);
-  IF inst IN ('JOINT', 'ALL') THEN inst := 'EPIC'; END IF;
-  RETURN xmm.fit_plot_png(detid, inst, lower(trim(coalesce(model, ''))),
-                          coalesce(options, '{}') - 'refit' - 'joint');
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
-                          ctx = PG_EXCEPTION_CONTEXT;
-  PERFORM xmm.raise_error(msg, hint, state, ctx);
-END $$;
-
-CREATE FUNCTION xmm.xmm_fit_plot(srcid bigint, model text, options jsonb DEFAULT '{}')
-RETURNS bytea
-LANGUAGE sql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-  SELECT xmm.xmm_fit_detection_plot(b.detid, b.instrument, model, options) FROM xmm.best_spectrum(srcid, options) b
-$$;
-
-COMMENT ON FUNCTION xmm.xmm_fit(bigint, text, jsonb) IS
-  'Fits a source''s best EPIC spectrum (or all of that detection''s spectra with {"joint": true}) with Sherpa; cached';
-COMMENT ON FUNCTION xmm.xmm_fit_detection(bigint, text, text, jsonb) IS
-  'Fits one detection''s spectrum (PN, M1, M2, or EPIC for a joint fit) with Sherpa; cached';
-COMMENT ON FUNCTION xmm.xmm_fit_plot(bigint, text, jsonb) IS
-  'PNG of the fit of a source''s best spectrum: counts/s/keV with errors, folded model, residuals in sigma';
