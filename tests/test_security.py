@@ -257,3 +257,25 @@ def test_a_reader_that_takes_too_much_memory_is_ended(two_readers, watchdog_limi
         alice.execute("SELECT count(*) FROM (SELECT array_agg(g) a FROM generate_series(1, 200000000) g) s")
     assert time.monotonic() - t0 < 30
     assert bob.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_reader_cannot_fill_the_fit_cache(two_readers, dsn):
+    """Readers fill the cache through the definer fit; past their quota their least recently used fits go."""
+    alice, _ = two_readers
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("CREATE OR REPLACE FUNCTION xmm.fit_cache_quota() RETURNS bigint LANGUAGE sql IMMUTABLE"
+                      " AS $$ SELECT 2::bigint $$")
+        try:
+            srcid = admin.execute("SELECT d.srcid FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
+                                  " WHERE s.kind = 'source' ORDER BY s.total_counts DESC LIMIT 1").fetchone()[0]
+            for emin in (0.41, 0.42, 0.43):
+                alice.execute("SELECT * FROM xmm_fit(%s, 'phabs_pl', %s)", (srcid, f'{{"emin": {emin}}}'))
+            kept = [r[0] for r in admin.execute(
+                "SELECT options->>'emin' FROM xmm.fit_cache WHERE created_by = 'xmmtest_alice' ORDER BY 1")]
+            assert kept == ["0.42", "0.43"]
+            with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="at most 4096"):
+                alice.execute("SELECT * FROM xmm_fit(%s, 'phabs_pl', %s)", (srcid, '{"method": "' + "x" * 5000 + '"}'))
+        finally:
+            admin.execute("CREATE OR REPLACE FUNCTION xmm.fit_cache_quota() RETURNS bigint LANGUAGE sql IMMUTABLE"
+                          " AS $$ SELECT 2000::bigint $$")
+            admin.execute("DELETE FROM xmm.fit_cache WHERE created_by = 'xmmtest_alice'")
