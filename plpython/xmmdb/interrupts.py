@@ -10,12 +10,22 @@ every call of ours puts them back (`xmmdb.pg.call`): a few system calls.
 
 The handlers are kept as opaque `struct sigaction` buffers read and written by
 libc's sigaction(), so their layout never matters here.
+
+The handlers only note that an interrupt is pending (InterruptPending); the
+backend acts on it when it next checks, which long Python work (a Sherpa fit,
+a periodogram) never does: a fit ran 15 minutes past a 2 s timeout and a
+pg_terminate_backend. So while a call runs, a watcher thread looks at the flag
+every CHECK_EVERY seconds and, when it is set, raises Cancelled in the call's
+thread (at its next Python instruction); `xmmdb.pg.call` then lets PostgreSQL
+raise its own error (statement timeout, cancel, or the end of the session).
 """
 
 from __future__ import annotations
 
 import ctypes
 import signal
+import threading
+from contextlib import contextmanager
 
 _SIGNALS = tuple(getattr(signal, name) for name in (
     "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGALRM", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGCHLD"))
@@ -38,3 +48,46 @@ def restore_handlers() -> None:
     """Puts back the handlers save_handlers() found."""
     for sig, buf in _saved.items():
         _libc.sigaction(sig, buf, None)
+
+
+CHECK_EVERY = 0.05      # s
+
+
+class Cancelled(BaseException):
+    """PostgreSQL has an interrupt pending (BaseException: library code's `except Exception` lets it through)."""
+
+
+_flag: ctypes.c_int | None = None
+
+
+def interrupt_pending() -> bool:
+    """PostgreSQL's InterruptPending (false outside a backend)."""
+    global _flag
+    if _flag is None:
+        try:
+            _flag = ctypes.c_int.in_dll(_libc, "InterruptPending")
+        except ValueError:
+            return False
+    return bool(_flag.value)
+
+
+@contextmanager
+def cancellable():
+    """Runs the block so that a pending cancel, timeout or termination stops it (raises Cancelled)."""
+    target = ctypes.c_ulong(threading.get_ident())
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(CHECK_EVERY):
+            if interrupt_pending():
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(Cancelled))
+                return
+
+    watcher = threading.Thread(target=watch, name="xmmdb-interrupts", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(target, None)    # one raised too late goes unraised

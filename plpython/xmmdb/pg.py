@@ -11,17 +11,25 @@ and SQLSTATE, so psql, JDBC and the web shim all see the human message.
 """
 
 from .errors import XmmError
-from .interrupts import restore_handlers
+from .interrupts import Cancelled, cancellable, restore_handlers
 
 
 def call(plpy, func, *args, **kwargs):
     """Runs func with PostgreSQL's signal handlers in place before and after (a library
-    imported on the way, Sherpa, replaces SIGINT's), and XmmError as a PostgreSQL error."""
+    imported on the way, Sherpa, replaces SIGINT's), stoppable by a cancel, a statement
+    timeout or pg_terminate_backend (xmmdb.interrupts), and XmmError as a PostgreSQL error."""
     restore_handlers()
     try:
-        return func(*args, **kwargs)
+        with cancellable():
+            return func(*args, **kwargs)
     except XmmError as exc:
         raise server_error(plpy, exc) from None
+    except Cancelled:
+        try:
+            plpy.execute("SELECT 1")  # PostgreSQL processes the interrupt: its own error, or the session ends
+        except plpy.SPIError as exc:
+            raise server_error(plpy, XmmError(str(exc.args[0] if exc.args else exc), sqlstate=exc.sqlstate)) from None
+        raise server_error(plpy, XmmError("the statement was cancelled", sqlstate="57014")) from None
     finally:
         restore_handlers()
 

@@ -13,6 +13,7 @@ from .sky import project
 
 OPTIONS = {"emin": float, "emax": float, "tmin": float, "tmax": float, "obs_id": str, "instrument": str}
 MAX_PIXELS = 4096
+MAX_SIZE_ARCMIN = 120.0     # a side: a whole EPIC field (30') and its surroundings
 
 
 def parse_options(options) -> dict:
@@ -37,10 +38,15 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
     tmin, tmax, obs_id, instrument)."""
     from astropy.io import fits
 
-    if not (size_arcmin and size_arcmin > 0 and bin_arcsec and bin_arcsec > 0):
+    if not all(v is not None and np.isfinite(v) for v in (ra, dec, size_arcmin, bin_arcsec)):
+        raise XmmError("xmm_image: ra, dec, size_arcmin and bin_arcsec must be finite numbers")
+    if not (size_arcmin > 0 and bin_arcsec > 0):
         raise XmmError("xmm_image: size_arcmin and bin_arcsec must be positive")
     if not (-90 <= dec <= 90):
         raise XmmError(f"xmm_image: declination {dec} is not in [-90, 90]")
+    if size_arcmin > MAX_SIZE_ARCMIN:
+        raise XmmError(f"xmm_image: {size_arcmin:g}' a side; an image is at most {MAX_SIZE_ARCMIN:g}'",
+                       sqlstate="54000")
     n = int(round(size_arcmin * 60.0 / bin_arcsec))
     if not 1 <= n <= MAX_PIXELS:
         raise XmmError(f"xmm_image: {size_arcmin}' in {bin_arcsec}\" pixels makes {n} pixels a side",

@@ -279,12 +279,29 @@ def _tokens(text: str):
     return out
 
 
+# Bounds of a model expression: what a spectrum can constrain is far below them.
+MAX_MODEL_LENGTH = 200
+MAX_COMPONENTS = 8
+MAX_NESTING = 4
+
+
 def build(model: str) -> Built:
     """A Sherpa model from a named model or an expression over XSPEC components."""
     if not isinstance(model, str) or not model.strip():
         raise XmmError("model: empty model name", hint="named models: " + ", ".join(NAMED))
+    if len(model) > MAX_MODEL_LENGTH:
+        raise XmmError(f"model: {len(model):,} characters; a model expression has at most {MAX_MODEL_LENGTH}",
+                       sqlstate="54000")
     text = NAMED.get(model.strip().lower(), model.strip())
     tokens = _tokens(text)
+    n_components = sum(1 for t in tokens if t[0] == "name")
+    depth = deepest = 0
+    for _, value, _ in tokens:
+        depth += (value == "(") - (value == ")")
+        deepest = max(deepest, depth)
+    if n_components > MAX_COMPONENTS or deepest > MAX_NESTING:
+        raise XmmError(f"model {model!r}: {n_components} components nested {deepest} deep; a model has at most "
+                       f"{MAX_COMPONENTS} components nested at most {MAX_NESTING} deep", sqlstate="54000")
     names = [t[1].lower() for t in tokens if t[0] == "name"]
     for kind, value, pos in tokens:
         if kind == "name" and value.lower() not in COMPONENTS:

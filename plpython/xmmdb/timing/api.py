@@ -12,18 +12,28 @@ from ..errors import XmmError
 from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select
 from .options import BOOL, FRACTION, INTEGER, POSITIVE, TEXT, parse
 
+# Bounds: a source region is at most MAX_REGION_ARCSEC (the photons of a region,
+# and the memory of a background annulus, grow with its area); energies stay
+# inside what EPIC records; harmonics and oversampling beyond these find nothing new.
+MAX_REGION_ARCSEC = 600.0
+MAX_ENERGY_EV = 20000.0
+MAX_HARMONICS = 20
+MAX_OVERSAMPLE = 100.0
+MAX_TIMES = 2_000_000             # xmm_barycenter: times in one call
+
 SELECT_OPTIONS = {
     "obs_id": (TEXT, None),
-    "emin": (POSITIVE, 200.0),
-    "emax": (POSITIVE, 12000.0),
+    "emin": (POSITIVE, 200.0, MAX_ENERGY_EV),
+    "emax": (POSITIVE, 12000.0, MAX_ENERGY_EV),
     "instrument": (TEXT, None),
 }
 EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycenter": (BOOL, False)}
-LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None), "background": (BOOL, True),
-                      "bkg_inner": (POSITIVE, None), "bkg_outer": (POSITIVE, None),
+LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
+                      "bkg_inner": (POSITIVE, None, MAX_REGION_ARCSEC), "bkg_outer": (POSITIVE, None, MAX_REGION_ARCSEC),
                       "min_fracexp": (FRACTION, 0.1)}
-PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None), "method": (TEXT, "z2"),
-                       "harmonics": (INTEGER, 2), "oversample": (POSITIVE, 5.0), "barycenter": (BOOL, True)}
+PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "method": (TEXT, "z2"),
+                       "harmonics": (INTEGER, 2, MAX_HARMONICS), "oversample": (POSITIVE, 5.0, MAX_OVERSAMPLE),
+                       "barycenter": (BOOL, True)}
 
 
 INSTRUMENTS = {"EPN": "EPN", "PN": "EPN", "EMOS1": "EMOS1", "MOS1": "EMOS1", "M1": "EMOS1",
@@ -55,6 +65,9 @@ def barycenter_times(db, times, ra, dec, obs_id=None, notice=None):
     barycentre (TDB), for a source at (ra, dec); the orbit of obs_id if loaded."""
     if times is None:
         return None
+    if len(times) > MAX_TIMES:
+        raise XmmError(f"xmm_barycenter: {len(times):,} times; one call takes at most {MAX_TIMES:,}",
+                       hint="call it on chunks of the times", sqlstate="54000")
     barycenter.unit_vector(ra, dec)  # checks the position first
     values = np.array([np.nan if v is None else v for v in times], dtype=np.float64)
     good = np.isfinite(values)

@@ -102,7 +102,7 @@ class Orbit:
 
     def position_m(self, t: np.ndarray) -> np.ndarray:
         if not self.covers(t):
-            raise XmmError(f"times {t.min():.1f}..{t.max():.1f} s are outside the orbit of observation "
+            raise XmmError(f"times {t.min():.6g}..{t.max():.6g} s are outside the orbit of observation "
                            f"{self.obs_id} ({self.time[0]:.1f}..{self.time[-1]:.1f} s TT since MJD 50814)",
                            hint="barycentre each observation's times with its own obs_id")
         return self._spline(t) * 1000.0

@@ -31,9 +31,10 @@ def _ok(kind: str, value) -> bool:
     return True
 
 
-def parse(options, spec: dict[str, tuple[str, object]], function: str) -> dict:
+def parse(options, spec: dict[str, tuple], function: str) -> dict:
     """Check `options` (a JSON object, as text or dict) against spec
-    {key: (kind, default)} and return every key with its value or default."""
+    {key: (kind, default[, upper bound])} and return every key with its value or default.
+    A number over its declared bound is an error that states the bound."""
     if options is None or options == "":
         given = {}
     elif isinstance(options, dict):
@@ -50,9 +51,12 @@ def parse(options, spec: dict[str, tuple[str, object]], function: str) -> dict:
         raise XmmError(f"{function}: unknown option {', '.join(repr(k) for k in unknown)}",
                        hint="known options: " + ", ".join(f"{k} ({v[0]})" for k, v in spec.items()))
     out = {}
-    for key, (kind, default) in spec.items():
+    for key, (kind, default, *bound) in spec.items():
         value = given.get(key, default)
         if key in given and value is not None and not _ok(kind, value):
             raise XmmError(f"{function}: option {key!r} must be a {kind}, not {json.dumps(value)}")
+        if key in given and value is not None and bound and value > bound[0]:
+            raise XmmError(f"{function}: option {key!r} is {value:g}; it may be at most {bound[0]:g}",
+                           sqlstate="54000")
         out[key] = int(value) if kind == INTEGER and value is not None else value
     return out
