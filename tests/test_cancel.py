@@ -41,3 +41,35 @@ def test_cancel_after_a_fit(fitted, dsn):
     with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
         fitted.execute("SELECT pg_sleep(5)")
     assert time.monotonic() - t0 < 1.5
+
+
+LONG = "SELECT count(*) FROM xmm_periodogram(781, 0.01, 2, '{\"harmonics\": 20, \"oversample\": 20}')"   # ~30 s
+
+
+def test_long_python_work_stops_at_the_statement_timeout(dsn):
+    """A periodogram is long work in Python: the timeout stops it, not its end."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM xmm_resolve('M 82')")              # boot first
+        conn.execute("SET statement_timeout = '1s'")
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+            conn.execute(LONG)
+        assert time.monotonic() - t0 < 1.8
+        assert conn.execute("SELECT 1").fetchone() == (1,)                       # the session goes on
+
+
+def test_terminate_ends_long_python_work(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM xmm_resolve('M 82')")
+        pid = conn.info.backend_pid
+
+        def terminate_soon():
+            time.sleep(1.0)
+            with psycopg.connect(dsn, autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        threading.Thread(target=terminate_soon).start()
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute(LONG)
+        assert time.monotonic() - t0 < 2.5
