@@ -207,6 +207,19 @@ def _gtis(hdul, name: str) -> list:
     return filtered or standard
 
 
+MAX_TIME_OUTSIDE = 86400.0      # s: how far an event may lie outside TSTART..TSTOP
+
+
+def _union_length(intervals: list) -> float:
+    """Total length of the union of (start, stop) intervals."""
+    total, end = 0.0, -np.inf
+    for a, b in sorted(intervals):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
 def read_event_list(path: Path, hdul=None) -> EventList:
     path = Path(path)
     name = path.name
@@ -257,25 +270,37 @@ def read_event_list(path: Path, hdul=None) -> EventList:
     if nosky.any():
         columns = {c: v[~nosky] for c, v in columns.items()}
         t = columns["TIME"]
-    for c, lo, hi in (("PI", 0, 32767), ("PATTERN", 0, 127), ("CCDNR", 0, 255)):  # PI is in eV
+    rows = np.flatnonzero(~nosky) + 1          # FITS row numbers of the events kept
+    # Every packed field within what its column holds (sql/50_photon_store.sql): PI int2,
+    # PATTERN and CCDNR a byte each, FLAG int4; a NaN is no value.
+    for c, lo, hi in (("PI", 0, 32767), ("PATTERN", 0, 127), ("CCDNR", 0, 255), ("FLAG", -2**31, 2**31 - 1)):
         v = columns[c]
-        out = (v < lo) | (v > hi)
+        out = ~np.isfinite(v.astype(np.float64)) | (v < lo) | (v > hi)
         if out.any():
             i = int(np.argmax(out))
-            raise LoadError(f"{name}: column {c} value {v[i]} in row {i + 1} is outside {lo}..{hi}; "
+            raise LoadError(f"{name}: column {c} value {v[i]} in row {rows[i]} is outside {lo}..{hi}; "
                             "nothing was written")
     gtis = [(c, a + offset, b + offset) for c, a, b in _gtis(hdul, name)]
     if not gtis:  # without good time intervals there is no exposure: light curves and rates would be wrong
         raise LoadError(f"{name}: no good time intervals (GTI or STDGTInn extensions missing or empty); "
                         "nothing was written")
-    ontime = None
-    if gtis:
-        per_ccd: dict[int, float] = {}
-        for c, a, b in gtis:
-            per_ccd[c] = per_ccd.get(c, 0.0) + (b - a)
-        ontime = max(per_ccd.values())
+    # On-time: the length of the union of each CCD's intervals (overlapping GTIs are
+    # not time twice); the stored GTI rows stay as the file has them.
+    per_ccd: dict[int, list] = {}
+    for c, a, b in gtis:
+        per_ccd.setdefault(c, []).append((a, b))
+    ontime = max(_union_length(v) for v in per_ccd.values())
     tstart = float(_keyword(h, "TSTART", default=t.min() if len(t) else 0.0)) + offset
     tstop = float(_keyword(h, "TSTOP", default=t.max() if len(t) else 0.0)) + offset
+    # Times are packed as microseconds from the first event of a sky cell, in 46 bits
+    # (2.2 years): an event far outside the exposure would not fit, and is wrong anyway.
+    outside = (t < tstart - MAX_TIME_OUTSIDE) | (t > tstop + MAX_TIME_OUTSIDE)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise LoadError(f"{name}: column TIME value {t[i] - offset:.6f} in row {rows[i]} is "
+                        f"{'before' if t[i] < tstart else 'after'} the exposure "
+                        f"(TSTART..TSTOP {tstart - offset:.3f}..{tstop - offset:.3f}) by more than "
+                        f"{MAX_TIME_OUTSIDE:g} s; nothing was written")
     meta = dict(obs_id=obs_id, instrument=instrument, exp_id=exp_id,
                 filter=str(_keyword(h, "FILTER", default="")).strip() or None,
                 datamode=str(_keyword(h, "DATAMODE", default="")).strip() or None,
@@ -376,6 +401,9 @@ def prepare(events: EventList) -> Prepared:
         raise LoadError(f"{events.path.name}: a sky cell spans more than 32767 pixels in X/Y; "
                         "the sky pixels are not 0.05\" (check TCDLT of X/Y); nothing was written")
     us = np.rint((t - t0[group]) * 1e6).astype(np.int64)
+    if n and (us >> TIME_LO_BITS).max() > 32767:      # never reached after the TSTART..TSTOP check
+        raise LoadError(f"{events.path.name}: events of one sky cell span more than 2.2 years; "
+                        "nothing was written")
     pattern = c["PATTERN"][order].astype(np.int64)
     ccdnr = c["CCDNR"][order].astype(np.int64)
     arrays = [  # in CELL_COLUMNS order after the scalars
@@ -453,9 +481,16 @@ def load_events(conn: psycopg.Connection, paths: list[Path], progress: bool = Tr
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = pool.submit(_read_and_prepare, paths[0]) if paths else None
         for i, path in enumerate(paths):
-            item, digest, prepared = ahead.result()
-            ahead = pool.submit(_read_and_prepare, paths[i + 1]) if i + 1 < len(paths) else None
-            _write_one(conn, path, item, digest, prepared, totals, progress, out)
+            try:
+                item, digest, prepared = ahead.result()
+                ahead = pool.submit(_read_and_prepare, paths[i + 1]) if i + 1 < len(paths) else None
+                _write_one(conn, path, item, digest, prepared, totals, progress, out)
+            except LoadError as exc:
+                if i == 0:
+                    raise
+                done = ", ".join(p.name for p in paths[:i])
+                raise LoadError(f"{exc} (of {path.name}; each file is its own transaction: the {i} file(s) "
+                                f"before it were loaded and committed: {done})") from None
             bar.update(1)
             bar.set_postfix(photons=sum(totals.get("photon", {}).values()))
     bar.close()

@@ -166,7 +166,10 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
             if parsed and parsed["type"] == "SRSPEC":   # pipeline siblings, when the header does not name them
                 named += [(f.name.replace("SRSPEC", "BGSPEC"), "pha"), (f.name.replace("SRSPEC", "SRCARF"), "arf")]
             for name, kind in named:
-                sibling = f.parent / name if name else None   # f is resolved, so is its parent
+                # only a bare file name, beside the spectrum: a header must not make the loader
+                # open another directory's files (BACKFILE = /etc/passwd, ../../x)
+                bare = name and Path(name).name == name and name not in (".", "..")
+                sibling = f.parent / name if bare else None   # f is resolved, so is its parent
                 if sibling is not None and sibling not in kinds and sibling.is_file():
                     kinds[sibling] = kind
                     queue.append(sibling)
