@@ -160,9 +160,15 @@ def ensure_login(conn: psycopg.Connection, name: str, role: str, connections: in
         conn.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(ident, sql.Identifier(key), sql.Literal(value)))
 
 
+# Groups a service login belongs to beside its role's: the web shim keeps the TAP jobs (sql/82_uws.sql).
+SERVICE_GROUPS = {"xmm_web": ("xmm_tap",)}
+
+
 def ensure_service_logins(conn: psycopg.Connection) -> None:
     for name, (role, connections) in SERVICE_LOGINS.items():
         ensure_login(conn, name, role, connections, reset_unknown=False)
+        for group in SERVICE_GROUPS.get(name, ()):
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
 
 
 def remove_login(conn: psycopg.Connection, name: str) -> None:

@@ -62,7 +62,13 @@ STATEMENT = re.compile(r"^(CREATE|ALTER|DROP|INSERT|UPDATE|DELETE|TRUNCATE|DO|SE
 IDEMPOTENT = re.compile(r"^(CREATE (OR REPLACE )?FUNCTION|ALTER FUNCTION|COMMENT ON|GRANT|REVOKE)\b")
 
 
+# A file of sql/ that is wholly new in this version runs as it is:
+#     -- new in this version: sql/82_uws.sql
+NEW_FILE = re.compile(r"^-- new in this version: (sql/[0-9A-Za-z_]+\.sql)$", re.M)
+
+
 def expand_functions_of(text: str, step: Path) -> str:
+    text = NEW_FILE.sub(lambda m: f"-- ({m.group(1)}, new in this version)\n" + (REPO / m.group(1)).read_text(), text)
     def functions(match: re.Match) -> str:
         source = REPO / match.group(1)
         body = source.read_text()

@@ -25,8 +25,8 @@ def answers(conn, srcid: int) -> dict:
     return {
         "search": conn.execute("SELECT array_agg(srcid ORDER BY srcid) FROM xmm_search("
                                "'cone(''149.5917 -11.0636'', ''15arcmin'') AND sc_det_ml > 6')").fetchone(),
-        "photons": conn.execute("SELECT count(*), sum(time), sum(pi), sum(ra), sum(dec)"
-                                " FROM xmm_photons(%s, %s, 120)", ABELL907).fetchone(),
+        "photons": conn.execute("SELECT count(*), md5(string_agg(concat_ws(',', obs_id, time, pi, ra, dec), ';'"
+                                " ORDER BY obs_id, time, ra, dec)) FROM xmm_photons(%s, %s, 120)", ABELL907).fetchone(),
         "fit": conn.execute("SELECT stat, dof, params::text, flux FROM xmm_fit(%s, 'phabs_pl')", (srcid,)).fetchone(),
     }
 

@@ -2,7 +2,7 @@
 
     /vo/scs?RA=&DEC=&SR=            SCS 1.03 (SR=0: metadata only)
     /tap/sync                       TAP 1.1 sync: REQUEST=doQuery&LANG=ADQL&QUERY=…[&FORMAT=votable|csv][&MAXREC=n]
-    /tap/async                      the same as UWS jobs (run in a thread, kept in memory for a day)
+    /tap/async                      the same as UWS jobs, kept in the database (sql/82_uws.sql), one owner each
     /tap/tables, /tap/capabilities, /tap/availability    VOSI
 
 ADQL is translated to SQL by xmm_adql() inside the database; TAP_SCHEMA is a
@@ -12,13 +12,16 @@ xmm.vo_cone(). Results stop at MAXREC rows with QUERY_STATUS=OVERFLOW.
 
 from __future__ import annotations
 
-import threading
+import os
+import secrets
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from flask import Response, redirect, render_template, request, url_for
 
 from . import formats
@@ -27,7 +30,6 @@ from .db import error_info
 TAP_DEFAULT_MAXREC = 10_000
 TAP_HARD_MAXREC = 100_000
 SCS_MAXREC = 10_000
-JOB_LIFETIME = timedelta(days=1)
 VOTABLE_MIME = "application/x-votable+xml"
 FORMATS = {
     "votable": "votable", "application/x-votable+xml": "votable", "text/xml": "votable",
@@ -51,6 +53,10 @@ def _xml(text: str, status: int = 200, mime: str = "text/xml") -> Response:
 
 
 def register(app, db, meta) -> None:
+    with db.connect() as conn:
+        active_per_owner, jobs_per_owner, executing, default_lifetime, max_lifetime, result_bytes = \
+            conn.execute("SELECT * FROM xmm_uws.limits()").fetchone()
+
     # -- Simple Cone Search ----------------------------------------------------------
 
     @app.route("/vo/scs")
@@ -96,8 +102,9 @@ def register(app, db, meta) -> None:
 
     # -- TAP ----------------------------------------------------------------------------
 
-    def run_adql(p: dict):
-        """(fields, rows, overflow_at, format) or raises TapError."""
+    def run_adql(p: dict, running: dict | None = None, key: str | None = None):
+        """(fields, rows, overflow_at, format) or raises TapError; with `running`, the
+        connection is there under `key` while the query runs (so an abort can cancel it)."""
         request_ = p.get("REQUEST", "doQuery")
         if request_ != "doQuery":
             raise TapError(f"REQUEST={request_} is not supported: use REQUEST=doQuery")
@@ -126,6 +133,8 @@ def register(app, db, meta) -> None:
             raise TapError("ADQL is not available in this database yet (the function xmm_adql is not installed)")
         try:
             with db.connect() as conn:
+                if running is not None:
+                    running[key] = conn
                 sqltext = conn.execute("SELECT xmm.xmm_adql(%s)", (query,)).fetchone()[0]
                 with conn.transaction():
                     conn.execute("SET TRANSACTION READ ONLY")
@@ -164,7 +173,7 @@ def register(app, db, meta) -> None:
             tables = db.dicts("SELECT t.table_name, t.table_type, t.description, count(c.column_name) AS n"
                               " FROM tap_schema.tables t LEFT JOIN tap_schema.columns c USING (table_name)"
                               " GROUP BY 1, 2, 3, t.table_index ORDER BY t.table_index")
-        return render_template("tap.html", tables=tables, base=request.url_root.rstrip("/") + "/tap")
+        return render_template("tap.html", tables=tables, base=absolute("/tap"))
 
     @app.route("/tap/availability")
     def tap_availability():
@@ -182,7 +191,7 @@ def register(app, db, meta) -> None:
 
     @app.route("/tap/capabilities")
     def tap_capabilities():
-        base = request.url_root.rstrip("/") + "/tap"
+        base = absolute("/tap")
         return _xml(f'''<?xml version="1.0" encoding="UTF-8"?>
 <vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0"
     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -214,7 +223,7 @@ def register(app, db, meta) -> None:
       <mime>text/csv</mime>
       <alias>csv</alias>
     </outputFormat>
-    <retentionPeriod><default>{int(JOB_LIFETIME.total_seconds())}</default></retentionPeriod>
+    <retentionPeriod><default>{int(default_lifetime.total_seconds())}</default><hard>{int(max_lifetime.total_seconds())}</hard></retentionPeriod>
     <executionDuration><default>{db.timeout_ms // 1000}</default></executionDuration>
     <outputLimit>
       <default unit="row">{TAP_DEFAULT_MAXREC}</default>
@@ -283,56 +292,77 @@ def register(app, db, meta) -> None:
         out.append("</vosi:tableset>\n")
         return _xml("".join(out))
 
-    # -- TAP async (UWS 1.1), jobs in memory ------------------------------------------
+    # -- TAP async (UWS 1.1): jobs in the database (sql/82_uws.sql) ---------------------
+    # Each job belongs to its owner (owner()): the functions of xmm_uws act for one owner
+    # only, so a client never lists, reads or deletes another's jobs. At most
+    # limits.executing jobs run at once (a pool of that many threads); results are
+    # spooled to the database and sent back in chunks, never kept in this process.
 
-    jobs: dict[str, dict] = {}
-    lock = threading.Lock()
+    with db.connect() as conn:
+        conn.execute("SELECT xmm_uws.recover()")
+    workers = ThreadPoolExecutor(max_workers=executing, thread_name_prefix="tap-job")
+    running: dict = {}                  # job id -> the connection running its query
 
-    def expire():
-        now = datetime.now(timezone.utc)
-        with lock:
-            for jid in [j for j, job in jobs.items() if job["destruction"] < now]:
-                jobs.pop(jid, None)
+    def owner() -> str:
+        """The authenticated user (REMOTE_USER, set by a front server that authenticates), else the client address."""
+        user = request.environ.get("REMOTE_USER")
+        return f"user:{user}" if user else f"address:{request.remote_addr}"
 
-    def job_or_404(jid):
-        expire()
-        job = jobs.get(jid)
-        if job is None:
-            return None
-        return job
+    def work() -> None:
+        """Runs queued jobs, oldest first, until none is left."""
+        while True:
+            with db.connect() as conn:
+                claimed = conn.execute("SELECT job_id, parameters FROM xmm_uws.claim() WHERE job_id IS NOT NULL"
+                                       ).fetchone()
+            if not claimed:
+                return
+            run_one(*claimed)
 
-    def execute(job):
-        job["phase"] = "EXECUTING"
-        job["start"] = datetime.now(timezone.utc)
+    def run_one(jid, params) -> None:
+        error = mime = body = None
         try:
-            fields, rows, over, fmt = run_adql(job["params"])
-            body = "".join(formats.csv_rows(fields, rows, over) if fmt == "csv"
+            fields, rows, over, fmt = run_adql(params, running, jid)
+            text = "".join(formats.csv_rows(fields, rows, over) if fmt == "csv"
                            else formats.votable(fields, rows, overflow_at=over))
-            job["result"] = (body, "text/csv" if fmt == "csv" else VOTABLE_MIME)
-            job["phase"] = "COMPLETED"
+            body, mime = text.encode(), ("text/csv" if fmt == "csv" else VOTABLE_MIME)
+            if len(body) > result_bytes:
+                error, body, mime = (f"the result has {len(body):,} bytes, more than the {result_bytes:,} a job may "
+                                     "keep: ask for fewer rows (MAXREC) or columns"), None, None
         except TapError as exc:
-            job["error"] = str(exc)
-            job["phase"] = "ERROR"
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a job must end in a phase
-            job["error"] = f"internal error: {exc}"
-            job["phase"] = "ERROR"
-        job["end"] = datetime.now(timezone.utc)
+            error = f"internal error: {exc}"
+        finally:
+            running.pop(jid, None)
+        with db.connect() as conn:
+            conn.execute("SELECT xmm_uws.finish(%s, %s, %s, %s)", (jid, error, mime, body))
 
-    def start(job):
-        if job["phase"] in ("PENDING", "HELD"):
-            job["phase"] = "QUEUED"
-            threading.Thread(target=execute, args=(job,), daemon=True).start()
+    for _ in range(executing):          # jobs queued before a restart run now
+        workers.submit(work)
+
+    def fetch(jid):
+        with db.connect() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            return cur.execute("SELECT * FROM xmm_uws.jobs(%s, %s)", (owner(), jid)).fetchone()
+
+    def call(sql, *args):
+        """One job function for this client; a bound reached is HTTP 429 with its message."""
+        try:
+            with db.connect() as conn:
+                return conn.execute(sql, (owner(), *args)).fetchone()
+        except psycopg.errors.ProgramLimitExceeded as exc:
+            raise Refused(exc.diag.message_primary, 429) from None
 
     def iso(t):
-        return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if t else None
+        return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if t else None
 
     def job_xml(job) -> str:
-        base = url_for("tap_job", jid=job["id"], _external=True)
-        params = "".join(f'<uws:parameter id={quoteattr(k.lower())}>{escape(v)}</uws:parameter>'
-                         for k, v in job["params"].items())
+        base = absolute(url_for("tap_job", jid=job["job_id"]))
+        params = "".join(f'<uws:parameter id={quoteattr(k.lower())}>{escape(str(v))}</uws:parameter>'
+                         for k, v in job["parameters"].items())
         results = (f'<uws:result id="result" xlink:href={quoteattr(base + "/results/result")}/>'
                    if job["phase"] == "COMPLETED" else "")
-        error = (f'<uws:errorSummary type="fatal" hasDetail="true"><uws:message>{escape(job["error"])}'
+        error = (f'<uws:errorSummary type="fatal" hasDetail="true"><uws:message>{escape(job["error"] or "")}'
                  f'</uws:message></uws:errorSummary>' if job["phase"] == "ERROR" else "")
 
         def t(tag, value):
@@ -341,86 +371,116 @@ def register(app, db, meta) -> None:
         return ('<?xml version="1.0" encoding="UTF-8"?>\n'
                 '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink"'
                 ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="1.1">'
-                f'<uws:jobId>{job["id"]}</uws:jobId><uws:runId>{escape(job.get("runid") or "")}</uws:runId>'
+                f'<uws:jobId>{job["job_id"]}</uws:jobId><uws:runId>{escape(job["run_id"] or "")}</uws:runId>'
                 f'<uws:ownerId xsi:nil="true"/><uws:phase>{job["phase"]}</uws:phase>'
                 f'<uws:quote xsi:nil="true"/><uws:creationTime>{iso(job["created"])}</uws:creationTime>'
-                f'{t("startTime", iso(job.get("start")))}{t("endTime", iso(job.get("end")))}'
+                f'{t("startTime", iso(job["started"]))}{t("endTime", iso(job["ended"]))}'
                 f'<uws:executionDuration>{db.timeout_ms // 1000}</uws:executionDuration>'
                 f'<uws:destruction>{iso(job["destruction"])}</uws:destruction>'
                 f'<uws:parameters>{params}</uws:parameters><uws:results>{results}</uws:results>{error}'
                 '</uws:job>\n')
 
+    def no_job(jid):
+        return Response(f"no job {jid}", status=404, mimetype="text/plain")
+
+    def run(jid):
+        call("SELECT xmm_uws.queue(%s, %s)", jid)
+        workers.submit(work)
+
+    @app.errorhandler(Refused)
+    def refused(exc):
+        return _xml(formats.votable_error(str(exc)), status=exc.status, mime=VOTABLE_MIME)
+
     @app.route("/tap/async", methods=["GET", "POST"])
     def tap_async():
-        expire()
         if request.method == "GET":
-            items = "".join(f'<uws:jobref id="{j["id"]}" xlink:href={quoteattr(url_for("tap_job", jid=j["id"], _external=True))}>'
-                            f'<uws:phase>{j["phase"]}</uws:phase></uws:jobref>' for j in jobs.values())
+            with db.connect() as conn:
+                jobs = conn.execute("SELECT job_id, phase FROM xmm_uws.jobs(%s)", (owner(),)).fetchall()
+            items = "".join(f'<uws:jobref id="{jid}" xlink:href={quoteattr(absolute(url_for("tap_job", jid=jid)))}>'
+                            f'<uws:phase>{phase}</uws:phase></uws:jobref>' for jid, phase in jobs)
             return _xml('<?xml version="1.0" encoding="UTF-8"?>\n<uws:jobs xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"'
                         f' xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1">{items}</uws:jobs>\n')
         p = _params()
-        phase = p.pop("PHASE", None)
-        jid = uuid.uuid4().hex[:16]
-        job = {"id": jid, "phase": "PENDING", "params": {k: v for k, v in p.items() if k != "RUNID"},
-               "runid": p.get("RUNID"), "created": datetime.now(timezone.utc),
-               "destruction": datetime.now(timezone.utc) + JOB_LIFETIME}
-        with lock:
-            jobs[jid] = job
-        if phase and phase.upper() == "RUN":
-            start(job)
-        return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
+        phase = (p.pop("PHASE", None) or "").upper()
+        if phase not in ("", "RUN"):
+            raise Refused(f"PHASE={phase} is not allowed when creating a job: use RUN or nothing", 400)
+        runid = p.pop("RUNID", None)
+        jid = secrets.token_hex(16)
+        call("SELECT xmm_uws.add(%s, %s, %s, %s)", jid, Jsonb(p), runid)
+        if phase == "RUN":
+            run(jid)
+        return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
 
     @app.route("/tap/async/<jid>", methods=["GET", "POST", "DELETE"])
     def tap_job(jid):
-        job = job_or_404(jid)
+        job = fetch(jid)
         if job is None:
-            return Response(f"no job {jid}", status=404, mimetype="text/plain")
+            return no_job(jid)
         if request.method == "DELETE" or (request.method == "POST" and _params().get("ACTION", "").upper() == "DELETE"):
-            with lock:
-                jobs.pop(jid, None)
-            return redirect(url_for("tap_async", _external=True), code=303)
+            call("SELECT xmm_uws.remove(%s, %s)", jid)
+            conn = running.get(jid)
+            if conn is not None:
+                conn.cancel()
+            return redirect(absolute(url_for("tap_async")), code=303)
         if request.method == "POST":
-            p = _params()
-            if job["phase"] == "PENDING":
-                for k, v in p.items():
-                    if k not in ("PHASE", "ACTION"):
-                        job["params"][k] = v
-            return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
-        if request.args.get("WAIT") or request.args.get("wait"):
-            wait_until = time.monotonic() + min(30, float(request.args.get("WAIT") or request.args.get("wait") or 0))
-            while job["phase"] in ("QUEUED", "EXECUTING") and time.monotonic() < wait_until:
-                time.sleep(0.1)
+            p = {k: v for k, v in _params().items() if k not in ("PHASE", "ACTION")}
+            if p:
+                call("SELECT xmm_uws.set_parameters(%s, %s, %s)", jid, Jsonb(p))
+            return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
+        wait = request.args.get("WAIT") or request.args.get("wait")
+        if wait is not None:
+            try:
+                seconds = float(wait)
+            except ValueError:
+                raise Refused(f"WAIT={wait!r} is not a number of seconds", 400) from None
+            if not (seconds == -1 or 0 <= seconds):
+                raise Refused(f"WAIT={wait!r}: a number of seconds, or -1 for as long as the service waits", 400)
+            until = time.monotonic() + (30 if seconds == -1 else min(30.0, seconds))
+            while job["phase"] in ("QUEUED", "EXECUTING") and time.monotonic() < until:
+                time.sleep(0.2)
+                job = fetch(jid) or job
         return _xml(job_xml(job))
 
     @app.route("/tap/async/<jid>/phase", methods=["GET", "POST"])
     def tap_job_phase(jid):
-        job = job_or_404(jid)
+        job = fetch(jid)
         if job is None:
-            return Response(f"no job {jid}", status=404, mimetype="text/plain")
+            return no_job(jid)
         if request.method == "POST":
             phase = (_params().get("PHASE") or "").upper()
             if phase == "RUN":
-                start(job)
+                if job["phase"] == "PENDING":
+                    run(jid)
             elif phase == "ABORT":
-                if job["phase"] in ("PENDING", "QUEUED", "EXECUTING", "HELD"):
-                    job["phase"] = "ABORTED"
+                call("SELECT xmm_uws.abort(%s, %s)", jid)
+                conn = running.get(jid)
+                if conn is not None:
+                    conn.cancel()
             else:
-                return Response(f"PHASE={phase} is not allowed: use RUN or ABORT", status=400, mimetype="text/plain")
-            return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
+                raise Refused(f"PHASE={phase} is not allowed: use RUN or ABORT", 400)
+            return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
         return Response(job["phase"], mimetype="text/plain")
 
     @app.route("/tap/async/<jid>/<attr>", methods=["GET", "POST"])
     def tap_job_attr(jid, attr):
-        job = job_or_404(jid)
+        job = fetch(jid)
         if job is None:
-            return Response(f"no job {jid}", status=404, mimetype="text/plain")
+            return no_job(jid)
         if request.method == "POST":
             if attr == "parameters" and job["phase"] == "PENDING":
-                for k, v in _params().items():
-                    job["params"][k] = v
-            elif attr not in ("destruction", "executionduration", "parameters"):
+                p = _params()
+                call("SELECT xmm_uws.set_parameters(%s, %s, %s)", jid, Jsonb(p))
+            elif attr == "destruction":
+                value = _params().get("DESTRUCTION") or ""
+                try:
+                    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    raise Refused(f"DESTRUCTION={value!r} is not an ISO 8601 time", 400) from None
+                call("SELECT xmm_uws.set_destruction(%s, %s, %s)", jid,
+                     when if when.tzinfo else when.replace(tzinfo=timezone.utc))
+            elif attr not in ("executionduration", "parameters"):
                 return Response("not allowed", status=405, mimetype="text/plain")
-            return redirect(url_for("tap_job", jid=jid, _external=True), code=303)
+            return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
         values = {"executionduration": str(db.timeout_ms // 1000), "destruction": iso(job["destruction"]),
                   "quote": "", "owner": "", "error": None, "parameters": None, "results": None}
         if attr == "error":
@@ -439,11 +499,40 @@ def register(app, db, meta) -> None:
 
     @app.route("/tap/async/<jid>/results/result")
     def tap_job_result(jid):
-        job = job_or_404(jid)
+        job = fetch(jid)
         if job is None or job["phase"] != "COMPLETED":
             return Response("no result", status=404, mimetype="text/plain")
-        body, mime = job["result"]
-        return Response(body, mimetype=mime)
+        who, size, chunk = owner(), job["result_bytes"] or 0, 1 << 20
+
+        def chunks():
+            for start in range(0, size, chunk):
+                with db.connect() as conn:
+                    yield bytes(conn.execute("SELECT xmm_uws.result_chunk(%s, %s, %s, %s)",
+                                             (who, jid, start, chunk)).fetchone()[0])
+
+        return Response(chunks(), mimetype=job["result_mime"], headers={"Content-Length": str(size)})
+
+
+def absolute(path: str) -> str:
+    """An absolute URL of the service for a path. The request's Host header is used only when it names
+    this machine (127.0.0.1, localhost, ::1) or a host in $XMMDB_WEB_HOSTS; $XMMDB_WEB_BASE_URL,
+    when set, is the service's address: a client's Host header is never written into a redirect."""
+    base = os.environ.get("XMMDB_WEB_BASE_URL", "").rstrip("/")
+    if not base:
+        trusted = {"127.0.0.1", "localhost", "[::1]", "::1",
+                   *(h.strip() for h in os.environ.get("XMMDB_WEB_HOSTS", "").split(",") if h.strip())}
+        host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+        base = (request.host_url.rstrip("/") if host in trusted
+                else f"http://127.0.0.1:{request.environ.get('SERVER_PORT', '8008')}")
+    return base + path
+
+
+class Refused(Exception):
+    """A request the service refuses, with its HTTP status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class TapError(Exception):

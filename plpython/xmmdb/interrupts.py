@@ -11,7 +11,7 @@ every call of ours puts them back (`xmmdb.pg.call`): a few system calls.
 The handlers are kept as opaque `struct sigaction` buffers read and written by
 libc's sigaction(), so their layout never matters here.
 
-The handlers only note that an interrupt is pending (InterruptPending); the
+The handlers only note that a cancel or a termination is pending; the
 backend acts on it when it next checks, which long Python work (a Sherpa fit,
 a periodogram) never does: a fit ran 15 minutes past a 2 s timeout and a
 pg_terminate_backend. So while a call runs, a watcher thread looks at the flag
@@ -57,18 +57,20 @@ class Cancelled(BaseException):
     """PostgreSQL has an interrupt pending (BaseException: library code's `except Exception` lets it through)."""
 
 
-_flag: ctypes.c_int | None = None
+_flags: list | None = None
 
 
 def interrupt_pending() -> bool:
-    """PostgreSQL's InterruptPending (false outside a backend)."""
-    global _flag
-    if _flag is None:
+    """Whether PostgreSQL has a cancel (QueryCancelPending: a cancel or statement timeout) or a
+    termination (ProcDiePending) pending; false outside a backend. Not InterruptPending alone:
+    that is also set for the backend's housekeeping, which must not stop a call."""
+    global _flags
+    if _flags is None:
         try:
-            _flag = ctypes.c_int.in_dll(_libc, "InterruptPending")
+            _flags = [ctypes.c_int.in_dll(_libc, name) for name in ("QueryCancelPending", "ProcDiePending")]
         except ValueError:
-            return False
-    return bool(_flag.value)
+            _flags = []
+    return any(flag.value for flag in _flags)
 
 
 @contextmanager

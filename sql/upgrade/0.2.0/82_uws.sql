@@ -1,0 +1,2 @@
+-- TAP async jobs in the database (schema xmm_uws).
+-- new in this version: sql/82_uws.sql
