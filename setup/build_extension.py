@@ -112,6 +112,8 @@ def main() -> int:
             return 1
     write(EXT / f"{NAME}--{version}.sql", install)
     older = [v for v in released if version_key(v) < version_key(version)]
+    if version in released:     # a release's upgrade script is kept as released, never rebuilt
+        older = []
     steps = sorted((REPO / "sql" / "upgrade" / version).glob("*.sql")) if older else []
     if older:
         prev = max(older, key=version_key)
