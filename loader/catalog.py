@@ -14,7 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from .progress import phase
-from .staging import LoadError, copy_into_stage, read_table
+from .staging import LoadError, copy_into_stage, database_error, read_table
 
 
 def file_format(tf) -> str:
@@ -26,6 +26,21 @@ def file_format(tf) -> str:
         return "observation_list"
     raise LoadError(f"{tf.path.name}: not a 4XMM catalogue (no DETID/SRCID columns) "
                     f"nor an observation list (no OBS_ID/RA_PNT columns)")
+
+
+def moves(conn: psycopg.Connection, stage: str, present: list[str]) -> dict:
+    """Sources of the staged catalogue already stored more than 1" away, and detections stored with
+    another observation or source: a new release may refine them, but the user is told."""
+    out = {"sources": 0, "first_source": None, "detections": 0, "first_detection": None}
+    if {"srcid", "sc_ra", "sc_dec"} <= set(present):
+        out["sources"], out["first_source"] = conn.execute(
+            f"SELECT count(DISTINCT s.srcid), min(s.srcid) FROM {stage} s JOIN xmm.source o ON o.srcid = s.srcid"
+            f" WHERE q3c_dist(o.sc_ra, o.sc_dec, s.sc_ra, s.sc_dec) > 1 / 3600.0").fetchone()
+    if {"detid", "obs_id", "srcid"} <= set(present):
+        out["detections"], out["first_detection"] = conn.execute(
+            f"SELECT count(*), min(s.detid) FROM {stage} s JOIN xmm.detection d ON d.detid = s.detid"
+            f" WHERE d.obs_id <> s.obs_id OR d.srcid <> s.srcid").fetchone()
+    return out
 
 
 def sha256(path: Path) -> str:
@@ -48,11 +63,24 @@ def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = T
             fmt = file_format(tf)
             stage = conn.execute("SELECT xmm.stage(%s)", (fmt,)).fetchone()[0]
             present = copy_into_stage(conn, stage, tf, progress)
+            moved = moves(conn, stage, present) if fmt == "catalogue" else {}
             with phase(f"{tf.path.name}: validate and upsert in the database", tf.n_rows, tick=progress, out=out):
-                rows = conn.execute(f"SELECT * FROM xmm.ingest_{fmt}(%s, %s)", (tf.path.name, present)).fetchall()
+                try:
+                    with conn.transaction():
+                        rows = conn.execute(f"SELECT * FROM xmm.ingest_{fmt}(%s, %s)",
+                                            (tf.path.name, present)).fetchall()
+                except (psycopg.errors.IntegrityError, psycopg.errors.ProgramLimitExceeded) as exc:
+                    if (exc.diag.message_primary or "").startswith(tf.path.name):
+                        raise                           # the ingest's own check: already in the file's terms
+                    raise database_error(tf, exc) from None
             summary = {t: {"inserted": i, "updated": u, "unchanged": n} for t, i, u, n in rows}
+            if any(moved.values()):
+                print(f"{tf.path.name}: warning: this file moves {moved['sources']} source(s) by more than 1\" "
+                      f"(e.g. srcid {moved['first_source']}) and gives {moved['detections']} detection(s) another "
+                      f"observation or source (e.g. detid {moved['first_detection']})", file=out)
+            logged = {**summary, "moved": moved} if any(moved.values()) else summary
             conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
-                         (fmt, str(tf.path), sha256(tf.path), tf.n_rows, Jsonb(summary)))
+                         (fmt, str(tf.path), sha256(tf.path), tf.n_rows, Jsonb(logged)))
             print(f"{tf.path.name}: {fmt}, {tf.n_rows} rows: " + "; ".join(
                 f"{t} +{s['inserted']} ~{s['updated']} ={s['unchanged']}" for t, s in summary.items()), file=out)
             for t, s in summary.items():

@@ -32,6 +32,7 @@ EXPECTED_UNITS = {
 
 INT_RANGES = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 CHUNK = 20000
+MAX_TEXT = 500          # characters of a text value: names and comments; longer ones overflow index rows
 
 
 @dataclass
@@ -64,8 +65,10 @@ def read_table(path: Path) -> TableFile:
                                         f"{', '.join(h.name or '?' for h in hdul)})")
                     table = Table.read(hdu, character_as_bytes=False)
             elif suffix.endswith(".csv"):
+                check_no_nul(path)
                 table = Table.read(path, format="ascii.csv", fast_reader={"exponent_style": "e"})
             elif suffix.endswith((".vot", ".xml", ".votable")):
+                check_no_nul(path)
                 table = Table.read(path, format="votable")
             else:
                 raise LoadError(f"{name}: unknown file type {suffix or '(no extension)'}; "
@@ -79,6 +82,24 @@ def read_table(path: Path) -> TableFile:
     columns = {c.lower(): table[c] for c in table.colnames}
     units = {c.lower(): str(table[c].unit) for c in table.colnames if table[c].unit is not None}
     return TableFile(path, columns, units, len(table))
+
+
+def check_no_nul(path: Path) -> None:
+    """A NUL byte in a text table: the readers would cut the value short there without a word.
+    For CSV the error names the column (from the header line) and the row."""
+    raw = path.read_bytes()
+    at = raw.find(b"\x00")
+    if at < 0:
+        return
+    line = raw.count(b"\n", 0, at)                 # 0-based line of the NUL
+    start = raw.rfind(b"\n", 0, at) + 1
+    if path.suffix.lower() == ".csv":
+        header = raw[:raw.find(b"\n")].decode(errors="replace").split(",")
+        field = raw[start:at].count(b",")
+        column = header[field].strip().upper() if field < len(header) else f"#{field + 1}"
+        raise LoadError(f"{path.name}: column {column}: a NUL character inside the text in row {line}; "
+                        "nothing was written")
+    raise LoadError(f"{path.name}: a NUL character on line {line + 1}; nothing was written")
 
 
 def check_complete(hdul, path: Path) -> None:
@@ -163,7 +184,17 @@ def column_values(tf: TableFile, col: str, pgtype: str, start: int = 0, stop: in
             raise _fail(tf, col, start, f"expected booleans, found {values.dtype}")
     elif pgtype == "text":
         if kind in "US":
-            result = [v.strip() if isinstance(v, str) else v.decode().strip() for v in values.tolist()]
+            result = []
+            for i, v in enumerate(values.tolist()):
+                try:
+                    text = v.strip() if isinstance(v, str) else v.decode().strip()
+                except UnicodeDecodeError:
+                    raise _fail(tf, col, start + i, "text that is not UTF-8") from None
+                if "\x00" in text:
+                    raise _fail(tf, col, start + i, "a NUL character inside the text")
+                if len(text) > MAX_TEXT:
+                    raise _fail(tf, col, start + i, f"{len(text):,} characters of text (at most {MAX_TEXT})")
+                result.append(text)
         elif kind in "iu":  # e.g. OBS_ID read from CSV as an integer: restore the leading zeros
             width = 10 if col == "obs_id" else 0
             result = [str(v).zfill(width) for v in values.tolist()]
@@ -195,3 +226,23 @@ def copy_into_stage(conn: psycopg.Connection, stage: str, tf: TableFile, progres
                 copy.write_row(row)
             bar.update(stop - start)
     return present
+
+
+def database_error(tf: TableFile, exc: psycopg.Error) -> LoadError:
+    """What the database refused, in the file's terms: the column, the value and its row where the
+    error names them (a unique key), else the file and the constraint in plain words."""
+    import re
+
+    diag = exc.diag
+    key = re.match(r"Key \((\w+)\)=\((.*)\) already exists", diag.message_detail or "")
+    if isinstance(exc, psycopg.errors.UniqueViolation) and key:
+        col, value = key.group(1), key.group(2)
+        row = ""
+        if col in tf.columns:
+            found = np.flatnonzero(np.char.strip(np.asarray(tf.columns[col]).astype(str)) == value)
+            row = f" in row {found[0] + 1}" if found.size else ""
+        return LoadError(f"{tf.path.name}: column {col.upper()}: '{value}'{row} is already used by another "
+                         f"row or another file's row ({diag.constraint_name}); nothing was written")
+    what = diag.message_primary or str(exc)
+    where = f" ({diag.constraint_name})" if diag.constraint_name else ""
+    return LoadError(f"{tf.path.name}: the database refused the file's rows: {what}{where}; nothing was written")
