@@ -43,7 +43,8 @@ def test_cancel_after_a_fit(fitted, dsn):
     assert time.monotonic() - t0 < 1.5
 
 
-LONG = "SELECT count(*) FROM xmm_periodogram(781, 0.01, 2, '{\"harmonics\": 20, \"oversample\": 20}')"   # ~30 s
+# ~5 s of work whose cost estimate is below a 1 s timeout (the estimate is the fast machine's)
+LONG = "SELECT count(*) FROM xmm_periodogram(781, 0.01, 2, '{\"harmonics\": 3, \"oversample\": 20}')"
 
 
 def test_long_python_work_stops_at_the_statement_timeout(dsn):
@@ -72,4 +73,14 @@ def test_terminate_ends_long_python_work(dsn):
         t0 = time.monotonic()
         with pytest.raises(psycopg.OperationalError):
             conn.execute(LONG)
+        assert time.monotonic() - t0 < 2.5
+
+
+def test_work_longer_than_the_timeout_is_refused_before_it_starts(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM xmm_resolve('M 82')")
+        conn.execute("SET statement_timeout = '3s'")
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="would take about .* statement timeout of 3 s"):
+            conn.execute("SELECT count(*) FROM xmm_periodogram(781, 0.01, 4, '{\"harmonics\": 20, \"oversample\": 20}')")
         assert time.monotonic() - t0 < 2.5

@@ -153,7 +153,9 @@ def periodogram(db, srcid, fmin, fmax, options=None, notice=None) -> dict:
         _tell([f"left out, frame time above 1/(2 fmax) = {0.5 / fmax:g} s: " + ", ".join(slow)], notice)
     obs = select.text(sel.photons["obs_id"])
     epochs = {o: t[keep & (obs == o)] for o in sel.obs_ids}
-    out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"])
+    budget = db.query("SELECT extract(epoch FROM pg_catalog.current_setting('statement_timeout')::interval)::float8"
+                      " AS s")[0]["s"] or None      # seconds; 0: no timeout
+    out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"], budget_s=budget)
     out["frequency"], out["power"] = out["frequency"].tolist(), out["power"].tolist()
     out["barycentred"] = bool(opts["barycenter"])
     out["excluded"] = slow

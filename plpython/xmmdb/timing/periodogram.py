@@ -113,9 +113,13 @@ def false_alarm(power: float, statistic: str, dof: int, n_trials: float) -> tupl
     return p, float(fap)
 
 
+SECONDS_PER_OPERATION = 0.3e-9   # photon x frequency x harmonic, at the fast end of what machines do
+
+
 def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics: int = 2,
-           oversample: float = 5.0) -> dict:
-    """Periodogram of photon times grouped by observation {obs_id: times}."""
+           oversample: float = 5.0, budget_s: float | None = None) -> dict:
+    """Periodogram of photon times grouped by observation {obs_id: times}. With budget_s (the
+    caller's statement timeout), a search whose cost estimate is longer is refused before it starts."""
     if fmin is None or fmax is None or not (np.isfinite(fmin) and np.isfinite(fmax)) or not 0 < fmin < fmax:
         raise XmmError(f"need 0 < fmin < fmax (Hz), not fmin={fmin}, fmax={fmax}")
     method = method.lower()
@@ -138,6 +142,11 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
         raise XmmError(f"{nf:,} frequencies x {n_photons:,} photons is too large a search "
                        f"(df = {df:.3g} Hz for a {span:,.0f} s span)",
                        hint="narrow fmin..fmax, lower oversample, or choose one observation")
+    if budget_s and work * SECONDS_PER_OPERATION > budget_s:
+        raise XmmError(f"this search ({nf:,} frequencies x {n_photons:,} photons) would take about "
+                       f"{work * SECONDS_PER_OPERATION:,.0f} s, more than the statement timeout of {budget_s:g} s",
+                       hint="narrow fmin..fmax, lower oversample or harmonics, or raise statement_timeout",
+                       sqlstate="54000")
     freqs = fmin + df * np.arange(nf)
     if method == "h":
         power = htest(next(iter(epochs.values())), freqs)
