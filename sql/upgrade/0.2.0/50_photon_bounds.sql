@@ -14,10 +14,10 @@ BEGIN
     RAISE EXCEPTION 'photon region: (%, %) is not a position on the sky', ra, "dec"
       USING ERRCODE = 'invalid_parameter_value', HINT = 'ra in degrees, dec in [-90, 90] degrees';
   END IF;
-  IF NOT (radius_deg > 0 AND radius_deg <= xmm.max_cone_radius()) THEN
-    RAISE EXCEPTION 'photon region: a radius of % arcsec; it must be above 0 and at most % arcsec (% deg)',
+  IF NOT (radius_deg >= 0 AND radius_deg <= xmm.max_cone_radius()) THEN
+    RAISE EXCEPTION 'photon region: a radius of % arcsec; it must be from 0 to % arcsec (% deg)',
       radius_deg * 3600, xmm.max_cone_radius() * 3600, xmm.max_cone_radius()
-      USING ERRCODE = 'program_limit_exceeded';
+      USING ERRCODE = 'invalid_parameter_value';
   END IF;
   RETURN radius_deg;
 END $$;
