@@ -55,10 +55,19 @@ canned RMFs before the pipeline spectra that name them.""",
 Load EPIC spectra (OGIP PHA type I): pipeline products
 P<obsid><inst><S|U><exp>SRSPEC<src>.FTZ with their BGSPEC and SRCARF, or any
 SAS spectrum. The background, ARF and RMF a spectrum names (BACKFILE,
-ANCRFILE, RESPFILE) are read from beside it, or taken from the response store
-(canned RMFs). A spectrum links to its catalogue detection (obs_id and source
-number, else position), so load the catalogue first; a spectrum that links to
-none is still stored and can be fitted by its id.""",
+ANCRFILE, RESPFILE) are read from beside it (a bare file name only), or, for
+an RMF, taken from the response store when it is a canned RMF loaded with
+`xmmdb load responses`. --rmf, --arf and --bkg name them instead of the
+header: for RESPFILE = NONE, absolute paths from another machine, or files
+kept elsewhere (--arf NONE: no ARF, e.g. with an RSP matrix).
+A response is linked by its content, never by a bare name that another
+observation's file may share.
+
+A spectrum links to its catalogue detection (obs_id and source number, else
+the nearest detection of its observation within 15"), so load the catalogue
+first. A spectrum that links to none (a target's own SAS spectrum, an
+observation not in the catalogue) is stored all the same, with a warning, and
+is fitted by its id: SELECT * FROM xmm_fit_spectrum(spectrum_id, 'phabs_pl').""",
     "events": """\
 Load EPIC pn/MOS event lists (pipeline P<obsid><inst><S|U><exp>PIEVLI/MIEVLI
 files or SAS-filtered lists, with their GTI extensions) and orbit files
@@ -175,8 +184,9 @@ def cmd_load(args) -> None:
     module, func, _ = LOADERS[args.kind]
     t0 = time.perf_counter()
     with connect(args) as conn:
+        named = {k: getattr(args, k) for k in ("rmf", "arf", "bkg") if getattr(args, k, None) is not None}
         totals = getattr(importlib.import_module(module), func)(conn, [Path(p) for p in args.files],
-                                                               progress=sys.stderr.isatty())
+                                                               progress=sys.stderr.isatty(), **named)
     print(f"loaded {len(args.files)} file(s) in {time.perf_counter() - t0:.1f} s: " + "; ".join(
         f"{t}: {s['inserted']} new, {s['updated']} updated, {s['unchanged']} unchanged"
         for t, s in totals.items()), file=sys.stderr)
@@ -225,6 +235,10 @@ def parser() -> argparse.ArgumentParser:
         k = kinds.add_parser(kind, help=summary, description=LOAD_HELP[kind],
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         k.add_argument("files", nargs="+", metavar="FILE")
+        if kind == "products":
+            for flag, what in (("--rmf", "RMF (or RSP)"), ("--arf", "ARF"), ("--bkg", "background spectrum")):
+                k.add_argument(flag, metavar="FILE", help=f"the spectrum's {what}, whatever its header names "
+                               "(NONE: it has none); for one source spectrum at a time")
         k.set_defaults(func=cmd_load)
     s = sub.add_parser("simulate", help="write a simulated sky in the 4XMM and pipeline formats")
     s.add_argument("--out", required=True, help="folder to write (the bundled sample is data/sample: make sample)")

@@ -31,6 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
+from xmmdb.instruments import CAMERAS
 from xmmdb.photons.sky import deproject
 
 from .catalog import sha256
@@ -40,7 +41,6 @@ MJDREF = 50814.0
 CELL_LEVEL = 12                 # cell = q3c_ang2ipix(ra, dec) >> 36: level-12 Q3C nodes, ~1.3'
 TIME_LO_BITS = 31               # time offsets in us: th = us >> 31, tl = us & (2^31 - 1)
 REQUIRED = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")
-INSTRUMENTS = {"EPN": "EPN", "EMOS1": "EMOS1", "EMOS2": "EMOS2"}
 PIPELINE_NAME = re.compile(r"^P(\d{10})(PN|M1|M2)([SU]\d{3})[PM]IEVLI", re.I)
 ORBIT_NAME = re.compile(r"^P(\d{10})OBX000ORBTSR", re.I)
 CELL_COLUMNS = ("cell", "exp_key", "n", "x0", "y0", "t0", "tl", "th", "dx", "dy", "pi", "pc", "flag")
@@ -233,9 +233,9 @@ def read_event_list(path: Path, hdul=None) -> EventList:
     if missing:
         raise LoadError(f"{name}: EVENTS lacks the column(s) {', '.join(missing)}; nothing was written")
     h = ChainMap(ev.header, hdul[0].header)  # looks keywords up without parsing every card
-    instrument = INSTRUMENTS.get(str(h.get("INSTRUME", "")).strip().upper())
+    instrument = str(h.get("INSTRUME", "")).strip().upper()
     m = PIPELINE_NAME.match(name)
-    if instrument is None:
+    if instrument not in CAMERAS:   # event lists say INSTRUME exactly
         raise LoadError(f"{name}: INSTRUME is '{h.get('INSTRUME')}', expected EPN, EMOS1 or EMOS2; "
                         "nothing was written")
     obs_id = str(_keyword(h, "OBS_ID", default=m.group(1) if m else "")).strip()

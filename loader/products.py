@@ -69,9 +69,11 @@ def _read(kind: str, path: Path):
         raise LoadError(exc.message) from None
 
 
-def _response_row(kind: str, obj, instrument) -> dict:
+def _response_row(kind: str, obj, instrument, canned: bool) -> dict:
+    """canned: loaded into the response store, where spectra may find it by name (a canned RMF);
+    otherwise it belongs to the spectra it was loaded with, which link to it by content."""
     bare = obj.name[:-3] if obj.name.lower().endswith(".gz") else obj.name   # RESPFILE names the uncompressed file
-    row = dict(kind=kind, name=bare, names=sorted({obj.name, bare}), instrument=instrument,
+    row = dict(kind=kind, name=bare, names=sorted({obj.name, bare}), instrument=instrument, canned=canned,
                energ_lo=obj.energ_lo, energ_hi=obj.energ_hi)
     if kind == "arf":
         row.update(specresp=obj.specresp, sha256=ogip.checksum(obj.energ_lo, obj.energ_hi, obj.specresp))
@@ -134,7 +136,7 @@ def load_responses(conn: psycopg.Connection, paths, progress: bool = True, out=N
         if kind == "pha":
             raise LoadError(f"{f.name}: a spectrum, not a response (load it with: xmmdb load products)")
         obj, instrument = _read(kind, f)
-        rows.append(_response_row(kind, obj, instrument))
+        rows.append(_response_row(kind, obj, instrument, canned=True))
     with conn.transaction():
         conn.execute("SELECT xmm.stage_products()")
         _copy(conn, "pg_temp.stage_response", rows, progress)
@@ -144,12 +146,31 @@ def load_responses(conn: psycopg.Connection, paths, progress: bool = True, out=N
     return summary
 
 
-def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=None) -> dict:
-    """Loads spectra with their backgrounds and ARFs (and RMFs found beside them)."""
+def _named(flag: str, value, kind: str) -> Path | None:
+    """The file given with --rmf/--arf/--bkg; None for NONE (the spectrum has none)."""
+    if str(value).strip().upper() == "NONE":
+        return None
+    path = Path(value).resolve()
+    found = _kind_of(path)
+    if found != kind:
+        raise LoadError(f"{path.name} (--{flag}): not {'a spectrum' if kind == 'pha' else 'an ' + kind.upper()} "
+                        f"but {'a spectrum' if found == 'pha' else 'an ' + found.upper()}")
+    return path
+
+
+def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=None,
+                  rmf=None, arf=None, bkg=None) -> dict:
+    """Loads spectra with their backgrounds and ARFs (and RMFs found beside them).
+    rmf, arf, bkg: files (or "NONE") that stand for what the one source spectrum's header names."""
     out = out or sys.stderr
     files = [Path(p) for p in paths]
     given = [f.resolve() for f in files]
     kinds = {f: _kind_of(f) for f in given}
+    override = {flag: _named(flag, value, kind) for flag, value, kind in (("rmf", rmf, "rmf"), ("arf", arf, "arf"),
+                                                                          ("bkg", bkg, "pha")) if value is not None}
+    for path in override.values():
+        if path is not None and path not in kinds:
+            kinds[path] = _kind_of(path)
     read: dict[Path, object] = {}
     queue = list(kinds)
     bar = tqdm(unit="file", desc="read", disable=not progress, leave=False)
@@ -159,7 +180,7 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
             continue
         read[f] = _read(kinds[f], f)
         bar.update()
-        if kinds[f] == "pha":
+        if kinds[f] == "pha" and not (override and f in given):
             p = read[f]
             parsed = ogip.pipeline_name(f.name)
             named = [(p.backfile, "pha"), (p.ancrfile, "arf"), (p.respfile, "rmf")]
@@ -181,7 +202,13 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
     responses, spectra = {}, []
     for f, obj in read.items():
         if kinds[f] in ("arf", "rmf"):
-            responses[f] = _response_row(kinds[f], *obj)
+            responses[f] = _response_row(kinds[f], *obj, canned=False)
+    if override:
+        sources = [f for f in given if kinds[f] == "pha" and read[f].kind != "background"
+                   and f not in override.values()]
+        if len(sources) != 1:
+            raise LoadError(f"--rmf, --arf and --bkg name the files of one source spectrum; {len(sources)} given "
+                            f"({', '.join(f.name for f in sources) or 'none'}); nothing was written")
     for f, obj in read.items():
         if kinds[f] != "pha":
             continue
@@ -191,6 +218,15 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
         b = by_name.get((f.parent, bkg)) if bkg else None
         a = by_name.get((f.parent, arf)) if arf else None
         r = by_name.get((f.parent, obj.respfile)) if obj.respfile else None
+        if override and f in given and f not in override.values():
+            # the command line, not the header, says which files are this spectrum's
+            for flag, attr in (("bkg", "backfile"), ("arf", "ancrfile"), ("rmf", "respfile")):
+                if flag in override:
+                    setattr(obj, attr, None if override[flag] is None else override[flag].name)
+            b = override.get("bkg", b)
+            a = override.get("arf", a)
+            r = override.get("rmf", r)
+            bkg, arf = obj.backfile, obj.ancrfile
         if b is not None:
             backgrounds.add(b)
         spectra.append((f, obj, b, a, r, bkg, arf))
@@ -205,13 +241,14 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
                             "nothing was written")
         pha = obj.pha
         rows.append(dict(
-            file=f.name, obs_id=obj.obs_id or "", kind=kind, instrument=obj.instrument, expid=obj.expid,
+            file=f.name, obs_id=obj.obs_id or "", kind=kind, instrument=obj.instrument, exp_id=obj.exp_id,
             src_num=obj.src_num, ra=obj.ra, dec=obj.dec, exposure=pha.exposure, backscal=pha.backscal,
             areascal=pha.areascal, channel_first=int(pha.channel[0]), detchans=obj.detchans,
             counts=pha.counts, quality=pha.quality, grouping=obj.grouping, total_counts=float(pha.counts.sum()),
             backfile=bkg if b is not None else obj.backfile, respfile=obj.respfile,
             ancrfile=arf if a is not None else obj.ancrfile, header=obj.header, sha256=obj.sha256,
             background_file=b.name if b is not None else "",
+            background_obs_id=(read[b].obs_id or "") if b is not None else "",
             rmf_sha256=responses[r]["sha256"] if r is not None and r in responses else "",
             arf_sha256=responses[a]["sha256"] if a is not None and a in responses else ""))
     if not rows:
@@ -223,8 +260,17 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
         summary = _summary(conn.execute("SELECT * FROM xmm.ingest_responses()").fetchall())
         summary.update(_summary(conn.execute("SELECT * FROM xmm.ingest_products()").fetchall()))
         _log(conn, "products", [(f, 1) for f in read], summary)
-        linked = conn.execute("SELECT count(*) FILTER (WHERE detid IS NOT NULL), count(*) FROM xmm.spectrum s "
-                              "JOIN pg_temp.stage_spectrum t USING (obs_id, file) WHERE s.kind = 'source'").fetchone()
-    _report(out, f"{len(read)} product file(s) ({len(set(given))} given), {linked[0]}/{linked[1]} source spectra "
-                 "linked to detections", summary)
+        unlinked = conn.execute("SELECT s.spectrum_id, s.file, s.obs_id FROM xmm.spectrum s "
+                                "JOIN pg_temp.stage_spectrum t USING (obs_id, file) "
+                                "WHERE s.kind = 'source' AND s.detid IS NULL ORDER BY s.spectrum_id").fetchall()
+        n_source = sum(1 for r in rows if r["kind"] == "source")
+    _report(out, f"{len(read)} product file(s) ({len(set(given))} given), {n_source - len(unlinked)}/{n_source} "
+                 "source spectra linked to detections", summary)
+    if unlinked:
+        shown = ", ".join(f"{file} (spectrum_id {sid})" for sid, file, _ in unlinked[:5])
+        more = f" and {len(unlinked) - 5} more" if len(unlinked) > 5 else ""
+        print(f"warning: {len(unlinked)} source spectrum(s) linked to no catalogue detection (no detection of "
+              f"their observation at their source number or within 15\" of their position): {shown}{more}. "
+              f"They are stored; fit them by id: SELECT * FROM xmm_fit_spectrum({unlinked[0][0]}, 'phabs_pl')",
+              file=out)
     return summary

@@ -1,12 +1,11 @@
 -- Spectral products: EPIC spectra (OGIP PHA type I) and their responses.
---   xmm.response   ARFs and RMFs, each stored once (keyed by a checksum of its content);
---                  `names` lists every file name it was loaded as, so a spectrum's
---                  RESPFILE/ANCRFILE finds it (pipeline spectra name canned RMFs).
+--   xmm.response   ARFs and RMFs, each stored once (keyed by a checksum of its content),
+--                  with every file name it was loaded as. A spectrum links to the
+--                  responses loaded with it by content; by name only to a canned
+--                  RMF of the store (pipeline spectra name canned RMFs in RESPFILE),
+--                  and only when that name means one content.
 --   xmm.spectrum   source and background spectra, linked to their detection, background and responses.
--- Loading (xmmdb load responses|products) follows sql/15_ingest.sql: the loader
--- reads files and COPYs them into the session's staging tables
--- (xmm.stage_products()), then xmm.ingest_responses() / xmm.ingest_products()
--- validate, upsert and resolve links in the caller's transaction.
+-- Loading them is sql/43_spectral_ingest.sql.
 
 CREATE TABLE xmm.response (
     response_id  bigserial PRIMARY KEY,
@@ -27,18 +26,19 @@ CREATE TABLE xmm.response (
     n_chan       bytea,
     matrix       bytea,
     loaded_at    timestamptz NOT NULL DEFAULT now(),
+    canned       boolean NOT NULL DEFAULT false,  -- loaded into the store (xmmdb load responses): found by name
     CHECK (kind = 'arf' AND specresp IS NOT NULL OR kind = 'rmf' AND matrix IS NOT NULL AND detchans > 0)
 );
 CREATE INDEX response_names_idx ON xmm.response USING gin (names);
-COMMENT ON TABLE xmm.response IS 'ARFs and RMFs (canned and per-source), stored once each, found by any of their file names';
+COMMENT ON TABLE xmm.response IS 'ARFs and RMFs, stored once per content; canned RMFs are also found by their file names';
 
 CREATE TABLE xmm.spectrum (
     spectrum_id   bigserial PRIMARY KEY,
     file          text NOT NULL,                -- file name (pipeline: P<obsid><inst><S|U><exp>SRSPEC<src>.FTZ)
     obs_id        text NOT NULL DEFAULT '',     -- '' when the file does not say
     kind          text NOT NULL CHECK (kind IN ('source', 'background')),
-    instrument    text NOT NULL CHECK (instrument IN ('PN', 'M1', 'M2')),
-    expid         text,                         -- exposure, e.g. S001
+    instrument    text NOT NULL CHECK (instrument IN ('EPN', 'EMOS1', 'EMOS2')),
+    exp_id        text,                         -- exposure, e.g. S001
     src_num       integer,                      -- pipeline source number (hexadecimal in file names)
     detid         bigint REFERENCES xmm.detection ON DELETE SET NULL,
     ra            double precision,             -- extraction region centre, when the file gives it
@@ -65,116 +65,3 @@ CREATE TABLE xmm.spectrum (
 );
 CREATE INDEX spectrum_detid_idx ON xmm.spectrum (detid);
 COMMENT ON TABLE xmm.spectrum IS 'EPIC source and background spectra (OGIP PHA type I), with links to detection, background, RMF and ARF';
-
--- The session's staging tables for one load (dropped at commit).
-CREATE FUNCTION xmm.stage_products() RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF to_regclass('pg_temp.stage_response') IS NOT NULL THEN DROP TABLE pg_temp.stage_response; END IF;
-  IF to_regclass('pg_temp.stage_spectrum') IS NOT NULL THEN DROP TABLE pg_temp.stage_spectrum; END IF;
-  CREATE TEMP TABLE stage_response ON COMMIT DROP AS
-    SELECT 0::bigint AS row_no, kind, name, names, sha256, instrument, energ_lo, energ_hi, specresp,
-           detchans, chan_offset, e_min, e_max, n_grp, f_chan, n_chan, matrix
-      FROM xmm.response WITH NO DATA;
-  CREATE TEMP TABLE stage_spectrum ON COMMIT DROP AS
-    SELECT 0::bigint AS row_no, file, obs_id, kind, instrument, expid, src_num, ra, dec, exposure, backscal,
-           areascal, channel_first, detchans, counts, quality, grouping, total_counts, backfile, respfile,
-           ancrfile, header, sha256,
-           ''::text AS background_file, ''::text AS rmf_sha256, ''::text AS arf_sha256
-      FROM xmm.spectrum WITH NO DATA;
-END $$;
-
--- Responses: inserted once per content; a known content under a new file name gains the name.
-CREATE FUNCTION xmm.ingest_responses()
-RETURNS TABLE (table_name text, inserted bigint, updated bigint, unchanged bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-  r record; total bigint; ins bigint; upd bigint;
-BEGIN
-  SELECT min(row_no) AS first, name INTO r FROM pg_temp.stage_response
-   WHERE kind = 'rmf' AND (matrix IS NULL OR detchans IS NULL OR detchans <= 0) GROUP BY name LIMIT 1;
-  IF r.first IS NOT NULL THEN
-    RAISE EXCEPTION '%: not a usable RMF (no MATRIX or DETCHANS)', r.name USING ERRCODE = 'data_exception';
-  END IF;
-  SELECT count(*) INTO total FROM (SELECT DISTINCT sha256 FROM pg_temp.stage_response) s;
-  WITH merged AS (
-    SELECT DISTINCT ON (sha256) s.*, (SELECT array_agg(DISTINCT n ORDER BY n) FROM pg_temp.stage_response s2,
-                                       unnest(s2.names) n WHERE s2.sha256 = s.sha256) AS all_names
-      FROM pg_temp.stage_response s ORDER BY sha256, row_no),
-  up AS (
-    INSERT INTO xmm.response AS t (kind, name, names, sha256, instrument, energ_lo, energ_hi, specresp, detchans,
-                                   chan_offset, e_min, e_max, n_grp, f_chan, n_chan, matrix)
-    SELECT kind, name, all_names, sha256, instrument, energ_lo, energ_hi, specresp, detchans, chan_offset,
-           e_min, e_max, n_grp, f_chan, n_chan, matrix FROM merged
-    ON CONFLICT (sha256) DO UPDATE
-       SET names = ARRAY(SELECT DISTINCT n FROM unnest(t.names || excluded.names) n ORDER BY n)
-     WHERE NOT excluded.names <@ t.names
-    RETURNING (xmax = 0) AS is_new)
-  SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) INTO ins, upd FROM up;
-  RETURN QUERY SELECT 'response'::text, ins, upd, total - ins - upd;
-END $$;
-
--- Spectra: validated, upserted on (obs_id, file), then linked to their
--- detection (obs_id + src_num, else the nearest detection of the observation
--- within 15"), background, RMF and ARF; cached fits of those detections are
--- dropped. A spectrum whose RMF is neither in
--- the load nor in the response store is rejected with the RMF's name.
-CREATE FUNCTION xmm.ingest_products()
-RETURNS TABLE (table_name text, inserted bigint, updated bigint, unchanged bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-  r record; c text; cols text[];
-BEGIN
-  FOREACH c IN ARRAY ARRAY['file', 'obs_id', 'kind', 'instrument', 'exposure', 'backscal', 'areascal',
-                           'channel_first', 'counts', 'total_counts', 'sha256'] LOOP
-    EXECUTE format('SELECT min(row_no) AS first, count(*) AS n, min(file) AS file FROM pg_temp.stage_spectrum
-                     WHERE %I IS NULL', c) INTO r;
-    IF r.n > 0 THEN PERFORM xmm.reject(coalesce(r.file, 'spectrum'), 'no value', c, r.first, r.n); END IF;
-  END LOOP;
-  SELECT min(row_no) AS first, max(row_no) AS second, obs_id, file INTO r FROM pg_temp.stage_spectrum
-   GROUP BY obs_id, file HAVING count(*) > 1 LIMIT 1;
-  IF r.first IS NOT NULL THEN
-    RAISE EXCEPTION '%: the same spectrum file is given twice in this load', r.file
-      USING ERRCODE = 'unique_violation', HINT = 'name each file once; nothing was written';
-  END IF;
-  SELECT s.file, s.respfile INTO r FROM pg_temp.stage_spectrum s
-   WHERE s.kind = 'source' AND coalesce(s.rmf_sha256, '') = ''
-     AND NOT EXISTS (SELECT 1 FROM xmm.response x WHERE x.kind = 'rmf' AND x.names @> ARRAY[s.respfile])
-   ORDER BY s.row_no LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION '%: %', r.file, CASE WHEN r.respfile IS NULL THEN 'the spectrum names no RMF (RESPFILE)'
-                    ELSE format('RMF %s (RESPFILE) is not in the response store', r.respfile) END
-      USING ERRCODE = 'data_exception',
-            HINT = 'load the canned responses first (xmmdb load responses DIR), or put the RMF beside the spectrum; nothing was written';
-  END IF;
-
-  SELECT array_agg(attname::text) INTO cols FROM pg_attribute
-   WHERE attrelid = 'pg_temp.stage_spectrum'::regclass AND attnum > 0 AND NOT attisdropped;
-  RETURN QUERY SELECT 'spectrum', u.* FROM xmm.upsert('xmm.spectrum', 'pg_temp.stage_spectrum', 'obs_id, file', cols) u;
-
-  -- Links, written only where they change (a reload stays a no-op).
-  WITH links AS (
-    SELECT x.spectrum_id,
-           coalesce((SELECT d.detid FROM xmm.detection d WHERE d.obs_id = s.obs_id AND d.src_num = s.src_num),
-                    (SELECT d.detid FROM xmm.detection d
-                      WHERE s.src_num IS NULL AND s.ra IS NOT NULL AND d.obs_id = s.obs_id
-                        AND q3c_join(s.ra, s.dec, d.ra, d.dec, 15.0 / 3600)
-                      ORDER BY q3c_dist(s.ra, s.dec, d.ra, d.dec) LIMIT 1)) AS detid,
-           (SELECT b.spectrum_id FROM xmm.spectrum b WHERE b.obs_id = s.obs_id AND b.file = s.background_file)
-             AS background_id,
-           coalesce((SELECT x2.response_id FROM xmm.response x2 WHERE x2.sha256 = nullif(s.rmf_sha256, '')),
-                    (SELECT x2.response_id FROM xmm.response x2 WHERE x2.kind = 'rmf' AND x2.names @> ARRAY[s.respfile]
-                      ORDER BY x2.response_id DESC LIMIT 1)) AS rmf_id,
-           (SELECT x2.response_id FROM xmm.response x2 WHERE x2.sha256 = nullif(s.arf_sha256, '')) AS arf_id
-      FROM pg_temp.stage_spectrum s JOIN xmm.spectrum x USING (obs_id, file))
-  UPDATE xmm.spectrum x SET detid = l.detid, background_id = l.background_id, rmf_id = l.rmf_id, arf_id = l.arf_id
-    FROM links l
-   WHERE x.spectrum_id = l.spectrum_id
-     AND (x.detid, x.background_id, x.rmf_id, x.arf_id) IS DISTINCT FROM (l.detid, l.background_id, l.rmf_id, l.arf_id);
-
-  -- Reloading a detection's products makes its cached fits stale.
-  DELETE FROM xmm.fit_cache c
-   USING (SELECT array_agg(x.spectrum_id) AS ids, array_agg(DISTINCT x.detid) AS detids
-            FROM xmm.spectrum x JOIN pg_temp.stage_spectrum s USING (obs_id, file)) changed
-   WHERE c.spectrum_ids && changed.ids OR c.detid = ANY (changed.detids);
-END $$;

@@ -1,8 +1,9 @@
 -- Spectral fitting in SQL (Sherpa in PL/Python, plpython/xmmdb/spectral):
 --   xmm_fit(srcid, model, options)                    the source's best spectrum (most counts),
 --                                                     or with {"joint": true} all EPIC spectra of that detection
---   xmm_fit_detection(detid, instrument, model, options)   one detection: 'PN', 'M1', 'M2' or 'EPIC' (joint)
+--   xmm_fit_detection(detid, instrument, model, options)   one detection: 'EPN', 'EMOS1', 'EMOS2' or 'EPIC' (joint)
 --   xmm_fit_plot(srcid, model, options), xmm_fit_detection_plot(detid, instrument, model, options)   PNG
+--   xmm_fit_spectrum(spectrum_id, model, options)      any stored spectrum (sql/44_spectrum_fit.sql)
 -- Results are cached in xmm.fit_cache on (detid, instrument, model, options);
 -- {"refit": true} recomputes; loading products for a detection drops its rows.
 
@@ -10,7 +11,7 @@ CREATE TYPE xmm.fit_result AS (
     srcid          bigint,
     detid          bigint,
     obs_id         text,
-    instrument     text,               -- PN, M1, M2 or e.g. PN+M1+M2 for a joint fit
+    instrument     text,               -- EPN, EMOS1, EMOS2 or e.g. EPN+EMOS1+EMOS2 for a joint fit
     model          text,               -- as asked (named model or expression)
     expression     text,               -- the components, e.g. phabs*(powerlaw+bbody)
     statistic      text,

@@ -10,6 +10,20 @@ CREATE FUNCTION xmm.fit_cache_quota() RETURNS bigint LANGUAGE sql IMMUTABLE AS $
 COMMENT ON FUNCTION xmm.fit_cache_limit() IS 'Most fits xmm.fit_cache keeps (least recently used go first)';
 COMMENT ON FUNCTION xmm.fit_cache_quota() IS 'Most fits of xmm.fit_cache made by one role that is not a loader';
 
+-- The camera a fit is asked for: EPN, EMOS1, EMOS2 in any spelling (xmm.camera), or EPIC
+-- (also JOINT, ALL) for a joint fit of the detection's cameras.
+CREATE FUNCTION xmm.fit_instrument(instrument text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = xmm, pg_catalog, pg_temp AS $$
+DECLARE
+  inst text := CASE WHEN upper(btrim(instrument)) IN ('EPIC', 'JOINT', 'ALL') THEN 'EPIC' ELSE xmm.camera(instrument) END;
+BEGIN
+  IF inst IS NULL THEN
+    RAISE EXCEPTION 'instrument %: expected EPN, EMOS1, EMOS2 (or PN, MOS1, MOS2), or EPIC for a joint fit',
+      coalesce(quote_literal(instrument), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN inst;
+END $$;
+
 -- Stores a fit, then evicts what is over the role's quota and over the limit.
 CREATE FUNCTION xmm.fit_cache_remember(detid bigint, instrument text, model text, options jsonb, res xmm.fit_result)
 RETURNS void LANGUAGE plpgsql VOLATILE SET search_path = xmm, pg_catalog, pg_temp AS $$
@@ -42,7 +56,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = xmm, public, pg_tem
 DECLARE
   opts jsonb := coalesce(options, '{}');
   key jsonb;
-  inst text := upper(trim(coalesce(instrument, '')));
+  inst text := xmm.fit_instrument(instrument);
   m text := lower(trim(coalesce(model, '')));
   res xmm.fit_result;
   msg text; hint text; state text; ctx text;
@@ -53,11 +67,6 @@ BEGIN
       USING ERRCODE = 'program_limit_exceeded';
   END IF;
   key := opts - 'refit' - 'joint';
-  IF inst IN ('JOINT', 'ALL') THEN inst := 'EPIC'; END IF;
-  IF inst NOT IN ('PN', 'M1', 'M2', 'EPIC') THEN
-    RAISE EXCEPTION 'instrument %: expected PN, M1, M2 or EPIC (joint fit)', quote_literal(instrument)
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
   IF NOT coalesce((opts->>'refit')::boolean, false) THEN
     UPDATE xmm.fit_cache c SET last_used = now()
      WHERE c.detid = xmm_fit_detection.detid AND c.instrument = inst AND c.model = m AND c.options = key
@@ -91,11 +100,10 @@ CREATE FUNCTION xmm.xmm_fit_detection_plot(detid bigint, instrument text, model 
 RETURNS bytea
 LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
 DECLARE
-  inst text := upper(trim(coalesce(instrument, '')));
+  inst text := xmm.fit_instrument(instrument);
   msg text; hint text; state text; ctx text;
 BEGIN
   PERFORM xmm.fit_options(options);
-  IF inst IN ('JOINT', 'ALL') THEN inst := 'EPIC'; END IF;
   RETURN xmm.fit_plot_png(detid, inst, lower(trim(coalesce(model, ''))),
                           coalesce(options, '{}') - 'refit' - 'joint');
 EXCEPTION WHEN OTHERS THEN
@@ -113,6 +121,6 @@ $$;
 COMMENT ON FUNCTION xmm.xmm_fit(bigint, text, jsonb) IS
   'Fits a source''s best EPIC spectrum (or all of that detection''s spectra with {"joint": true}) with Sherpa; cached';
 COMMENT ON FUNCTION xmm.xmm_fit_detection(bigint, text, text, jsonb) IS
-  'Fits one detection''s spectrum (PN, M1, M2, or EPIC for a joint fit) with Sherpa; cached';
+  'Fits one detection''s spectrum (EPN, EMOS1, EMOS2, or EPIC for a joint fit) with Sherpa; cached';
 COMMENT ON FUNCTION xmm.xmm_fit_plot(bigint, text, jsonb) IS
   'PNG of the fit of a source''s best spectrum: counts/s/keV with errors, folded model, residuals in sigma';

@@ -13,7 +13,7 @@ CREATE VIEW xmmpub.observation AS SELECT * FROM xmm.observation_list;
 CREATE VIEW xmmpub.catalogue AS SELECT * FROM xmm.catalogue;
 
 CREATE VIEW xmmpub.spectrum AS
-SELECT spectrum_id, detid, obs_id, instrument, expid AS exp_id, src_num, kind, ra, dec,
+SELECT spectrum_id, detid, obs_id, instrument, exp_id, src_num, kind, ra, dec,
        exposure, backscal, areascal, detchans, total_counts, file, respfile, ancrfile, backfile
   FROM xmm.spectrum;
 

@@ -20,7 +20,7 @@ SAMPLE = REPO / "data" / "sample"
 
 
 # Scratch databases are named <kind>_<pid of the test process>.
-SCRATCH_NAME = re.compile(r"xmm(?:test|test_[a-z]+|regress|fault)_(\d+)")
+SCRATCH_NAME = re.compile(r"xmm(?:test|test_[a-z0-9]+|regress|fault)_(\d+)")
 
 
 def scratch_database(server_dsn: str, name: str, sample: bool = True) -> str:

@@ -31,6 +31,7 @@ OPTIONS = [
     """'{"barycenter": true, "radius": 1e9, "obs_id": "0000000000"}'""",
     "(SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 100000) g)",
 ]
+ANY_SPECTRUM = "(SELECT min(spectrum_id) FROM xmm.spectrum WHERE kind = 'source')"
 HUGE_ARRAY = "(SELECT array_agg(g::float8) FROM generate_series(1, 3000000) g)"   # over the bound, quick to build
 
 CASES = {
@@ -53,6 +54,12 @@ CASES = {
     "xmm_fit": [f"(xmm_fit({s}, 'phabs_pl', {o})).stat" for s in ("-1", "9223372036854775807", str(SPECTRUM))
                 for o in (OPTIONS[0], OPTIONS[5], OPTIONS[8])],
     "xmm_fit_detection_plot": ["length(xmm_fit_detection_plot(-1, 'EPN', 'phabs_pl', '{}'))"],
+    "xmm_fit_spectrum": [f"(xmm_fit_spectrum({s}, {m}, {o})).stat"
+                         for s, m, o in [("-1", "'phabs_pl'", OPTIONS[0]), (ANY_SPECTRUM, "'phabs_pl'", OPTIONS[5]),
+                                         (ANY_SPECTRUM, "repeat('phabs*', 20000) || 'powerlaw'", OPTIONS[0]),
+                                         (ANY_SPECTRUM, "'phabs_pl'", OPTIONS[8])]],
+    "xmm_fit_spectrum_plot": [f"length(xmm_fit_spectrum_plot({ANY_SPECTRUM}, repeat('x', 100000), '{{}}'))",
+                              "length(xmm_fit_spectrum_plot(9223372036854775807, 'phabs_pl', '{}'))"],
     "xmm_fit_plot": [f"length(xmm_fit_plot({SPECTRUM}, repeat('x', 100000), '{{}}'))",
                      f"length(xmm_fit_plot({SPECTRUM}, 'phabs_pl', {OPTIONS[5]}))"],
     "xmm_photons": [f"(SELECT count(*) FROM xmm_photons({a}, {b}, {r}))"

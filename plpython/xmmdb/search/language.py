@@ -25,15 +25,20 @@ MAX_DEPTH = 60
 # (documented in docs/search.md; `{t}` is the table's name in the query).
 TARGETS = {
     "source": dict(position=("sc_ra", "sc_dec"), derived={
-        "has_spectrum": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d WHERE d.srcid = {t}.srcid "
-                                    "AND (d.spectra{spectrum_of_d}))",
-                         "a detection of the source has a pipeline spectrum, or a spectrum loaded in xmm.spectrum"),
+        "has_spectrum": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d JOIN xmm.spectrum sp ON sp.detid = d.detid "
+                                    "WHERE d.srcid = {t}.srcid AND sp.kind = 'source')",
+                         "a source spectrum of the source is stored here (xmm_fit can fit it)"),
+        "pipeline_spectrum": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d WHERE d.srcid = {t}.srcid AND d.spectra)",
+                              "the catalogue says the pipeline made a spectrum of a detection of the source"),
         "has_lightcurve": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d WHERE d.srcid = {t}.srcid AND d.tseries)",
                            "a detection of the source has a pipeline light curve"),
     }),
     "detection": dict(position=("ra", "dec"), derived={
-        "has_spectrum": ("boolean", "(coalesce({t}.spectra, false){spectrum_of_t})",
-                         "the detection has a pipeline spectrum, or a spectrum loaded in xmm.spectrum"),
+        "has_spectrum": ("boolean", "EXISTS (SELECT 1 FROM xmm.spectrum sp WHERE sp.detid = {t}.detid "
+                                    "AND sp.kind = 'source')",
+                         "a source spectrum of the detection is stored here (xmm_fit_detection can fit it)"),
+        "pipeline_spectrum": ("boolean", "coalesce({t}.spectra, false)",
+                              "the catalogue says the pipeline made a spectrum of the detection"),
         "has_lightcurve": ("boolean", "coalesce({t}.tseries, false)", "the detection has a pipeline light curve"),
         **{c: (typ, f"(SELECT s.{c} FROM xmm.source s WHERE s.srcid = {{t}}.srcid)", f"{c} of the detection's source")
            for c, typ in (("iauname", "text"), ("is_ulx", "boolean"), ("n_detections", "integer"),
@@ -71,13 +76,9 @@ class Transpiler:
         base = catalog.table(table, allowed=[f"xmm.{t}" for t in TARGETS])
         spec = TARGETS[base.name]
         columns = {n: c for n, c in base.columns.items() if c.category in (NUMBER, TEXT, BOOL)}
-        sp = catalog.tables.get("xmm.spectrum")
-        loaded = (" OR EXISTS (SELECT 1 FROM xmm.spectrum sp WHERE sp.detid = {}.detid AND sp.kind = 'source')"
-                  if sp and {"detid", "kind"} <= set(sp.columns) else "")   # spectra products (sql/40), when present
         for name, (typ, expr, doc) in spec["derived"].items():
             if name not in columns:
-                sql = expr.format(t=base.name, spectrum_of_d=loaded.format("d"), spectrum_of_t=loaded.format(base.name))
-                columns[name] = Column(name, sql, typ, doc, derived=True)
+                columns[name] = Column(name, expr.format(t=base.name), typ, doc, derived=True)
         self.table = Table(base.name, base.sql, columns, base.doc, base.schema)
         self.position = spec["position"]
         self.resolver = resolver

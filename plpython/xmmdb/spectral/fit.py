@@ -25,10 +25,11 @@ from . import models
 STATS = ("chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat")
 METHODS = ("levmar", "neldermead", "moncar")
 ERRORS = ("covar", "conf", "none")
-OPTIONS = {"emin": "number", "emax": "number", "group": "integer", "stat": "text", "method": "text",
+OPTIONS = {"emin": "number", "emax": "number", "group": "count or \"file\"", "stat": "text", "method": "text",
            "params": "object", "errors": "text", "joint": "boolean", "refit": "boolean", "spectrum": "file name or id"}
-DEFAULT_RANGE = {"PN": (0.2, 12.0), "M1": (0.2, 10.0), "M2": (0.2, 10.0)}
+DEFAULT_RANGE = {"EPN": (0.2, 12.0), "EMOS1": (0.2, 10.0), "EMOS2": (0.2, 10.0)}
 FLUX_BAND = (0.2, 12.0)
+MAX_GROUP = 100000
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Pha:
     backscal: float
     areascal: float = 1.0
     quality: np.ndarray | None = None
+    grouping: np.ndarray | None = None      # the file's GROUPING column (1 starts a group, -1 continues it)
 
 
 @dataclass
@@ -106,7 +108,9 @@ def check_options(options) -> dict:
               "integer": isinstance(value, int) and not isinstance(value, bool),
               "text": isinstance(value, str), "object": isinstance(value, dict),
               "boolean": isinstance(value, bool),
-              "file name or id": isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool)}[kind]
+              "file name or id": isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool),
+              'count or "file"': value == "file" or isinstance(value, int) and not isinstance(value, bool)
+              }[kind]
         if not ok:
             raise XmmError(f"options: key {key!r} must be a {kind}, got {json_type(value)} {value!r}")
     for key, allowed in (("stat", STATS), ("method", METHODS), ("errors", ERRORS)):
@@ -114,8 +118,9 @@ def check_options(options) -> dict:
             raise XmmError(f"options: {key} {out[key]!r} is not one of {', '.join(allowed)}")
         if key in out:
             out[key] = out[key].lower()
-    if out.get("group", 0) < 0:
-        raise XmmError("options: group must be >= 0 (minimum counts per bin; 0 = no grouping)")
+    if out.get("group") != "file" and not 0 <= out.get("group", 0) <= MAX_GROUP:
+        raise XmmError(f"options: group must be from 0 to {MAX_GROUP} (minimum counts per group; 0 = no grouping)"
+                       ' or "file" (the spectrum\'s own GROUPING and QUALITY)')
     for key in ("emin", "emax"):
         if key in out and not (0 < out[key] < 100):
             raise XmmError(f"options: {key} must be between 0 and 100 keV, got {out[key]}")
@@ -204,18 +209,44 @@ def sherpa_data(spec: Spectrum, index: int = 1):
     return data
 
 
+def group(data, src: Pha, how) -> None:
+    """Groups the spectrum as XSPEC sees a grppha-grouped file.
+
+    N > 0   grppha's `group min N`: from the first channel to the last, each group
+            gathers consecutive channels until it holds at least N counts; a last group
+            that cannot reach N is bad (QUALITY 2). Channels the file marks bad stay bad
+            and out of every group.
+    "file"  the file's own GROUPING and QUALITY columns.
+    0       no grouping (the file's bad channels are still left out).
+    Grouping comes before the energy filter, which then keeps or drops whole groups.
+    """
+    bad = np.zeros(len(src.counts), bool) if src.quality is None else np.asarray(src.quality) != 0
+    if how == "file":
+        if src.grouping is None:
+            raise XmmError(f"{src.name}: the file has no GROUPING column to fit with",
+                           hint='group it here instead, e.g. {"group": 20}')
+        data.grouping = np.asarray(src.grouping, np.int16)
+        data.quality = np.asarray(src.quality if src.quality is not None else np.zeros(len(bad)), np.int16)
+        data.group()
+    elif how > 0:
+        data.group_counts(how, tabStops=bad)
+        data.quality = np.maximum(np.asarray(data.quality, np.int16), np.asarray(src.quality if src.quality is not None
+                                                                                 else 0, np.int16))
+    elif src.quality is not None:
+        data.quality = np.asarray(src.quality, np.int16)
+
+
 def prepare(spec: Spectrum, opts: dict, stat: str):
-    """The DataPHA filtered to the energy range, grouped, background-subtracted for chi2."""
+    """The DataPHA grouped, filtered to the energy range, background-subtracted for chi2."""
     data = sherpa_data(spec)
     lo, hi = DEFAULT_RANGE.get(spec.instrument, (0.2, 12.0))
     emin, emax = opts.get("emin", lo), opts.get("emax", hi)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data.notice(emin, emax)          # on fresh data: selects the range
-        if spec.source.quality is not None:
-            data.ignore_bad()
-        if opts["group"] > 0:            # groups within the selected good channels only
-            data.group_counts(opts["group"], tabStops=~data.get_mask())
+        group(data, spec.source, opts["group"])
+        if data.quality is not None:
+            data.ignore_bad()            # bad channels and incomplete groups
+        data.notice(emin, emax)          # whole groups: any that reaches into emin..emax
     if stat.startswith("chi2") and data.background_ids:
         data.subtract()
     if not data.mask.any() if isinstance(data.mask, np.ndarray) else not data.mask:
@@ -274,7 +305,7 @@ def _fit(spectra, model, options):
     opts = check_options(options)
     built = models.build(model)
     specs = _param_options(built, opts.get("params", {}))
-    stat_name = opts.get("stat") or ("chi2xspecvar" if opts["group"] > 0 else
+    stat_name = opts.get("stat") or ("chi2xspecvar" if opts["group"] != 0 else
                                      "wstat" if all(s.background is not None for s in spectra) else "cstat")
     if stat_name == "wstat" and any(s.background is None for s in spectra):
         raise XmmError("options: stat wstat needs a background spectrum, and "

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import XmmError
+from ..instruments import camera
 from .fit import Arf, Pha, Rmf
 
 PIPELINE = re.compile(r"^P(?P<obs_id>\d{10})(?P<inst>PN|M1|M2)(?P<sched>[SU])(?P<expno>\d{3})"
                       r"(?P<type>SRSPEC|BGSPEC|SRCARF)(?P<src>[0-9A-F]{4})\.(FTZ|FIT|FITS|FTS)(\.GZ)?$", re.I)
-INSTRUMENTS = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2", "PN": "PN", "M1": "M1", "M2": "M2",
-               "MOS1": "M1", "MOS2": "M2"}
 
 
 def pipeline_name(name: str) -> dict | None:
@@ -32,7 +31,7 @@ def pipeline_name(name: str) -> dict | None:
     if not m:
         return None
     d = m.groupdict()
-    return {"obs_id": d["obs_id"], "instrument": d["inst"].upper(), "expid": f"{d['sched'].upper()}{d['expno']}",
+    return {"obs_id": d["obs_id"], "instrument": camera(d["inst"]), "exp_id": f"{d['sched'].upper()}{d['expno']}",
             "type": d["type"].upper(), "src_num": int(d["src"], 16)}
 
 
@@ -117,7 +116,7 @@ class PhaFile:
     instrument: str
     kind: str                  # source | background
     obs_id: str | None
-    expid: str | None
+    exp_id: str | None
     src_num: int | None
     backfile: str | None
     respfile: str | None
@@ -191,7 +190,7 @@ def read_pha(path: Path) -> PhaFile:
             areascal = _positive(path, "AREASCAL", _key(headers, "AREASCAL", 1.0))
             inst_raw = str(_key([hdu.header], "INSTRUME", "") or _key(headers, "INSTRUME", "")).upper()
             parsed = pipeline_name(path.name)
-            instrument = INSTRUMENTS.get(inst_raw) if inst_raw else (parsed or {}).get("instrument")
+            instrument = camera(inst_raw) if inst_raw else (parsed or {}).get("instrument")
             if instrument is None:
                 raise XmmError(f"{path.name}: keyword INSTRUME is {inst_raw!r}: not an EPIC camera "
                                "(EPN, EMOS1, EMOS2)")
@@ -205,7 +204,7 @@ def read_pha(path: Path) -> PhaFile:
             src_num = (parsed or {}).get("src_num")
             if src_num is None and _key(headers, "SRC_NUM") is not None:
                 src_num = int(_key(headers, "SRC_NUM"))
-            expid = (parsed or {}).get("expid") or _none(_key(headers, "EXPIDSTR"))
+            exp_id = (parsed or {}).get("exp_id") or _none(_key(headers, "EXPIDSTR"))
             ra, dec = (None, None) if src_num is not None else _region_position(hdul, headers)
             if ra is None and _key(headers, "SRC_RA") is not None:
                 ra, dec = float(_key(headers, "SRC_RA")), float(_key(headers, "SRC_DEC"))
@@ -215,7 +214,7 @@ def read_pha(path: Path) -> PhaFile:
             header = {k: _key(headers, k) for k in keep if _key(headers, k) is not None}
     pha = Pha(path.name, channel, counts, exposure, backscal, areascal,
               None if quality is None else np.asarray(quality, np.int64))
-    return PhaFile(path, pha, instrument, kind, None if obs_id is None else str(obs_id).zfill(10), expid, src_num,
+    return PhaFile(path, pha, instrument, kind, None if obs_id is None else str(obs_id).zfill(10), exp_id, src_num,
                    _none(_key([hdu.header], "BACKFILE")), _none(_key([hdu.header], "RESPFILE")),
                    _none(_key([hdu.header], "ANCRFILE")),
                    None if grouping is None else np.asarray(grouping, np.int64), detchans, ra, dec,
@@ -233,7 +232,7 @@ def read_arf(path: Path) -> tuple[Arf, str]:
             hdu = _hdu(hdul, path, ("SPECRESP",))
             lo, hi = _column(hdu, path, "ENERG_LO").astype(float), _column(hdu, path, "ENERG_HI").astype(float)
             area = _column(hdu, path, "SPECRESP").astype(float)
-            instrument = INSTRUMENTS.get(str(_key([hdu.header, hdul[0].header], "INSTRUME", "")).upper())
+            instrument = camera(str(_key([hdu.header, hdul[0].header], "INSTRUME", "")))
     _check_grid(path, lo, hi)
     if not np.all(np.isfinite(area)) or (area < 0).any():
         raise XmmError(f"{path.name}: column SPECRESP: effective areas must be finite and >= 0")
@@ -274,7 +273,7 @@ def read_rmf(path: Path) -> tuple[Rmf, str]:
             channels = _column(ebo, path, "CHANNEL").astype(np.int64)
             offset = int(tl) if tl is not None else int(channels[0])
             e_min, e_max = _column(ebo, path, "E_MIN").astype(float), _column(ebo, path, "E_MAX").astype(float)
-            instrument = INSTRUMENTS.get(str(_key([mat.header, hdul[0].header], "INSTRUME", "")).upper())
+            instrument = camera(str(_key([mat.header, hdul[0].header], "INSTRUME", "")))
     _check_grid(path, lo, hi)
     if matrix.size and not np.all(np.isfinite(matrix)):
         raise XmmError(f"{path.name}: column MATRIX: non-finite values")

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 
-COLOURS = {"PN": "#1f77b4", "M1": "#2ca02c", "M2": "#d62728"}
+COLOURS = {"EPN": "#1f77b4", "EMOS1": "#2ca02c", "EMOS2": "#d62728"}
 
 
 def binned(data, folded, stat):

@@ -13,14 +13,14 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import NotFound, XmmError
+from ..instruments import CAMERAS
 from .fit import Arf, Pha, Rmf, Spectrum, check_options, fit
 
 _RESPONSES: OrderedDict = OrderedDict()
 _KEEP = 8
-INSTRUMENTS = ("PN", "M1", "M2")
 
 SPECTRUM_COLUMNS = ("spectrum_id, file, obs_id, kind, instrument, detid, exposure, backscal, areascal, "
-                    "channel_first, counts, quality, total_counts, backfile, respfile, ancrfile, background_id, "
+                    "channel_first, counts, quality, grouping, total_counts, backfile, respfile, ancrfile, background_id, "
                     "rmf_id, arf_id")
 
 
@@ -53,8 +53,9 @@ def response(db, response_id: int):
 def _pha(row) -> Pha:
     channel = np.arange(len(row["counts"])) + int(row["channel_first"])
     quality = None if row["quality"] is None else np.asarray(row["quality"], int)
+    grouping = None if row["grouping"] is None else np.asarray(row["grouping"], int)
     return Pha(row["file"], channel, np.asarray(row["counts"], float), float(row["exposure"]),
-               float(row["backscal"]), float(row["areascal"]), quality)
+               float(row["backscal"]), float(row["areascal"]), quality, grouping)
 
 
 def detection_spectra(db, detid: int, instrument: str, choice=None) -> tuple[dict, list[Spectrum]]:
@@ -75,33 +76,36 @@ def detection_spectra(db, detid: int, instrument: str, choice=None) -> tuple[dic
     best = {}
     for r in rows:
         best.setdefault(r["instrument"], r)
-    wanted = INSTRUMENTS if instrument == "EPIC" else (instrument,)
+    wanted = CAMERAS if instrument == "EPIC" else (instrument,)
     chosen = [best[i] for i in wanted if i in best]
     if not chosen:
         have = ", ".join(best) or "none"
         raise NotFound(f"detection {detid} (obs {det[0]['obs_id']}) has no {instrument} spectrum "
                        f"(spectra loaded for it: {have})",
                        hint="load its pipeline spectra: xmmdb load products FILE...")
-    spectra = []
-    for r in chosen:
-        background = None
-        if r["background_id"] is not None:
-            b = db.query(f"SELECT {SPECTRUM_COLUMNS} FROM xmm.spectrum WHERE spectrum_id = $1",
-                         (r["background_id"],), ("bigint",))
-            background = _pha(b[0])
-        elif r["backfile"]:
-            raise XmmError(f"{r['file']}: background spectrum {r['backfile']} (BACKFILE) was not loaded",
-                           hint="load it with the spectrum: xmmdb load products FILE...", sqlstate="02000")
-        if r["arf_id"] is None and r["ancrfile"]:
-            raise XmmError(f"{r['file']}: ARF {r['ancrfile']} (ANCRFILE) was not loaded",
-                           hint="load it with the spectrum: xmmdb load products FILE...", sqlstate="02000")
-        if r["rmf_id"] is None:
-            raise XmmError(f"{r['file']}: RMF {r['respfile'] or '(none named)'} (RESPFILE) is not in the response store",
-                           hint="xmmdb load responses DIR, then reload the spectrum", sqlstate="02000")
-        spectra.append(Spectrum(_pha(r), r["instrument"], response(db, r["rmf_id"]),
-                                None if r["arf_id"] is None else response(db, r["arf_id"]), background,
-                                {"spectrum_id": r["spectrum_id"]}))
-    return det[0], spectra
+    return det[0], [spectrum(db, r) for r in chosen]
+
+
+def spectrum(db, r: dict) -> Spectrum:
+    """A source spectrum row with its background and responses, ready to fit."""
+    background = None
+    if r["background_id"] is not None:
+        b = db.query(f"SELECT {SPECTRUM_COLUMNS} FROM xmm.spectrum WHERE spectrum_id = $1",
+                     (r["background_id"],), ("bigint",))
+        background = _pha(b[0])
+    elif r["backfile"]:
+        raise XmmError(f"{r['file']}: background spectrum {r['backfile']} (BACKFILE) was not loaded",
+                       hint="load it with the spectrum: xmmdb load products FILE --bkg BACKGROUND",
+                       sqlstate="02000")
+    if r["arf_id"] is None and r["ancrfile"]:
+        raise XmmError(f"{r['file']}: ARF {r['ancrfile']} (ANCRFILE) was not loaded",
+                       hint="load it with the spectrum: xmmdb load products FILE --arf ARF", sqlstate="02000")
+    if r["rmf_id"] is None:
+        raise XmmError(f"{r['file']}: RMF {r['respfile'] or '(none named)'} (RESPFILE) is not in the response store",
+                       hint="xmmdb load responses DIR, or reload the spectrum with --rmf RMF", sqlstate="02000")
+    return Spectrum(_pha(r), r["instrument"], response(db, r["rmf_id"]),
+                    None if r["arf_id"] is None else response(db, r["arf_id"]), background,
+                    {"spectrum_id": r["spectrum_id"]})
 
 
 def _options(options):
@@ -113,6 +117,8 @@ def _options(options):
 
 
 HINT = "see docs/spectral.md for models and options"
+RESULT_KEYS = ("instrument", "model", "expression", "statistic", "stat", "dof", "rstat", "qval", "emin", "emax",
+               "nbins", "flux", "flux_err", "flux_unabs", "flux_unabs_err", "fit_time", "succeeded")
 
 
 def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple[dict, list, dict]:
@@ -129,9 +135,7 @@ def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple
 def fit_detection_row(db, detid: int, instrument: str, model: str, options) -> dict:
     """The xmm.fit_result row of a fit (xmm.fit_compute)."""
     det, spectra, res = fit_detection(db, detid, instrument, model, options)
-    row = {k: res[k] for k in ("instrument", "model", "expression", "statistic", "stat", "dof", "rstat", "qval",
-                               "emin", "emax", "nbins", "flux", "flux_err", "flux_unabs", "flux_unabs_err",
-                               "fit_time", "succeeded")}
+    row = {k: res[k] for k in RESULT_KEYS}
     row.update(srcid=det["srcid"], detid=det["detid"], obs_id=det["obs_id"], params=json.dumps(res["params"]),
                spectrum_ids=[s.extra["spectrum_id"] for s in spectra], cached=False, fitted_at=None)
     return row
@@ -142,3 +146,47 @@ def fit_detection_png(db, detid: int, instrument: str, model: str, options) -> b
 
     det, spectra, res = fit_detection(db, detid, instrument, model, options)
     return png(res, title=f"detection {det['detid']} (source {det['srcid']}, obs {det['obs_id']})")
+
+
+def stored_spectrum(db, spectrum_id: int) -> tuple[dict, Spectrum]:
+    """(its row, Spectrum) for any stored source spectrum, linked to a detection or not."""
+    rows = db.query(f"SELECT {SPECTRUM_COLUMNS}, src_num, ra, dec FROM xmm.spectrum WHERE spectrum_id = $1",
+                    (spectrum_id,), ("bigint",))
+    if not rows:
+        raise NotFound(f"spectrum {spectrum_id} does not exist", hint="find yours in xmm.spectrum (file, obs_id, ra, dec)")
+    r = rows[0]
+    if r["kind"] != "source":
+        raise XmmError(f"spectrum {spectrum_id} ({r['file']}) is a background spectrum",
+                       hint="fit the source spectrum it belongs to", sqlstate="22023")
+    return r, spectrum(db, r)
+
+
+def fit_spectrum(db, spectrum_id: int, model: str, options) -> tuple[dict, Spectrum, dict]:
+    try:
+        options = check_options(_options(options))
+        if "spectrum" in options:
+            raise XmmError("options: spectrum chooses among a detection's spectra; here the spectrum is given")
+        row, spec = stored_spectrum(db, spectrum_id)
+        return row, spec, fit([spec], model, options)
+    except XmmError as exc:
+        if exc.hint is None:
+            exc.hint = HINT
+        raise
+
+
+def fit_spectrum_row(db, spectrum_id: int, model: str, options) -> dict:
+    """The xmm.fit_result row of a fit of one stored spectrum (xmm_fit_spectrum)."""
+    row, spec, res = fit_spectrum(db, spectrum_id, model, options)
+    det = db.query("SELECT srcid FROM xmm.detection WHERE detid = $1", (row["detid"],), ("bigint",)) \
+        if row["detid"] is not None else []
+    out = {k: res[k] for k in RESULT_KEYS}
+    out.update(srcid=det[0]["srcid"] if det else None, detid=row["detid"], obs_id=row["obs_id"] or None,
+               params=json.dumps(res["params"]), spectrum_ids=[spectrum_id], cached=False, fitted_at=None)
+    return out
+
+
+def fit_spectrum_png(db, spectrum_id: int, model: str, options) -> bytes:
+    from .plot import png
+
+    row, spec, res = fit_spectrum(db, spectrum_id, model, options)
+    return png(res, title=f"spectrum {spectrum_id}: {row['file']}" + (f" (obs {row['obs_id']})" if row["obs_id"] else ""))

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from ..errors import XmmError
+from ..instruments import camera
 from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select
 from .options import BOOL, FRACTION, INTEGER, POSITIVE, TEXT, parse
 
@@ -36,14 +37,12 @@ PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_A
                        "barycenter": (BOOL, True)}
 
 
-INSTRUMENTS = {"EPN": "EPN", "PN": "EPN", "EMOS1": "EMOS1", "MOS1": "EMOS1", "M1": "EMOS1",
-               "EMOS2": "EMOS2", "MOS2": "EMOS2", "M2": "EMOS2"}
 
 
 def _options(options, spec: dict, function: str) -> dict:
     opts = parse(options, spec, function)
     if opts.get("instrument") is not None:
-        name = INSTRUMENTS.get(opts["instrument"].strip().upper())
+        name = camera(opts["instrument"])
         if name is None:
             raise XmmError(f"{function}: unknown instrument {opts['instrument']!r}",
                            hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")

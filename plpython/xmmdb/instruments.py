@@ -1,0 +1,23 @@
+"""The EPIC cameras: one vocabulary, the values of the INSTRUME keyword.
+
+    EPN    the pn camera          (also written PN)
+    EMOS1  the first MOS camera   (MOS1, M1: M1 is the pipeline file names' spelling)
+    EMOS2  the second MOS camera  (MOS2, M2)
+
+Everything stored and returned uses the first column; `camera()` accepts the
+others. sql/05_cameras.sql is the same table for SQL (a test keeps them equal).
+"""
+
+CAMERAS = ("EPN", "EMOS1", "EMOS2")
+SPELLINGS = {"EPN": "EPN", "PN": "EPN",
+             "EMOS1": "EMOS1", "MOS1": "EMOS1", "M1": "EMOS1",
+             "EMOS2": "EMOS2", "MOS2": "EMOS2", "M2": "EMOS2"}
+# The camera's two-letter code in pipeline (PPS) file names: P<obsid><code>S001...
+FILE_CODE = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
+
+
+def camera(name) -> str | None:
+    """EPN, EMOS1 or EMOS2 for any of their spellings; None for anything else."""
+    if not isinstance(name, str):
+        return None
+    return SPELLINGS.get(name.strip().upper())

@@ -1,0 +1,2 @@
+-- One vocabulary for the EPIC cameras.
+-- new in this version: sql/05_cameras.sql

@@ -1,0 +1,2 @@
+-- Fits take any spelling of a camera and store EPN, EMOS1, EMOS2.
+-- functions of sql/42_fit_cache.sql

@@ -1,0 +1,2 @@
+-- Loading spectra: exp_id; responses by content, by name only among canned RMFs.
+-- functions of sql/43_spectral_ingest.sql

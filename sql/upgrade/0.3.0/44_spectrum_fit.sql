@@ -1,0 +1,2 @@
+-- Any stored spectrum can be fitted.
+-- new in this version: sql/44_spectrum_fit.sql
