@@ -5,7 +5,9 @@ SAS-filtered lists (e.g. `mos1_exp1_clean_evts.fits`). RA/Dec come from the
 file's own sky WCS (TCRPXn/TCRVLn/TCDLTn/TCTYPn of the X and Y columns);
 photons are packed per (exposure, Q3C cell) here (see docs/photons.md) and
 written with one binary COPY. Orbit files (`P<obsid>OBX000ORBTSR0000.FTZ`,
-extension ORBIT, GEI X/Y/Z km) go into xmm.orbit.
+extension ORBIT, GEI X/Y/Z km) go into xmm.orbit; flaring-background time
+series (`P<obsid><inst><S|U><exp>FBKTSR0000.FTZ`: RATE, SRC_GTIS) into
+xmm.flare_series.
 
 One transaction per file; loading the same file again changes nothing, a
 different event list of the same exposure replaces it. A file that cannot be
@@ -43,6 +45,7 @@ TIME_LO_BITS = 31               # time offsets in us: th = us >> 31, tl = us & (
 REQUIRED = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")
 PIPELINE_NAME = re.compile(r"^P(\d{10})(PN|M1|M2)([SU]\d{3})[PM]IEVLI", re.I)
 ORBIT_NAME = re.compile(r"^P(\d{10})OBX000ORBTSR", re.I)
+FLARE_NAME = re.compile(r"^P(\d{10})(PN|M1|M2)[SU]\d{3}FBKTSR", re.I)
 CELL_COLUMNS = ("cell", "exp_key", "n", "x0", "y0", "t0", "tl", "th", "dx", "dy", "pi", "pc", "flag")
 
 
@@ -341,12 +344,88 @@ def read_orbit(path: Path, hdul) -> OrbitFile:
     return OrbitFile(path, obs_id, t, pos[first])
 
 
+@dataclass
+class FlareFile:
+    path: Path
+    row: dict           # a row of xmm.flare_series
+
+
+def read_flare(path: Path, hdul) -> FlareFile:
+    """The pipeline's flaring-background time series: the RATE curve (regular bins,
+    times at bin centres), FLCUTTHR and the flare-free intervals SRC_GTIS."""
+    name = path.name
+    rate_hdu, gti_hdu = hdul["RATE"], hdul["SRC_GTIS"]
+    h = ChainMap(rate_hdu.header, hdul[0].header)
+    for ext, hdu, cols in (("RATE", rate_hdu, ("TIME", "RATE")), ("SRC_GTIS", gti_hdu, ("START", "STOP"))):
+        missing = [c for c in cols if c not in [n.upper() for n in hdu.columns.names]]
+        if missing:
+            raise LoadError(f"{name}: extension {ext} lacks the column(s) {', '.join(missing)}; nothing was written")
+    m = FLARE_NAME.match(name)
+    obs_id = str(_keyword(h, "OBS_ID", default=m.group(1) if m else "")).strip()
+    instrument = str(_keyword(h, "INSTRUME", default="")).strip().upper()
+    exp_id = str(_keyword(h, "EXPIDSTR", default="")).strip().upper()
+    if not re.fullmatch(r"\d{10}", obs_id):
+        raise LoadError(f"{name}: no valid OBS_ID keyword ('{obs_id}'); nothing was written")
+    if instrument not in CAMERAS:
+        raise LoadError(f"{name}: INSTRUME is '{instrument}', expected EPN, EMOS1 or EMOS2; nothing was written")
+    if not exp_id:
+        raise LoadError(f"{name}: no EXPIDSTR keyword (the exposure, e.g. S001); nothing was written")
+    offset = _time_offset(name, h)
+    t = np.asarray(rate_hdu.data["TIME"], np.float64) + offset
+    rate = np.asarray(rate_hdu.data["RATE"], np.float64)
+    timedel = _keyword(h, "TIMEDEL")
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise LoadError(f"{name}: extension RATE, column TIME: not a number in row {bad[0] + 1}; nothing was written")
+    # a NaN RATE is a bin without data (no exposure): kept, and never flare-free
+    if np.isinf(rate).any():
+        raise LoadError(f"{name}: extension RATE, column RATE: infinite in row {np.flatnonzero(np.isinf(rate))[0] + 1}; "
+                        "nothing was written")
+    if not t.size or timedel is None or not float(timedel) > 0:
+        raise LoadError(f"{name}: extension RATE needs rows and a positive TIMEDEL keyword; nothing was written")
+    steps = np.diff(t)
+    irregular = np.flatnonzero(np.abs(steps - float(timedel)) > 1e-6 * float(timedel))
+    if irregular.size:   # xmm.flare_free finds a time's bin by arithmetic
+        raise LoadError(f"{name}: extension RATE, column TIME: row {irregular[0] + 2} is {steps[irregular[0]]:.6f} s "
+                        f"after the one before, not TIMEDEL = {float(timedel):g} s; nothing was written")
+    start = np.asarray(gti_hdu.data["START"], np.float64) + offset
+    stop = np.asarray(gti_hdu.data["STOP"], np.float64) + offset
+    bad = np.flatnonzero(~(np.isfinite(start) & np.isfinite(stop) & (stop >= start)))
+    if bad.size:
+        raise LoadError(f"{name}: extension SRC_GTIS: row {bad[0] + 1} is not an interval; nothing was written")
+    order = np.argsort(start, kind="stable")
+    threshold = _keyword(h, "FLCUTTHR")
+    return FlareFile(path, dict(obs_id=obs_id, instrument=instrument, exp_id=exp_id, timedel=float(timedel),
+                                time=t, rate=rate, threshold=None if threshold is None else float(threshold),
+                                gti_start=start[order], gti_stop=stop[order], file=str(path)))
+
+
+def write_flare(conn: psycopg.Connection, flare: FlareFile, digest: str) -> dict:
+    r = flare.row
+    old = conn.execute("SELECT sha256 FROM xmm.flare_series WHERE obs_id = %s AND instrument = %s AND exp_id = %s",
+                       (r["obs_id"], r["instrument"], r["exp_id"])).fetchone()
+    if old and old[0] == digest:
+        return {"inserted": 0, "updated": 0, "unchanged": 1}
+    conn.execute("""INSERT INTO xmm.flare_series AS f (obs_id, instrument, exp_id, timedel, time, rate, threshold,
+                                                       gti_start, gti_stop, file, sha256)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (obs_id, instrument, exp_id) DO UPDATE
+                    SET timedel = excluded.timedel, time = excluded.time, rate = excluded.rate,
+                        threshold = excluded.threshold, gti_start = excluded.gti_start, gti_stop = excluded.gti_stop,
+                        file = excluded.file, sha256 = excluded.sha256, loaded_at = now()""",
+                 (r["obs_id"], r["instrument"], r["exp_id"], r["timedel"], r["time"].tolist(), r["rate"].tolist(),
+                  r["threshold"], r["gti_start"].tolist(), r["gti_stop"].tolist(), r["file"], digest))
+    return {"inserted": 0 if old else 1, "updated": 1 if old else 0, "unchanged": 0}
+
+
 def read_file(path: Path):
     path = Path(path)
     hdul = _open(path)
     names = {(h.name or "").upper() for h in hdul[1:]}
     if "ORBIT" in names:
         return read_orbit(path, hdul)
+    if {"RATE", "SRC_GTIS"} <= names:
+        return read_flare(path, hdul)
     return read_event_list(path, hdul)
 
 
@@ -506,16 +585,21 @@ def _read_and_prepare(path: Path):
 
 
 def _write_one(conn, path: Path, item, digest: str, prepared, totals: dict, progress: bool, out) -> None:
-    table = "orbit" if isinstance(item, OrbitFile) else "photon"
+    table = {OrbitFile: "orbit", FlareFile: "flare_series"}.get(type(item), "photon")
     with conn.transaction():
-        summary = write_orbit(conn, item) if table == "orbit" else write_events(conn, item, digest, prepared)
-        n = len(item.time) if table == "orbit" else item.n
+        if table == "flare_series":
+            summary, n = write_flare(conn, item, digest), len(item.row["time"])
+        elif table == "orbit":
+            summary, n = write_orbit(conn, item), len(item.time)
+        else:
+            summary, n = write_events(conn, item, digest, prepared), item.n
         conn.execute("INSERT INTO xmm.load_log (format, file, sha256, n_rows, summary) VALUES (%s, %s, %s, %s, %s)",
-                     ("events" if table == "photon" else "orbit", str(path), digest, n,
+                     ({"photon": "events", "orbit": "orbit", "flare_series": "flare"}[table], str(path), digest, n,
                       Jsonb({table: summary, **({"without_sky": item.meta["without_sky"]} if table == "photon" else {})})))
     if progress or out is not None:   # a line per file on a terminal, or to a stream given
         what = (f"{item.meta['obs_id']} {item.meta['instrument']} {item.meta['exp_id']}" if table == "photon"
-                else f"orbit of {item.obs_id}")
+                else f"orbit of {item.obs_id}" if table == "orbit"
+                else f"flare time series of {item.row['obs_id']} {item.row['instrument']} {item.row['exp_id']}")
         print(f"{path.name}: {what}, {n} rows: +{summary['inserted']} ~{summary['updated']} "
               f"={summary['unchanged']}", file=out or sys.stderr)
     for k, v in summary.items():

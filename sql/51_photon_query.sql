@@ -70,25 +70,3 @@ RETURNS TABLE ("time" double precision, ra double precision, "dec" double precis
 LANGUAGE c IMMUTABLE PARALLEL SAFE COST 10 ROWS 100 AS 'MODULE_PATHNAME', 'xmm_cone_photons';
 COMMENT ON FUNCTION xmm.cone_photons IS
   'The photons of one packed photon_cell row within radius_deg of (ra, dec), PI in [emin, emax], time in [tmin, tmax]';
-
--- Photons within radius_arcsec of (ra, dec), emin <= PI <= emax (eV), and
--- tmin <= time <= tmax when given; from every exposure loaded. An inlined SQL
--- function: with constant arguments the cell list is a constant, so the plan
--- is partition-pruned index probes (see the EXPLAIN in tests/test_photons_sql.py),
--- then one cone_photons call per packed row.
-CREATE FUNCTION xmm.xmm_photons(ra double precision, "dec" double precision, radius_arcsec double precision,
-                                emin double precision DEFAULT 200, emax double precision DEFAULT 12000,
-                                tmin double precision DEFAULT NULL, tmax double precision DEFAULT NULL)
-RETURNS SETOF xmm.photon LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT e.obs_id, e.instrument, e.exp_id, p.time, p.ra, p.dec, p.pi, p.pattern, p.flag, p.ccdnr, p.x, p.y, c.cell
-    FROM xmm.photon_cell c
-    JOIN xmm.exposure e ON e.exp_key = c.exp_key
-   CROSS JOIN LATERAL xmm.cone_photons(c.t0, c.x0, c.y0, c.tl, c.th, c.dx, c.dy, c.pi, c.pc, c.flag,
-                                       e.x_ref, e.y_ref, e.x_delt, e.y_delt,
-                                       e.sin_ra_ref, e.cos_ra_ref, e.sin_dec_ref, e.cos_dec_ref,
-                                       $1, $2, $3 / 3600.0, $4, $5, $6, $7) p
-   WHERE c.cell = ANY (xmm.cone_cells($1, $2, $3 / 3600.0))
-$$;
-COMMENT ON FUNCTION xmm.xmm_photons(double precision, double precision, double precision, double precision,
-                                    double precision, double precision, double precision) IS
-  'Photons of all epochs within radius_arcsec of (ra, dec) deg, PI in [emin, emax] eV, time in [tmin, tmax] (TT s)';

@@ -106,11 +106,14 @@ def test_xmm_photons_is_the_exact_cone(db):
     centres += [(10.6847, 41.2690), (10.7083, 41.3011), (11.9, 42.0)]
     for ra, dec in centres:
         for radius in (5.0, 30.0, 120.0, 5400.0):
-            fast = db.execute("SELECT count(*), sum(time), sum(pi) FROM xmm.xmm_photons(%s, %s, %s, 0, 30000)",
-                              (ra, dec, radius)).fetchone()
-            slow = db.execute("SELECT count(*), sum(time), sum(pi) FROM xmm.photon"
-                              " WHERE q3c_dist(ra, dec, %s, %s) * 3600 <= %s", (ra, dec, radius)).fetchone()
-            assert fast[0] == slow[0] and fast[2] == slow[2], (ra, dec, radius)
+            for options, selected in (('{"all_events": true}', "true"),
+                                      ("{}", "xmm.standard_event(instrument, pattern, flag)")):
+                fast = db.execute("SELECT count(*), sum(time), sum(pi) FROM xmm.xmm_photons(%s, %s, %s, 0, 30000,"
+                                  " NULL, NULL, %s)", (ra, dec, radius, options)).fetchone()
+                slow = db.execute("SELECT count(*), sum(time), sum(pi) FROM xmm.photon"
+                                  f" WHERE q3c_dist(ra, dec, %s, %s) * 3600 <= %s AND {selected}",
+                                  (ra, dec, radius)).fetchone()
+                assert fast[0] == slow[0] and fast[2] == slow[2], (ra, dec, radius, options)
 
 
 def test_xmm_photons_values_are_the_views(db):

@@ -12,6 +12,8 @@ dict of numpy arrays of equal length (possibly empty), in a fixed dtype:
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 # name -> numpy dtype, in the order of the arrays returned
@@ -52,16 +54,29 @@ def _sorted(query: str, order: str) -> str:
     return f"(SELECT * FROM {query} ORDER BY {order}) AS sorted"
 
 
+# The keys of every photon function's options that choose events (checked in SQL by
+# xmm.event_rule, sql/51_event_selection.sql): passed on to xmm_photons as they are.
+SELECTION_KEYS = ("pattern", "flag", "all_events", "flare_filter")
+
+
+def selection(options: dict | None) -> str:
+    """The event-selection part of a function's options, as the jsonb xmm_photons takes."""
+    return json.dumps({k: v for k, v in (options or {}).items() if k in SELECTION_KEYS and v is not None})
+
+
 def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float = 200, emax: float = 12000,
-                  tmin: float | None = None, tmax: float | None = None, obs_id: str | None = None) -> dict:
+                  tmin: float | None = None, tmax: float | None = None, obs_id: str | None = None,
+                  options: dict | None = None) -> dict:
     """Photons of all epochs (or of `obs_id`) within `radius_arcsec` of (ra, dec) deg,
     emin <= PI <= emax eV and tmin <= time <= tmax (TT s since MJDREF 50814) when given,
+    the events `options` select (SELECTION_KEYS; default: the standard selection),
     sorted by time. Returns {column: numpy array} with the columns of PHOTON_COLUMNS."""
-    photons = "xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7) WHERE obs_id = coalesce($8, obs_id)"
+    photons = "xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7, $8::jsonb) WHERE obs_id = coalesce($9, obs_id)"
     sql = f"SELECT {_aggregate(PHOTON_COLUMNS)} FROM {_sorted(photons, 'time, obs_id, instrument, exp_id')}"
     rows = db.query(sql, (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax),
-                          None if tmin is None else float(tmin), None if tmax is None else float(tmax), obs_id),
-                    ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text"))
+                          None if tmin is None else float(tmin), None if tmax is None else float(tmax),
+                          selection(options), obs_id),
+                    ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text"))
     return _arrays(rows[0] if rows else None, PHOTON_COLUMNS)
 
 
@@ -82,3 +97,24 @@ def fetch_orbit(db, obs_id: str) -> dict:
     sql = f"SELECT {_aggregate(ORBIT_COLUMNS)} FROM {_sorted('xmm.orbit WHERE obs_id = $1', 'time')}"
     rows = db.query(sql, (obs_id,), ("text",))
     return _arrays(rows[0] if rows else None, ORBIT_COLUMNS)
+
+
+def fetch_flare_intervals(db, obs_id: str, instrument: str, exp_id: str,
+                          threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """An exposure's flare-free intervals (start, stop arrays, TT s): the pipeline's
+    (threshold None) or its rate-curve bins at or below `threshold` counts/s, merged;
+    empty when no flare time series is loaded for it. Same rule as xmm.flare_free."""
+    rows = db.query("SELECT gti_start, gti_stop, time, rate, timedel FROM xmm.flare_series "
+                    "WHERE obs_id = $1 AND instrument = $2 AND exp_id = $3",
+                    (obs_id, instrument, exp_id), ("text", "text", "text"))
+    if not rows:
+        return np.zeros(0), np.zeros(0)
+    r = rows[0]
+    if threshold is None:
+        return np.asarray(r["gti_start"], np.float64), np.asarray(r["gti_stop"], np.float64)
+    t = np.asarray(r["time"], np.float64)
+    good = np.asarray(r["rate"], np.float32).astype(np.float64) <= float(threshold)   # real vs float8, as in SQL
+    half = float(r["timedel"]) / 2
+    edges = np.diff(np.concatenate([[False], good, [False]]).astype(np.int8))
+    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return t[first] - half, t[last] + half

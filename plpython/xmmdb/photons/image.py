@@ -8,10 +8,11 @@ import json
 import numpy as np
 
 from ..errors import XmmError
-from .access import fetch_photons
+from .access import SELECTION_KEYS, fetch_photons
 from .sky import project
 
-OPTIONS = {"emin": float, "emax": float, "tmin": float, "tmax": float, "obs_id": str, "instrument": str}
+OPTIONS = {"emin": float, "emax": float, "tmin": float, "tmax": float, "obs_id": str, "instrument": str,
+           **{key: (lambda v: v) for key in SELECTION_KEYS}}     # the event selection: checked in SQL
 MAX_PIXELS = 4096
 MAX_SIZE_ARCMIN = 120.0     # a side: a whole EPIC field (30') and its surroundings
 
@@ -54,7 +55,7 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
     opts = parse_options(options)
     radius = size_arcmin * 60.0 / np.sqrt(2.0) + bin_arcsec
     ev = fetch_photons(db, ra, dec, radius, opts.get("emin", 200.0), opts.get("emax", 12000.0),
-                       opts.get("tmin"), opts.get("tmax"), opts.get("obs_id"))
+                       opts.get("tmin"), opts.get("tmax"), opts.get("obs_id"), options=opts)
     if "instrument" in opts:
         keep = ev["instrument"] == opts["instrument"].upper()
         ev = {k: v[keep] for k, v in ev.items()}

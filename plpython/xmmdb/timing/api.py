@@ -11,7 +11,8 @@ import numpy as np
 from ..errors import XmmError
 from ..instruments import camera
 from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select
-from .options import BOOL, FRACTION, INTEGER, POSITIVE, TEXT, parse
+from ..photons.access import SELECTION_KEYS
+from .options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, POSITIVE, TEXT, parse
 
 # Bounds: a source region is at most MAX_REGION_ARCSEC (the photons of a region,
 # and the memory of a background annulus, grow with its area); energies stay
@@ -27,6 +28,7 @@ SELECT_OPTIONS = {
     "emin": (POSITIVE, 200.0, MAX_ENERGY_EV),
     "emax": (POSITIVE, 12000.0, MAX_ENERGY_EV),
     "instrument": (TEXT, None),
+    **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS},   # pattern, flag, all_events, flare_filter
 }
 EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycenter": (BOOL, False)}
 LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),

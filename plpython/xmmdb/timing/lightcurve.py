@@ -78,7 +78,8 @@ def background(db, sel: Selection, opts: dict) -> Background:
     if area <= 0:
         raise XmmError(f"the background annulus {r_in:g}-{r_out:g}\" is entirely masked by other sources",
                        hint='set {"bkg_inner": …, "bkg_outer": …} or {"background": false}')
-    ph = fetch(db, sel.ra, sel.dec, r_out, opts.get("emin", 200.0), opts.get("emax", 12000.0), opts.get("obs_id"))
+    ph = fetch(db, sel.ra, sel.dec, r_out, opts.get("emin", 200.0), opts.get("emax", 12000.0), opts.get("obs_id"),
+               options=opts)
     keep = annulus_mask(*offsets(ph["ra"], ph["dec"], sel.ra, sel.dec), r_in, r_out, others)
     if opts.get("instrument"):
         keep &= np.char.upper(text(ph["instrument"])) == opts["instrument"].upper()

@@ -13,9 +13,12 @@ INTEGER = "positive integer"
 BOOL = "boolean"
 TEXT = "text"
 FRACTION = "number between 0 and 1"
+CHECKED_IN_SQL = "value"   # passed on as it is: SQL checks it (the event selection, xmm.event_rule)
 
 
 def _ok(kind: str, value) -> bool:
+    if kind == CHECKED_IN_SQL:
+        return True
     if kind == BOOL:
         return isinstance(value, bool)
     if kind == TEXT:

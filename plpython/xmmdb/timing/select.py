@@ -128,6 +128,38 @@ def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None) 
     return out
 
 
+def flare_free_exposures(db, exposures: list, how) -> list:
+    """Each exposure's GTIs cut to its flare-free time (sql/51_event_selection.sql:
+    true = the pipeline's intervals, a number = rate-curve bins at or below it);
+    an exposure without a flare time series has none left and is dropped."""
+    from ..photons import fetch_flare_intervals
+
+    out = []
+    for e in exposures:
+        fs, fe = fetch_flare_intervals(db, e.obs_id, e.instrument, e.exp_id, None if how is True else float(how))
+        if not fs.size:
+            continue
+        s, t = intersect_intervals(e.start, e.stop, fs, fe)
+        if s.size:
+            out.append(replace(e, start=s, stop=t))
+    return out
+
+
+def intersect_intervals(a_start, a_stop, b_start, b_stop) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection of two sorted, merged interval lists."""
+    out_s, out_e, i, j = [], [], 0, 0
+    while i < len(a_start) and j < len(b_start):
+        lo, hi = max(a_start[i], b_start[j]), min(a_stop[i], b_stop[j])
+        if lo < hi:
+            out_s.append(lo)
+            out_e.append(hi)
+        if a_stop[i] < b_stop[j]:
+            i += 1
+        else:
+            j += 1
+    return np.asarray(out_s, np.float64), np.asarray(out_e, np.float64)
+
+
 def source_position(db, srcid) -> tuple[float, float, float | None]:
     if srcid is None:
         raise XmmError("srcid must not be NULL")
@@ -157,11 +189,11 @@ def check_radius(radius) -> float:
 
 
 def fetch(db, ra: float, dec: float, radius: float, emin: float, emax: float, obs_id: str | None,
-          tmin: float | None = None, tmax: float | None = None) -> dict:
+          tmin: float | None = None, tmax: float | None = None, options: dict | None = None) -> dict:
     from ..photons import fetch_photons
 
     cols = as_columns(fetch_photons(db, ra, dec, radius, emin=emin, emax=emax, tmin=tmin, tmax=tmax,
-                                    obs_id=obs_id), PHOTON_COLUMNS)
+                                    obs_id=obs_id, options=options), PHOTON_COLUMNS)
     order = np.argsort(np.asarray(cols["time"], dtype=np.float64), kind="stable")
     return {k: v[order] for k, v in cols.items()}
 
@@ -175,7 +207,7 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
     emin, emax = opts.get("emin", 200.0), opts.get("emax", 12000.0)
     if emin >= emax:
         raise XmmError(f"{function}: emin ({emin} eV) must be below emax ({emax} eV)")
-    photons = fetch(db, ra, dec, radius, emin, emax, opts.get("obs_id"))
+    photons = fetch(db, ra, dec, radius, emin, emax, opts.get("obs_id"), options=opts)
     if opts.get("instrument"):
         keep = np.char.upper(text(photons["instrument"])) == opts["instrument"].upper()
         photons = {k: v[keep] for k, v in photons.items()}
@@ -189,11 +221,15 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
     p_keys = exposure_keys(photons)
     gtis = as_columns(fetch_gtis(db, obs_ids), ("obs_id", "instrument", "exp_id", "ccdnr", "start", "stop"))
     exposures = exposures_from(gtis, photons, p_keys)
+    if opts.get("flare_filter"):
+        exposures = flare_free_exposures(db, exposures, opts["flare_filter"])
     if opts.get("instrument"):
         exposures = [e for e in exposures if e.instrument.upper() == opts["instrument"].upper()]
     notes = []
     have = {"|".join(e.key) for e in exposures}
     for key in sorted(set(np.unique(p_keys).tolist()) - have):  # photons without GTIs: their own span
+        if opts.get("flare_filter"):
+            continue   # (cannot happen: xmm_photons keeps no photon of an exposure without flare intervals)
         t = np.asarray(photons["time"], dtype=np.float64)[p_keys == key]
         key = tuple(key.split("|"))
         exposures.append(Exposure(*key, np.array([t.min()]), np.array([t.max()])))
