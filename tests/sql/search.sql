@@ -49,7 +49,8 @@ SELECT srcid FROM xmm_search('iauname IN {"4XMM J095552.8+694044", ''4XMM J09581
 SELECT srcid FROM xmm_search('"J0958" IN iauname') ORDER BY srcid;
 SELECT srcid FROM xmm_search('{"M82", "ULX"} IN comments') ORDER BY srcid;
 SELECT srcid FROM xmm_search('comments IS NULL OR NOT (is_ulx OR sc_det_ml > 100)') ORDER BY srcid;
-SELECT srcid FROM xmm_search('has_spectrum AND NOT M82') ORDER BY srcid;
+SELECT srcid FROM xmm_search('pipeline_spectrum AND NOT M82') ORDER BY srcid;
+SELECT count(*) FROM xmm_search('has_spectrum AND NOT pipeline_spectrum');
 SELECT detid FROM xmm_search_detections('M31 AND (has_spectrum OR comments IS NOT NULL)') ORDER BY detid;
 -- The SQL a query becomes.
 SELECT xmm_to_sql('cone(''M31'', ''1deg'') AND sc_det_ml < 100');

@@ -15,13 +15,14 @@ INSERT INTO xmm.detection (detid, srcid, obs_id, src_num, ra, dec, ep_8_det_ml) 
 CREATE FUNCTION pg_temp.le32(i int) RETURNS bytea LANGUAGE sql AS
   $$ SELECT decode(lpad(to_hex(i), 2, '0') || '000000', 'hex') $$;
 SELECT xmm.stage_products();
+-- The toy RMF is a canned one (of the response store): spectra find it by name.
 INSERT INTO pg_temp.stage_response (row_no, kind, name, names, sha256, energ_lo, energ_hi, detchans, chan_offset,
-                                    e_min, e_max, n_grp, f_chan, n_chan, matrix)
+                                    e_min, e_max, n_grp, f_chan, n_chan, matrix, canned)
 SELECT 1, 'rmf', 'toy.rmf', ARRAY['toy.rmf'], 'toy-rmf', lo, hi, 40, 0, lo, hi,
        (SELECT string_agg(pg_temp.le32(1), ''::bytea) FROM generate_series(1, 40)),
        (SELECT string_agg(pg_temp.le32(i), ''::bytea ORDER BY i) FROM generate_series(0, 39) i),
        (SELECT string_agg(pg_temp.le32(1), ''::bytea) FROM generate_series(1, 40)),
-       (SELECT string_agg(decode('0000803f', 'hex'), ''::bytea) FROM generate_series(1, 40))
+       (SELECT string_agg(decode('0000803f', 'hex'), ''::bytea) FROM generate_series(1, 40)), true
   FROM (SELECT array_agg(0.5 + 0.25 * i ORDER BY i) AS lo, array_agg(0.75 + 0.25 * i ORDER BY i) AS hi
           FROM generate_series(0, 39) i) g;
 INSERT INTO pg_temp.stage_response (row_no, kind, name, names, sha256, energ_lo, energ_hi, specresp)
@@ -30,14 +31,14 @@ SELECT 2, 'arf', 'toy.arf', ARRAY['toy.arf'], 'toy-arf', lo, hi, array_fill(100.
           FROM generate_series(0, 39) i) g;
 -- The same RMF content under a second name is the same response.
 INSERT INTO pg_temp.stage_response (row_no, kind, name, names, sha256, energ_lo, energ_hi, detchans, chan_offset,
-                                    e_min, e_max, n_grp, f_chan, n_chan, matrix)
+                                    e_min, e_max, n_grp, f_chan, n_chan, matrix, canned)
 SELECT 3, kind, 'toy2.rmf', ARRAY['toy2.rmf'], sha256, energ_lo, energ_hi, detchans, chan_offset, e_min, e_max,
-       n_grp, f_chan, n_chan, matrix FROM pg_temp.stage_response WHERE row_no = 1;
+       n_grp, f_chan, n_chan, matrix, canned FROM pg_temp.stage_response WHERE row_no = 1;
 -- Counts of a power law (Gamma 2, norm 0.01) over 1e4 s through 100 cm2, rounded: no noise.
 INSERT INTO pg_temp.stage_spectrum (row_no, file, obs_id, kind, instrument, src_num, exposure, backscal, areascal,
                                     channel_first, detchans, counts, total_counts, respfile, ancrfile, sha256,
                                     background_file, rmf_sha256, arf_sha256)
-SELECT 1, 'P0999999901PNS001SRSPEC000A.FTZ', '0999999901', 'source', 'PN', 10, 1e4, 1, 1, 0, 40, c,
+SELECT 1, 'P0999999901PNS001SRSPEC000A.FTZ', '0999999901', 'source', 'EPN', 10, 1e4, 1, 1, 0, 40, c,
        (SELECT sum(x) FROM unnest(c) x), 'toy2.rmf', 'toy.arf', 'spec-1', '', '', 'toy-arf'
   FROM (SELECT array_agg(round(0.01 * 100 * 1e4 * (1 / (0.5 + 0.25 * i) - 1 / (0.75 + 0.25 * i))) ORDER BY i) AS c
           FROM generate_series(0, 39) i) g;
@@ -72,13 +73,13 @@ SAVEPOINT ok;
 SELECT xmm.stage_products();
 INSERT INTO pg_temp.stage_spectrum (row_no, file, obs_id, kind, instrument, exposure, backscal, areascal, channel_first,
                                     counts, total_counts, respfile, sha256, background_file, rmf_sha256, arf_sha256)
-VALUES (1, 'other.pha', '0999999901', 'source', 'PN', 1e3, 1, 1, 0, '{1,2}', 3, 'epn_missing.rmf', 'x', '', '', '');
+VALUES (1, 'other.pha', '0999999901', 'source', 'EPN', 1e3, 1, 1, 0, '{1,2}', 3, 'epn_missing.rmf', 'x', '', '', '');
 SELECT * FROM xmm.ingest_products();
 ROLLBACK TO SAVEPOINT ok;
 SELECT xmm.stage_products();
 INSERT INTO pg_temp.stage_spectrum (row_no, file, obs_id, kind, instrument, backscal, areascal, channel_first,
                                     counts, total_counts, respfile, sha256)
-VALUES (1, 'noexp.pha', '0999999901', 'source', 'PN', 1, 1, 0, '{1,2}', 3, 'toy.rmf', 'y');
+VALUES (1, 'noexp.pha', '0999999901', 'source', 'EPN', 1, 1, 0, '{1,2}', 3, 'toy.rmf', 'y');
 SELECT * FROM xmm.ingest_products();
 ROLLBACK TO SAVEPOINT ok;
 
