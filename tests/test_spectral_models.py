@@ -88,7 +88,7 @@ def test_bad_expressions(bad, words):
 
 @pytest.mark.parametrize("options,words", [
     ({"emin": "x"}, "key 'emin' must be a number"),
-    ({"group": 2.5}, "key 'group' must be a integer"),
+    ({"group": 2.5}, "key 'group' must be a count or \"file\""),
     ({"stat": "chi3"}, "stat 'chi3' is not one of"),
     ({"foo": 1}, "unknown key 'foo'"),
     ({"emin": 5, "emax": 2}, "must be below emax"),

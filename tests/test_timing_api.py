@@ -54,7 +54,8 @@ def store():
 def fake_store(monkeypatch, store):
     photons, gtis, orbits = store
 
-    def fetch_photons(db, ra, dec, radius_arcsec, emin=200, emax=12000, tmin=None, tmax=None, obs_id=None):
+    def fetch_photons(db, ra, dec, radius_arcsec, emin=200, emax=12000, tmin=None, tmax=None, obs_id=None,
+                      options=None):
         xi, eta = lc.offsets(photons["ra"], photons["dec"], ra, dec)
         keep = (np.hypot(xi, eta) <= radius_arcsec) & (photons["pi"] >= emin) & (photons["pi"] <= emax)
         if obs_id is not None:
