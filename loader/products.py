@@ -203,12 +203,14 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
     for f, obj in read.items():
         if kinds[f] in ("arf", "rmf"):
             responses[f] = _response_row(kinds[f], *obj, canned=False)
+    target = None   # the one source spectrum whose files --rmf/--arf/--bkg name
     if override:
         sources = [f for f in given if kinds[f] == "pha" and read[f].kind != "background"
                    and f not in override.values()]
         if len(sources) != 1:
             raise LoadError(f"--rmf, --arf and --bkg name the files of one source spectrum; {len(sources)} given "
                             f"({', '.join(f.name for f in sources) or 'none'}); nothing was written")
+        target = sources[0]
     for f, obj in read.items():
         if kinds[f] != "pha":
             continue
@@ -218,7 +220,7 @@ def load_products(conn: psycopg.Connection, paths, progress: bool = True, out=No
         b = by_name.get((f.parent, bkg)) if bkg else None
         a = by_name.get((f.parent, arf)) if arf else None
         r = by_name.get((f.parent, obj.respfile)) if obj.respfile else None
-        if override and f in given and f not in override.values():
+        if f == target:
             # the command line, not the header, says which files are this spectrum's
             for flag, attr in (("bkg", "backfile"), ("arf", "ancrfile"), ("rmf", "respfile")):
                 if flag in override:

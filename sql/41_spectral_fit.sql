@@ -67,23 +67,6 @@ from xmmdb.pg import call, Spi; from xmmdb.spectral.store import fit_detection_p
 return call(plpy, fit_detection_png, Spi(plpy), detid, instrument, model, options)
 $$;
 
-CREATE FUNCTION xmm.fit_options(options jsonb) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  k text;
-BEGIN
-  IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
-    RAISE EXCEPTION 'options: expected a JSON object, got %', jsonb_typeof(options)
-      USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. {"emin": 0.5, "group": 20}';
-  END IF;
-  FOREACH k IN ARRAY ARRAY['refit', 'joint'] LOOP
-    IF options ? k AND jsonb_typeof(options->k) <> 'boolean' THEN
-      RAISE EXCEPTION 'options: key "%" must be a boolean, got %', k, options->k
-        USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-  END LOOP;
-END $$;
-
 -- (detid, instrument) of a source's best spectrum: the source spectrum with the most
 -- counts; with {"joint": true} in the options, 'EPIC' (all cameras of that detection).
 CREATE FUNCTION xmm.best_spectrum(srcid bigint, options jsonb DEFAULT '{}',

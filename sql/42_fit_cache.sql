@@ -10,6 +10,30 @@ CREATE FUNCTION xmm.fit_cache_quota() RETURNS bigint LANGUAGE sql IMMUTABLE AS $
 COMMENT ON FUNCTION xmm.fit_cache_limit() IS 'Most fits xmm.fit_cache keeps (least recently used go first)';
 COMMENT ON FUNCTION xmm.fit_cache_quota() IS 'Most fits of xmm.fit_cache made by one role that is not a loader';
 
+-- The checks every fitting function makes of its options before any work: a JSON
+-- object, boolean flags, at most 4 kB (they are a cache key). The rest is checked
+-- in Python (xmmdb.spectral.fit.check_options).
+CREATE FUNCTION xmm.fit_options(options jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
+    RAISE EXCEPTION 'options: expected a JSON object, got %', jsonb_typeof(options)
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. {"emin": 0.5, "group": 20}';
+  END IF;
+  FOREACH k IN ARRAY ARRAY['refit', 'joint'] LOOP
+    IF options ? k AND jsonb_typeof(options->k) <> 'boolean' THEN
+      RAISE EXCEPTION 'options: key "%" must be a boolean, got %', k, options->k
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END LOOP;
+  IF octet_length(options::text) > 4096 THEN
+    RAISE EXCEPTION 'fit options of % bytes: at most 4096', octet_length(options::text)
+      USING ERRCODE = 'program_limit_exceeded';
+  END IF;
+END $$;
+
 -- The camera a fit is asked for: EPN, EMOS1, EMOS2 in any spelling (xmm.camera), or EPIC
 -- (also JOINT, ALL) for a joint fit of the detection's cameras.
 CREATE FUNCTION xmm.fit_instrument(instrument text) RETURNS text
@@ -62,10 +86,6 @@ DECLARE
   msg text; hint text; state text; ctx text;
 BEGIN
   PERFORM xmm.fit_options(opts);
-  IF octet_length(opts::text) > 4096 THEN
-    RAISE EXCEPTION 'fit options of % bytes: at most 4096', octet_length(opts::text)
-      USING ERRCODE = 'program_limit_exceeded';
-  END IF;
   key := opts - 'refit' - 'joint';
   IF NOT coalesce((opts->>'refit')::boolean, false) THEN
     UPDATE xmm.fit_cache c SET last_used = now()

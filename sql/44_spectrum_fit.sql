@@ -30,10 +30,6 @@ DECLARE
   msg text; hint text; state text; ctx text;
 BEGIN
   PERFORM xmm.fit_options(options);
-  IF octet_length(coalesce(options, '{}')::text) > 4096 THEN
-    RAISE EXCEPTION 'fit options of % bytes: at most 4096', octet_length(options::text)
-      USING ERRCODE = 'program_limit_exceeded';
-  END IF;
   BEGIN
     res := xmm.fit_spectrum_compute(spectrum_id, lower(trim(coalesce(model, ''))),
                                     coalesce(options, '{}') - 'refit' - 'joint');

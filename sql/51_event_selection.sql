@@ -116,3 +116,20 @@ RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
               WHEN abs(t - bin_time[1]) > 1e9 * timedel THEN false
               ELSE coalesce(rate[floor((t - bin_time[1]) / timedel + 0.5)::integer + 1] <= threshold, false) END
 $$;
+
+-- The flare-free intervals of an exposure, in time order: the pipeline's
+-- (threshold NULL) or the runs of rate-curve bins at or below threshold, each
+-- bin its centre +- timedel/2 (the rule of xmm.flare_free); none when no flare
+-- time series is loaded for the exposure. The timing functions cut GTIs with it.
+CREATE FUNCTION xmm.flare_intervals(obs_id text, instrument text, exp_id text, threshold double precision)
+RETURNS TABLE (start double precision, stop double precision)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  WITH f AS (SELECT * FROM xmm.flare_series s WHERE s.obs_id = $1 AND s.instrument = $2 AND s.exp_id = $3),
+  quiet AS (SELECT b.t, f.timedel, b.i - row_number() OVER (ORDER BY b.i) AS run
+              FROM f, unnest(f.time, f.rate) WITH ORDINALITY AS b (t, r, i)
+             WHERE $4 IS NOT NULL AND b.r <= $4)
+  SELECT g.a, g.b FROM f, unnest(f.gti_start, f.gti_stop) AS g (a, b) WHERE $4 IS NULL
+  UNION ALL
+  SELECT min(q.t) - q.timedel / 2, max(q.t) + q.timedel / 2 FROM quiet q GROUP BY q.run, q.timedel
+  ORDER BY 1
+$$;

@@ -101,20 +101,11 @@ def fetch_orbit(db, obs_id: str) -> dict:
 
 def fetch_flare_intervals(db, obs_id: str, instrument: str, exp_id: str,
                           threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """An exposure's flare-free intervals (start, stop arrays, TT s): the pipeline's
-    (threshold None) or its rate-curve bins at or below `threshold` counts/s, merged;
-    empty when no flare time series is loaded for it. Same rule as xmm.flare_free."""
-    rows = db.query("SELECT gti_start, gti_stop, time, rate, timedel FROM xmm.flare_series "
-                    "WHERE obs_id = $1 AND instrument = $2 AND exp_id = $3",
-                    (obs_id, instrument, exp_id), ("text", "text", "text"))
-    if not rows:
-        return np.zeros(0), np.zeros(0)
-    r = rows[0]
-    if threshold is None:
-        return np.asarray(r["gti_start"], np.float64), np.asarray(r["gti_stop"], np.float64)
-    t = np.asarray(r["time"], np.float64)
-    good = np.asarray(r["rate"], np.float32).astype(np.float64) <= float(threshold)   # real vs float8, as in SQL
-    half = float(r["timedel"]) / 2
-    edges = np.diff(np.concatenate([[False], good, [False]]).astype(np.int8))
-    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    return t[first] - half, t[last] + half
+    """An exposure's flare-free intervals (start, stop arrays, TT s, in time order):
+    xmm.flare_intervals, i.e. the pipeline's (threshold None) or the rate-curve bins at or
+    below `threshold` counts/s; empty when no flare time series is loaded for it."""
+    rows = db.query("SELECT array_agg(start ORDER BY start) AS start, array_agg(stop ORDER BY start) AS stop "
+                    "FROM xmm.flare_intervals($1, $2, $3, $4)", (obs_id, instrument, exp_id, threshold),
+                    ("text", "text", "text", "float8"))
+    r = rows[0] if rows else {}
+    return np.asarray(r.get("start") or [], np.float64), np.asarray(r.get("stop") or [], np.float64)

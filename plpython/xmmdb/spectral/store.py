@@ -150,7 +150,7 @@ def fit_detection_png(db, detid: int, instrument: str, model: str, options) -> b
 
 def stored_spectrum(db, spectrum_id: int) -> tuple[dict, Spectrum]:
     """(its row, Spectrum) for any stored source spectrum, linked to a detection or not."""
-    rows = db.query(f"SELECT {SPECTRUM_COLUMNS}, src_num, ra, dec FROM xmm.spectrum WHERE spectrum_id = $1",
+    rows = db.query(f"SELECT {SPECTRUM_COLUMNS} FROM xmm.spectrum WHERE spectrum_id = $1",
                     (spectrum_id,), ("bigint",))
     if not rows:
         raise NotFound(f"spectrum {spectrum_id} does not exist", hint="find yours in xmm.spectrum (file, obs_id, ra, dec)")
