@@ -35,11 +35,12 @@ def bare_fit(path):
         warnings.simplefilter("ignore")
         ui.clean()
         ui.load_pha(path)
-        ui.ungroup()                       # regroup from the channels, as xmmdb does
+        ui.ungroup()                       # regroup from the channels, as xmmdb does:
         ui.set_analysis("energy")
-        ui.notice(0.2, 12.0)
-        ui.ignore_bad()
-        ui.group_counts(20, tabStops=~ui.get_data().get_mask())
+        bad = ui.get_data().quality != 0   # grppha's group min 20 over the whole range,
+        ui.group_counts(20, tabStops=bad)
+        ui.ignore_bad()                    # the incomplete last group out,
+        ui.notice(0.2, 12.0)               # then the range, in whole groups
         ui.subtract()
         built = models.build("phabs_pl")
         ui.set_source(built.model)

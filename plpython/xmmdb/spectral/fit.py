@@ -220,20 +220,17 @@ def group(data, src: Pha, how) -> None:
     0       no grouping (the file's bad channels are still left out).
     Grouping comes before the energy filter, which then keeps or drops whole groups.
     """
-    bad = np.zeros(len(src.counts), bool) if src.quality is None else np.asarray(src.quality) != 0
+    quality = np.zeros(len(src.counts), np.int16) if src.quality is None else np.asarray(src.quality, np.int16)
     if how == "file":
         if src.grouping is None:
             raise XmmError(f"{src.name}: the file has no GROUPING column to fit with",
                            hint='group it here instead, e.g. {"group": 20}')
         data.grouping = np.asarray(src.grouping, np.int16)
-        data.quality = np.asarray(src.quality if src.quality is not None else np.zeros(len(bad)), np.int16)
+        data.quality = quality
         data.group()
     elif how > 0:
-        data.group_counts(how, tabStops=bad)
-        data.quality = np.maximum(np.asarray(data.quality, np.int16), np.asarray(src.quality if src.quality is not None
-                                                                                 else 0, np.int16))
-    elif src.quality is not None:
-        data.quality = np.asarray(src.quality, np.int16)
+        data.group_counts(how, tabStops=quality != 0)
+        data.quality = np.maximum(np.asarray(data.quality, np.int16), quality)   # the file's bad channels stay bad
 
 
 def prepare(spec: Spectrum, opts: dict, stat: str):

@@ -229,7 +229,7 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
     have = {"|".join(e.key) for e in exposures}
     for key in sorted(set(np.unique(p_keys).tolist()) - have):  # photons without GTIs: their own span
         if opts.get("flare_filter"):
-            continue   # (cannot happen: xmm_photons keeps no photon of an exposure without flare intervals)
+            continue   # its good time is the flare-free part of its GTIs, even when that is nothing
         t = np.asarray(photons["time"], dtype=np.float64)[p_keys == key]
         key = tuple(key.split("|"))
         exposures.append(Exposure(*key, np.array([t.min()]), np.array([t.max()])))
