@@ -65,7 +65,11 @@ CASES = {
     "xmm_photons": [f"(SELECT count(*) FROM xmm_photons({a}, {b}, {r}))"
                     for a, b, r in [("10.68", "41.27", "648000"), ("10.68", "41.27", "1e308"), ("'NaN'", "0", "30"),
                                     ("0", "0", "'Infinity'"), ("10.68", "41.27", "-1"), ("1e308", "1e308", "1e308")]]
-    + ["(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, -1e308, 1e308, -1e308, 1e308))"],
+    + ["(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, -1e308, 1e308, -1e308, 1e308))",
+       "(SELECT count(*) FROM xmm_photons(10.68, 41.27, 5400, 0, 1e9, NULL, NULL,"
+       " '{\"all_events\": true, \"flare_filter\": 1e-3, \"pattern\": [0, 31]}'))",
+       "(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, 0, 1e9, NULL, NULL, '{\"pattern\": [0, 1e308]}'))",
+       f"(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, 0, 1e9, NULL, NULL, {OPTIONS[8]}))"],
     "xmm_image": [f"length(xmm_image({a}, {b}, {s}, {p}, {o}))"
                   for a, b, s, p, o in [("10.68", "41.27", "1e6", "1e-6", "'{}'"), ("10.68", "41.27", "180", "0", "'{}'"),
                                         ("'NaN'", "0", "10", "4", "'{}'"), ("10.68", "41.27", "10", "4", OPTIONS[6]),
