@@ -70,7 +70,14 @@ def fake_store(monkeypatch, store):
     def fetch_orbit(db, obs_id):
         return orbits.get(obs_id, {"time": np.zeros(0), "x": np.zeros(0), "y": np.zeros(0), "z": np.zeros(0)})
 
-    for name, f in (("fetch_photons", fetch_photons), ("fetch_gtis", fetch_gtis), ("fetch_orbit", fetch_orbit)):
+    def fetch_coverage(db, ra, dec):   # every exposure with an event within 60", on its ccdnr 0
+        near = fetch_photons(db, ra, dec, 60, 0, 32767)
+        keys = sorted(set(zip(near["obs_id"].tolist(), near["instrument"].tolist(), near["exp_id"].tolist())))
+        cols = {k: np.asarray([key[i] for key in keys]) for i, k in enumerate(("obs_id", "instrument", "exp_id"))}
+        return {**cols, "ccdnr": np.zeros(len(keys), "i2"), "ontime": np.zeros(len(keys))}
+
+    for name, f in (("fetch_photons", fetch_photons), ("fetch_gtis", fetch_gtis), ("fetch_orbit", fetch_orbit),
+                    ("fetch_coverage", fetch_coverage)):
         monkeypatch.setattr(xmmdb.photons, name, f)
 
 

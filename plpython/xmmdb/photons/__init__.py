@@ -9,6 +9,7 @@
 (xmm_photons: Q3C cells -> packed rows), returning column arrays, not rows.
 """
 
-from .access import PHOTON_COLUMNS, SELECTION_KEYS, fetch_flare_intervals, fetch_gtis, fetch_orbit, fetch_photons
+from .access import (PHOTON_COLUMNS, SELECTION_KEYS, fetch_coverage, fetch_flare_intervals, fetch_gtis, fetch_orbit,
+                     fetch_photons)
 
-__all__ = ["PHOTON_COLUMNS", "fetch_photons", "fetch_gtis", "fetch_orbit"]
+__all__ = ["PHOTON_COLUMNS", "fetch_photons", "fetch_gtis", "fetch_orbit", "fetch_coverage"]

@@ -23,6 +23,7 @@ PHOTON_COLUMNS = {
 }
 GTI_COLUMNS = {"obs_id": "U10", "instrument": "U5", "exp_id": "U8", "ccdnr": "i2", "start": "f8", "stop": "f8"}
 ORBIT_COLUMNS = {"time": "f8", "x": "f8", "y": "f8", "z": "f8"}
+COVERAGE_COLUMNS = {"obs_id": "U10", "instrument": "U5", "exp_id": "U8", "ccdnr": "i2", "ontime": "f8"}
 
 
 # Numeric columns travel as one binary string each (big-endian, PostgreSQL's
@@ -89,6 +90,13 @@ def fetch_gtis(db, obs_ids) -> dict:
            f"{_sorted('xmm.gti WHERE obs_id = ANY ($1)', 'obs_id, instrument, exp_id, ccdnr, start')}")
     rows = db.query(sql, (list(obs_ids),), ("text[]",))
     return _arrays(rows[0] if rows else None, GTI_COLUMNS)
+
+
+def fetch_coverage(db, ra: float, dec: float) -> dict:
+    """The exposures that saw (ra, dec) deg, the CCD there and its on-time (xmm.xmm_coverage)."""
+    sql = f"SELECT {_aggregate(COVERAGE_COLUMNS)} FROM {_sorted('xmm.xmm_coverage($1, $2)', 'obs_id, instrument, exp_id')}"
+    rows = db.query(sql, (float(ra), float(dec)), ("float8", "float8"))
+    return _arrays(rows[0] if rows else None, COVERAGE_COLUMNS)
 
 
 def fetch_orbit(db, obs_id: str) -> dict:

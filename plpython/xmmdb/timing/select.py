@@ -97,10 +97,14 @@ def exposure_keys(cols: dict) -> np.ndarray:
                                    bar), text(cols["exp_id"]))
 
 
-def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None) -> list[Exposure]:
+def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None,
+                   ccd_at: dict | None = None) -> list[Exposure]:
     """One Exposure per (obs_id, instrument, exp_id) from GTI rows. Per-CCD GTIs
-    are reduced to those of the CCD where the exposure recorded most of the
-    source's photons, else to ccdnr 0 (the whole exposure), else their union."""
+    are reduced to those of the CCD at the source (`ccd_at`: key -> ccdnr, from
+    xmm.xmm_coverage), else of the CCD where the exposure recorded most of the
+    source's photons, else to ccdnr 0 (the whole exposure), else their union.
+    With `ccd_at`, an exposure that neither covers the position nor recorded a
+    photon of the source is left out."""
     n = len(gtis.get("start", []))
     if not n:
         return []
@@ -113,10 +117,12 @@ def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None) 
     out = []
     for key in sorted(set(zip(obs.tolist(), inst.tolist(), exp.tolist()))):
         rows = (obs == key[0]) & (inst == key[1]) & (exp == key[2])
+        mine = p_keys == "|".join(key)
+        if ccd_at is not None and key not in ccd_at and not mine.any():
+            continue
         if ccd is not None and len(set(ccd[rows].tolist())) > 1:
-            mine = p_keys == "|".join(key)
-            best = None
-            if mine.any() and p_ccd is not None:
+            best = None if ccd_at is None else ccd_at.get(key)
+            if best is None and mine.any() and p_ccd is not None:
                 values, counts = np.unique(p_ccd[mine], return_counts=True)
                 best = values[np.argmax(counts)]
             if best is not None and np.any(rows & (ccd == best)):
@@ -200,7 +206,7 @@ def fetch(db, ra: float, dec: float, radius: float, emin: float, emax: float, ob
 
 def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> Selection:
     """The source's photons (opts: obs_id, emin, emax) and the GTIs of its exposures."""
-    from ..photons import fetch_gtis
+    from ..photons import fetch_coverage, fetch_gtis
 
     ra, dec, flux = source_position(db, srcid)
     radius = check_radius(default_radius(flux) if radius is None else radius)
@@ -217,10 +223,14 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
                        f"(RA {ra:.5f}, Dec {dec:.5f}){where} between {emin:g} and {emax:g} eV",
                        hint="widen radius_arcsec or the energy range, or check the obs_id "
                             "(SELECT DISTINCT obs_id FROM xmm_photons(ra, dec, 60))")
-    obs_ids = sorted(np.unique(text(photons["obs_id"])).tolist())
+    cover = fetch_coverage(db, ra, dec)
+    ccd_at = {(o, i, e): int(c) for o, i, e, c in zip(text(cover["obs_id"]).tolist(), text(cover["instrument"]).tolist(),
+                                                       text(cover["exp_id"]).tolist(), cover["ccdnr"].tolist())
+              if opts.get("obs_id") in (None, o)}
+    obs_ids = sorted(set(np.unique(text(photons["obs_id"])).tolist()) | {k[0] for k in ccd_at})
     p_keys = exposure_keys(photons)
     gtis = as_columns(fetch_gtis(db, obs_ids), ("obs_id", "instrument", "exp_id", "ccdnr", "start", "stop"))
-    exposures = exposures_from(gtis, photons, p_keys)
+    exposures = exposures_from(gtis, photons, p_keys, ccd_at)
     if opts.get("flare_filter"):
         exposures = flare_free_exposures(db, exposures, opts["flare_filter"])
     if opts.get("instrument"):

@@ -1,0 +1,2 @@
+-- Which exposures saw a position, on which CCD, and its on-time.
+-- new in this version: sql/54_exposure_coverage.sql
