@@ -8,16 +8,21 @@ The cases are SQL expressions, so large arguments are built in the server.
 `XMMDB_FUZZ_EXAMPLES` (make fuzz) adds random combinations of the values."""
 
 import itertools
+import json
 import os
 import random
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from xmmdb_loader.roles import login_dsn
 
-PULSAR, SPECTRUM = 781, 985                     # sample sky: photons of a pulsar; a source with spectra
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+# Sample sky: a source with photons (the planted pulsar), a source with a stored spectrum.
+PULSAR = json.loads((SAMPLE / "truth" / "events.json").read_text())["pulsar"]["srcid"]
+SPECTRUM = "(SELECT min(d.srcid) FROM xmm.spectrum s JOIN xmm.detection d USING (detid))"
 NUMBERS = ["0", "-1", "1e308", "-1e308", "'NaN'", "'Infinity'", "'-Infinity'", "1e-300"]
 TEXTS = ["''", "repeat('x', 100000)", "repeat('(', 5000)", "repeat('1 ', 50000)", "E'\\\\x01'"]
 OPTIONS = [
@@ -62,6 +67,9 @@ CASES = {
                               "length(xmm_fit_spectrum_plot(9223372036854775807, 'phabs_pl', '{}'))"],
     "xmm_fit_plot": [f"length(xmm_fit_plot({SPECTRUM}, repeat('x', 100000), '{{}}'))",
                      f"length(xmm_fit_plot({SPECTRUM}, 'phabs_pl', {OPTIONS[5]}))"],
+    "xmm_coverage": [f"(SELECT count(*) FROM xmm_coverage({a}, {b}))"
+                     for a, b in [("10.6847", "41.2690"), ("'NaN'", "0"), ("'Infinity'", "'-Infinity'"),
+                                  ("1e308", "-1e308"), ("-1e-300", "90")]],
     "xmm_photons": [f"(SELECT count(*) FROM xmm_photons({a}, {b}, {r}))"
                     for a, b, r in [("10.68", "41.27", "648000"), ("10.68", "41.27", "1e308"), ("'NaN'", "0", "30"),
                                     ("0", "0", "'Infinity'"), ("10.68", "41.27", "-1"), ("1e308", "1e308", "1e308")]]

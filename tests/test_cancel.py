@@ -2,11 +2,13 @@
 session that has run a fit (Sherpa replaces the backend's SIGINT handler on
 import; the boot keeps PostgreSQL's and every call puts them back)."""
 
+import json
 import threading
 import time
 
 import psycopg
 import pytest
+from conftest import SAMPLE
 
 
 @pytest.fixture
@@ -44,7 +46,8 @@ def test_cancel_after_a_fit(fitted, dsn):
 
 
 # ~5 s of work whose cost estimate is below a 1 s timeout (the estimate is the fast machine's)
-LONG = "SELECT count(*) FROM xmm_periodogram(781, 0.01, 2, '{\"harmonics\": 3, \"oversample\": 20}')"
+PULSAR = json.loads((SAMPLE / "truth" / "events.json").read_text())["pulsar"]["srcid"]   # a source with photons
+LONG = f"SELECT count(*) FROM xmm_periodogram({PULSAR}, 0.01, 2, '{{\"harmonics\": 3, \"oversample\": 20}}')"
 
 
 def test_long_python_work_stops_at_the_statement_timeout(dsn):
@@ -82,5 +85,6 @@ def test_work_longer_than_the_timeout_is_refused_before_it_starts(dsn):
         conn.execute("SET statement_timeout = '3s'")
         t0 = time.monotonic()
         with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="would take about .* statement timeout of 3 s"):
-            conn.execute("SELECT count(*) FROM xmm_periodogram(781, 0.01, 4, '{\"harmonics\": 20, \"oversample\": 20}')")
+            conn.execute(f"SELECT count(*) FROM xmm_periodogram({PULSAR}, 0.01, 4, "
+                         "'{\"harmonics\": 20, \"oversample\": 20}')")
         assert time.monotonic() - t0 < 2.5

@@ -4,6 +4,7 @@ the events flagged, and the flaring-background time series of all cameras),
 checked event for event against a selection made independently with astropy
 from the files themselves."""
 
+import io
 import json
 
 import numpy as np
@@ -121,6 +122,40 @@ def test_the_flare_filter_drops_exactly_the_photons_outside_the_flare_free_time(
                         np.array([curve["TIME"][-1] + timedel / 2]))
     cut = flare_free_exposures(Psycopg(conn), [exposure], threshold)[0]
     assert cut.ontime == pytest.approx(timedel * (rate <= threshold).sum(), rel=1e-9) and srcid is None
+
+
+def test_a_source_has_the_exposure_of_the_ccd_it_lies_on(raw):
+    """xmm_coverage at the middle of each MOS1 CCD names that CCD and its own on-time (the
+    file's STDGTInn ONTIME; the header's ONTIME is CCD 1's), and an event file extracted
+    there carries that on-time in its exposure's GTI extension."""
+    conn, folder, _, centre = raw
+    with fits.open(folder / MOS1) as hdul:
+        ontime = {int(h.name[6:]): float(h.header["ONTIME"]) for h in hdul if h.name.startswith("STDGTI")}
+    assert len(set(ontime.values())) == 7 and ontime[1] == min(ontime.values())   # all differ: CCD 1 is shortest
+    rows = conn.execute("SELECT ra, dec, ccdnr FROM xmm_photons(%s, %s, %s, 0, 32767, NULL, NULL, "
+                        "'{\"all_events\": true}') WHERE obs_id = '0002970201' AND exp_id = 'S001'",
+                        (*centre, RADIUS)).fetchall()
+    ra, dec, ccd = (np.array([r[k] for r in rows]) for k in range(3))
+    middle = {}
+    for k in ontime:
+        on = ccd == k
+        dra = ((ra[on] - centre[0] + 180) % 360 - 180) * np.cos(np.radians(centre[1]))
+        middle[k] = (centre[0] + np.median(dra) / np.cos(np.radians(centre[1])), float(np.median(dec[on])))
+        got = conn.execute("SELECT ccdnr, ontime FROM xmm_coverage(%s, %s) WHERE obs_id = '0002970201' "
+                           "AND instrument = 'EMOS1'", middle[k]).fetchall()
+        assert got == [(k, pytest.approx(ontime[k], abs=1e-4))], f"CCD {k}"
+    off = conn.execute("SELECT count(*) FROM xmm_coverage(%s, %s)", (centre[0], centre[1] + 1.0)).fetchone()[0]
+    assert off == 0                                          # a degree away: no exposure saw it
+    k = max(ontime, key=ontime.get)                          # an outer CCD, not CCD 1
+    try:
+        conn.execute("INSERT INTO xmm.source (srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections) "
+                     "VALUES (990000003, 'TEST OUTER CCD', %s, %s, 1e-14, 1)", middle[k])
+        (data,) = conn.execute("SELECT xmm_extract_events(990000003, 30)").fetchone()
+    finally:
+        conn.rollback()                                      # the source was only for this test
+    with fits.open(io.BytesIO(data)) as hdul:
+        gti = hdul["GTI_0002970201_EMOS1_S001"].header
+        assert gti["CCDID"] == k and gti["ONTIME"] == pytest.approx(ontime[k], abs=1e-4)
 
 
 @pytest.mark.parametrize("options, words", [

@@ -2,11 +2,29 @@
 
 Sources follow a Euclidean log N - log S (N(>S) ~ S^-1.5 above 2e-15 erg/cm2/s
 in 0.2-12 keV); galaxies add a population concentrated towards their centre
-and a few ultraluminous sources; each observation detects a source when its
-counts give a detection likelihood above 6, so faint sources are found only in
-deep or repeated pointings. Fluxes vary between epochs for a tenth of the
-sources. Spectra are absorbed power laws whose photon index and column density
-are recorded in the truth table, which the spectra and event simulators use.
+and a few ultraluminous sources. Spectra are absorbed power laws (photon index
+and column density in the truth tables, which the spectra and event simulators
+use). Each observation sees a source as the pipeline would:
+
+- through each camera: counts in the five catalogue bands from the source's
+  spectrum and the camera's band conversion factors (pn, MOS1 and MOS2 have
+  their own effective areas and on-times), Poisson noise per camera and band;
+  fluxes, rates and hardness ratios are measured from those counts;
+- a tenth of the sources vary: their flux changes between epochs by a factor
+  10^N(0, 0.4), and their spectrum with it (softer when brighter:
+  Gamma + 0.5 log10 of the factor, plus N(0, 0.15));
+- sources closer than MIN_SEPARATION_ARCSEC to a brighter one are not
+  separated (the PSF's 6" FWHM): their counts add to the brighter one's
+  detection, at the counts-weighted centroid, flagged CONFUSED when they
+  give a tenth of its counts or more; catalogue sources are at least
+  MIN_SEPARATION_ARCSEC apart;
+- a detection is kept when its EPIC counts give a detection likelihood above 6,
+  so faint sources are found only in deep or repeated pointings.
+
+The truth is written beside the catalogue: truth/sources.fits (every true
+source, the catalogue SRCID it is seen as, or 0) and truth/epochs.fits (every
+source in every observation that covered it: flux and photon index of that
+epoch, expected and drawn counts per camera, the DETID it contributes to).
 """
 
 from __future__ import annotations
@@ -17,8 +35,15 @@ from dataclasses import dataclass
 import numpy as np
 
 FOV_ARCMIN = 15.0
-ECF_PN = 7.0e11          # pn counts/s per erg/cm2/s, 0.2-12 keV, absorbed power law Gamma~1.9
-BKG_RATE = 2.0e-4        # pn background counts/s within a PSF-sized region
+CAMERAS = ("PN", "M1", "M2")
+# Band conversion factors (counts/s per erg/cm2/s) of each camera, from the cameras' total
+# 0.2-12 keV factors of the event simulator (events.CAMERAS) split over the five bands by
+# the relative area of each camera in each band (MOS: less soft response than pn).
+BAND_AREA = {"PN": np.array([0.8, 2.0, 2.4, 1.0, 0.25]), "M1": np.array([0.35, 1.6, 2.4, 1.1, 0.3]),
+             "M2": np.array([0.35, 1.6, 2.4, 1.1, 0.3])}
+BKG_RATE = {"PN": 2.0e-4, "M1": 0.7e-4, "M2": 0.7e-4}   # background counts/s within a PSF-sized region
+MIN_SEPARATION_ARCSEC = 10.0   # closer sources are one detection (the EPIC PSF's 6" FWHM)
+REFERENCE_SPECTRUM = (1.7, 0.03)   # Gamma, nH (1e22): the catalogue's flux conversion assumes it
 S_MIN = 2.0e-15
 MJD_LAUNCH, MJD_NOW = 51650.0, 60600.0
 BANDS = [(0.2, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 4.5), (4.5, 12.0)]
@@ -165,6 +190,10 @@ def simulate_sky(rng: np.random.Generator, fields=FIELDS, extra_fields: int = 0)
     obs = {k: np.concatenate(v) for k, v in obs.items()}
     src = {k: np.concatenate(v) for k, v in src.items()}
     obs["mjd_stop"] = obs["mjd_start"] + obs["duration"] / 86400.0
+    n_obs = len(obs["obs_id"])   # each camera's on-time: the pn starts later and loses more to flares
+    obs["ontime"] = {"PN": obs["duration"] * rng.uniform(0.85, 0.94, n_obs),
+                     "M1": obs["duration"] * rng.uniform(0.95, 1.0, n_obs),
+                     "M2": obs["duration"] * rng.uniform(0.95, 1.0, n_obs)}
     obs["revolut"] = ((obs["mjd_start"] - 51560.0) / 1.995).astype(np.int64)
     n = len(src["ra"])
     src["gamma"] = np.clip(rng.normal(1.9, 0.35, n), 0.8, 3.5)
@@ -173,9 +202,43 @@ def simulate_sky(rng: np.random.Generator, fields=FIELDS, extra_fields: int = 0)
     return obs, src
 
 
+def band_ecf() -> dict:
+    """Counts/s per erg/cm2/s in each band (5,) of each camera, for the reference spectrum."""
+    from .events import CAMERAS as EVENT_CAMERAS
+
+    ref = band_fractions(np.array([REFERENCE_SPECTRUM[0]]), np.array([REFERENCE_SPECTRUM[1]]))[0]
+    total = {"PN": EVENT_CAMERAS["EPN"].ecf, "M1": EVENT_CAMERAS["EMOS1"].ecf, "M2": EVENT_CAMERAS["EMOS2"].ecf}
+    return {c: total[c] * BAND_AREA[c] / np.sum(ref * BAND_AREA[c]) for c in CAMERAS}
+
+
+def confusion_parents(src, min_sep_arcsec=MIN_SEPARATION_ARCSEC) -> np.ndarray:
+    """Index of the source each source is detected as: itself, or the brighter source
+    within min_sep_arcsec that absorbed it (brightest first, greedily)."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord, search_around_sky
+
+    n = len(src["ra"])
+    parent = np.arange(n)
+    if n < 2:
+        return parent
+    c = SkyCoord(src["ra"] * u.deg, src["dec"] * u.deg)
+    i, j, _, _ = search_around_sky(c, c, min_sep_arcsec * u.arcsec)
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(-src["flux"], kind="stable")] = np.arange(n)
+    close = rank[j] > rank[i]                  # j is fainter than i
+    i, j = i[close], j[close]
+    order = np.lexsort((rank[j], rank[i]))     # brightest absorber first, its nearest-in-flux first
+    for a, b in zip(i[order].tolist(), j[order].tolist()):
+        if parent[a] == a and parent[b] == b:  # a source already absorbed absorbs nothing more
+            parent[b] = a
+    return parent
+
+
 def observe(rng, obs, src):
-    """Detections: every (source, observation of its field) pair whose counts
-    give a detection likelihood above 6, with measured quantities."""
+    """Detections: every (source, observation of its field) pair, seen through each camera,
+    confused sources added to their brighter neighbour; kept when the EPIC counts give a
+    detection likelihood above 6. Returns (detections, epochs): per detection the measured
+    quantities; per (source, observation) pair the truth of that epoch."""
     order = np.argsort(obs["field"], kind="stable")
     first = np.searchsorted(obs["field"][order], src["field"])
     count = np.searchsorted(obs["field"][order], src["field"], side="right") - first
@@ -185,30 +248,84 @@ def observe(rng, obs, src):
     keep = off < FOV_ARCMIN - 0.3
     s, o, off = s[keep], o[keep], off[keep]
     vignetting = 1.0 - 0.45 * (off / FOV_ARCMIN) ** 2
-    flux = src["flux"][s] * np.where(src["variable"][s], 10 ** rng.normal(0, 0.4, len(s)), 1.0)
-    exposure = obs["duration"][o] * vignetting
-    counts = rng.poisson(flux * ECF_PN * exposure)
-    extent = src["extent"][s]
-    bkg = BKG_RATE * obs["duration"][o] * (1 + (extent / 10.0) ** 2)
-    det_ml = 0.5 * counts ** 2 / np.maximum(counts + bkg, 1e-9)
-    keep = det_ml >= 6.0
-    s, o, off, counts, bkg, det_ml, exposure, extent = (a[keep] for a in (s, o, off, counts, bkg, det_ml, exposure, extent))
-    poserr = np.hypot(0.4, 18.0 * np.sqrt(bkg + counts) / np.maximum(counts, 1)) + extent / 20.0
-    ra, dec = radec_offset(src["ra"][s], src["dec"][s], *rng.normal(0, poserr / np.sqrt(2) / 60.0, (2, len(s))))
-    measured = counts / (ECF_PN * exposure)
-    intra_var = src["variable"][s] & (counts > 300) & (rng.random(len(s)) < 0.3)
-    return dict(src=s, obs=o, ra=ra, dec=dec, poserr=poserr, offax=off, counts=counts, bkg=bkg, det_ml=det_ml,
-                flux=measured, flux_err=measured * np.sqrt(counts + bkg) / np.maximum(counts, 1),
-                rate=counts / obs["duration"][o], extent=extent,
-                chi2prob=np.where(intra_var, 10 ** -rng.uniform(6, 12, len(s)), rng.uniform(0.01, 1, len(s))),
-                var_flag=intra_var)
+    # The epoch's flux and spectrum: variable sources change both.
+    variable = src["variable"][s]
+    factor = np.where(variable, 10 ** rng.normal(0, 0.4, len(s)), 1.0)
+    flux = src["flux"][s] * factor
+    gamma = src["gamma"][s] + np.where(variable, 0.5 * np.log10(factor) + rng.normal(0, 0.15, len(s)), 0.0)
+    gamma = np.clip(gamma, 0.8, 3.5)
+    fractions = src["fractions"][s].copy()
+    if variable.any():
+        fractions[variable] = band_fractions(gamma[variable], src["nh"][s][variable])
+    # Expected counts per camera and band, then per detection (a source and the sources it absorbs).
+    ecf = band_ecf()
+    expected = {c: flux[:, None] * fractions * ecf[c][None, :] * (obs["ontime"][c][o] * vignetting)[:, None]
+                for c in CAMERAS}
+    parent = src["parent"][s]
+    group, g_of_pair = np.unique(np.stack([parent, o], axis=1), axis=0, return_inverse=True)
+    g_of_pair = g_of_pair.ravel()
+    g_src, g_obs = group[:, 0], group[:, 1]
+    n_g = len(group)
+    mu = {c: np.zeros((n_g, 5)) for c in CAMERAS}
+    for c in CAMERAS:
+        np.add.at(mu[c], g_of_pair, expected[c])
+    counts = {c: rng.poisson(mu[c]) for c in CAMERAS}               # (group, band)
+    epic = sum(counts[c] for c in CAMERAS)
+    total = epic.sum(axis=1)
+    weight = sum(expected[c].sum(axis=1) for c in CAMERAS)            # centroid of what each member gives
+    w_sum = np.bincount(g_of_pair, weight, n_g)
+    own = np.bincount(g_of_pair, weight * (s == parent), n_g)   # what the brightest member gives
+    g_off = separation_arcmin(src["ra"][g_src], src["dec"][g_src], obs["ra_pnt"][g_obs], obs["dec_pnt"][g_obs])
+    g_vign = 1.0 - 0.45 * (g_off / FOV_ARCMIN) ** 2
+    extent = src["extent"][g_src]
+    bkg = {c: BKG_RATE[c] * obs["ontime"][c][g_obs] * (1 + (extent / 10.0) ** 2) for c in CAMERAS}
+    bkg_epic = sum(bkg.values())
+    det_ml = 0.5 * total ** 2 / np.maximum(total + bkg_epic, 1e-9)
+    found = det_ml >= 6.0
+    # Which detection each epoch's source contributes to (index into the kept detections, -1: none).
+    det_index = np.full(n_g, -1)
+    det_index[found] = np.arange(found.sum())
+    epochs = dict(src=s, obs=o, flux=flux, gamma=gamma, det=det_index[g_of_pair],
+                  **{f"expected_{c}": expected[c].sum(axis=1) for c in CAMERAS})
+    # Measured quantities of the detections.
+    g = np.flatnonzero(found)
+    ra0, dec0 = src["ra"][g_src[g]], src["dec"][g_src[g]]
+    dra = (src["ra"][s] - src["ra"][parent] + 180.0) % 360.0 - 180.0
+    ddec = src["dec"][s] - src["dec"][parent]
+    c_ra = ra0 + (np.bincount(g_of_pair, weight * dra, n_g) / np.maximum(w_sum, 1e-30))[g]
+    c_dec = dec0 + (np.bincount(g_of_pair, weight * ddec, n_g) / np.maximum(w_sum, 1e-30))[g]
+    total, bkg_epic, det_ml, extent, vign = total[g], bkg_epic[g], det_ml[g], extent[g], g_vign[g]
+    poserr = np.hypot(0.4, 18.0 * np.sqrt(bkg_epic + total) / np.maximum(total, 1)) + extent / 20.0
+    ra, dec = radec_offset(c_ra, c_dec, *rng.normal(0, poserr / np.sqrt(2) / 60.0, (2, len(g))))
+    ontime = {c: obs["ontime"][c][g_obs[g]] for c in CAMERAS}
+    scale = {c: ecf[c][None, :] * (ontime[c] * vign)[:, None] for c in CAMERAS}   # counts per unit flux
+    band_flux = {c: counts[c][g] / scale[c] for c in CAMERAS}
+    band_err = {c: np.sqrt(counts[c][g] + bkg[c][g][:, None] / 5) / scale[c] for c in CAMERAS}
+    epic_scale = sum(scale.values())
+    ep_band_flux = epic[g] / epic_scale
+    ep_band_err = np.sqrt(epic[g] + bkg_epic[:, None] / 5) / epic_scale
+    duration = obs["duration"][g_obs[g]]
+    intra_var = src["variable"][g_src[g]] & (total > 300) & (rng.random(len(g)) < 0.3)
+    det = dict(src=g_src[g], obs=g_obs[g], ra=ra, dec=dec, poserr=poserr, offax=g_off[g], counts=total,
+               bkg=bkg_epic, det_ml=det_ml, extent=extent, confused=own[g] < 0.9 * w_sum[g],
+               band_counts=epic[g], band_flux=ep_band_flux, band_err=ep_band_err,
+               flux=ep_band_flux.sum(axis=1), flux_err=np.sqrt((ep_band_err ** 2).sum(axis=1)),
+               rate=total / duration,
+               chi2prob=np.where(intra_var, 10 ** -rng.uniform(6, 12, len(g)), rng.uniform(0.01, 1, len(g))),
+               var_flag=intra_var)
+    for c in CAMERAS:
+        det[f"{c}_flux"] = band_flux[c].sum(axis=1)
+        det[f"{c}_flux_err"] = np.sqrt((band_err[c] ** 2).sum(axis=1))
+        det[f"{c}_counts"] = counts[c][g].sum(axis=1)
+        det[f"{c}_ontime"] = ontime[c]
+    return det, epochs
 
 
 def _group_mean(index, values, weights, n):
     return np.bincount(index, values * weights, n) / np.bincount(index, weights, n)
 
 
-def catalogue_tables(rng, obs, src, det):
+def catalogue_tables(rng, obs, src, det, epoch):
     """The 4XMM catalogue (one row per detection, with SC_* columns), the
     observation list and the truth table, as astropy Tables with units."""
     from astropy import units as u
@@ -226,12 +343,14 @@ def catalogue_tables(rng, obs, src, det):
     n_src, n_det = len(order_src), len(det["src"])
     obs_of = det["obs"]
     src_num = np.arange(n_det) - np.searchsorted(obs_of, obs_of)  # rank within its observation
-    frac = src["fractions"][det["src"]]
-    band_flux = det["flux"][:, None] * frac
-    band_err = det["flux_err"][:, None] * np.sqrt(np.maximum(frac, 1e-3))
-    band_counts = band_flux * np.array([0.8, 2.0, 2.4, 1.0, 0.25])
-    hr = (band_counts[:, 1:] - band_counts[:, :-1]) / (band_counts[:, 1:] + band_counts[:, :-1])
-    hr_err = 2.0 / np.sqrt(np.maximum(det["counts"], 1))[:, None] * np.ones((1, 4))
+    band_flux, band_err = det["band_flux"], det["band_err"]
+    # Hardness ratios from the EPIC counts of adjacent bands; none where both are empty.
+    soft, hard = det["band_counts"][:, :-1].astype(float), det["band_counts"][:, 1:].astype(float)
+    both = soft + hard
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hr = np.where(both > 0, (hard - soft) / both, np.nan)
+        hr_err = np.where(both > 0, 2 * np.sqrt(hard ** 2 * np.maximum(soft, 1) + soft ** 2 * np.maximum(hard, 1))
+                          / both ** 2, np.nan)
     galactic = SkyCoord(det["ra"] * u.deg, det["dec"] * u.deg).galactic
 
     # Source-level (SC_*) columns: inverse-variance means over the detections.
@@ -260,7 +379,6 @@ def catalogue_tables(rng, obs, src, det):
     sc_ra_det, sc_dec_det = sc_ra[s_idx], sc_dec[s_idx]
     iaunames = np.array([iau_name(r, d) for r, d in zip(sc_ra, sc_dec)])
 
-    onaxis_ontime = obs["duration"][obs_of].astype(np.float32)
     cat = Table()
     cat["DETID"] = np.arange(1, n_det + 1, dtype=np.int64)
     cat["SRCID"] = (s_idx + 1).astype(np.int64)
@@ -286,11 +404,11 @@ def catalogue_tables(rng, obs, src, det):
     cat["EP_8_FLUX_ERR"] = det["flux_err"].astype(np.float32) * flux_unit
     cat["EP_9_FLUX"] = band_flux[:, 1:4].sum(axis=1).astype(np.float32) * flux_unit
     cat["EP_9_FLUX_ERR"] = band_err[:, 1:4].sum(axis=1).astype(np.float32) * flux_unit
-    for inst, share in (("PN", 0.6), ("M1", 0.2), ("M2", 0.2)):
-        cat[f"{inst}_8_FLUX"] = det["flux"].astype(np.float32) * flux_unit
-        cat[f"{inst}_8_FLUX_ERR"] = (det["flux_err"] / np.sqrt(share)).astype(np.float32) * flux_unit
+    for inst in ("PN", "M1", "M2"):
+        cat[f"{inst}_8_FLUX"] = det[f"{inst}_flux"].astype(np.float32) * flux_unit
+        cat[f"{inst}_8_FLUX_ERR"] = det[f"{inst}_flux_err"].astype(np.float32) * flux_unit
     cat["EP_8_RATE"] = det["rate"].astype(np.float32) / u.s
-    cat["EP_8_RATE_ERR"] = (np.sqrt(det["counts"] + det["bkg"]) / onaxis_ontime).astype(np.float32) / u.s
+    cat["EP_8_RATE_ERR"] = (np.sqrt(det["counts"] + det["bkg"]) / obs["duration"][obs_of]).astype(np.float32) / u.s
     cat["EP_8_CTS"] = det["counts"].astype(np.float32)
     cat["EP_8_CTS_ERR"] = np.sqrt(det["counts"] + det["bkg"]).astype(np.float32)
     cat["EP_8_DET_ML"] = det["det_ml"].astype(np.float32)
@@ -302,7 +420,7 @@ def catalogue_tables(rng, obs, src, det):
         cat[f"EP_HR{i + 1}_ERR"] = hr_err[:, i].astype(np.float32)
     for inst in ("PN", "M1", "M2"):
         cat[f"{inst}_OFFAX"] = det["offax"].astype(np.float32) * u.arcmin
-        cat[f"{inst}_ONTIME"] = onaxis_ontime * u.s
+        cat[f"{inst}_ONTIME"] = det[f"{inst}_ontime"].astype(np.float32) * u.s
         cat[f"{inst}_CHI2PROB"] = det["chi2prob"].astype(np.float32)
     cat["PN_FVAR"] = np.where(det["var_flag"], rng.uniform(0.2, 0.6, n_det), np.nan).astype(np.float32)
     cat["PN_FVAR_ERR"] = np.where(det["var_flag"], 0.05, np.nan).astype(np.float32)
@@ -311,7 +429,7 @@ def catalogue_tables(rng, obs, src, det):
     cat["SPECTRA"] = det["counts"] > 100
     cat["SUM_FLAG"] = np.where(det["det_ml"] < 8, 1, 0).astype(np.int16)
     cat["HIGH_BACKGROUND"] = np.zeros(n_det, bool)
-    cat["CONFUSED"] = np.zeros(n_det, bool)
+    cat["CONFUSED"] = det["confused"]
     cat["SC_RA"], cat["SC_DEC"] = sc_ra_det * u.deg, sc_dec_det * u.deg
     cat["SC_POSERR"] = (1.0 / np.sqrt(np.bincount(s_idx, w_pos, n_src)))[s_idx].astype(np.float32) * u.arcsec
     cat["SC_DET_ML"] = np.bincount(s_idx, det["det_ml"], n_src)[s_idx].astype(np.float32)
@@ -321,9 +439,15 @@ def catalogue_tables(rng, obs, src, det):
         w = 1.0 / np.maximum(e, 1e-30) ** 2
         cat[f"SC_EP_{b}_FLUX"] = _group_mean(s_idx, f, w, n_src)[s_idx].astype(np.float32) * flux_unit
         cat[f"SC_EP_{b}_FLUX_ERR"] = (1 / np.sqrt(np.bincount(s_idx, w, n_src)))[s_idx].astype(np.float32) * flux_unit
-    for i in range(4):
-        cat[f"SC_HR{i + 1}"] = _group_mean(s_idx, hr[:, i], np.ones(n_det), n_src)[s_idx].astype(np.float32)
-        cat[f"SC_HR{i + 1}_ERR"] = (hr_err[:, i] / np.sqrt(n_detections[s_idx])).astype(np.float32)
+    for i in range(4):   # inverse-variance means over the detections that have the ratio
+        has = np.isfinite(hr[:, i])
+        w = np.where(has, 1.0 / np.where(has, hr_err[:, i], 1.0) ** 2, 0.0)
+        total_w = np.bincount(s_idx, w, n_src)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(s_idx, np.where(has, hr[:, i], 0.0) * w, n_src) / total_w
+            err = 1.0 / np.sqrt(total_w)
+        cat[f"SC_HR{i + 1}"] = mean[s_idx].astype(np.float32)
+        cat[f"SC_HR{i + 1}_ERR"] = err[s_idx].astype(np.float32)
     cat["SC_EXTENT"] = det["extent"].astype(np.float32) * u.arcsec
     cat["SC_EXT_ML"] = cat["EP_EXTENT_ML"]
     cat["SC_CHI2PROB"] = chi2min[s_idx].astype(np.float32)
@@ -352,66 +476,97 @@ def catalogue_tables(rng, obs, src, det):
     for inst in ("PN", "M1", "M2"):
         obslist[f"{inst}_FILTER"] = obs["filter"]
         obslist[f"{inst}_SUBMODE"] = np.full(len(obs["obs_id"]), "PrimeFullWindow")
-        obslist[f"{inst}_ONTIME"] = obs["duration"].astype(np.float32) * u.s
+        obslist[f"{inst}_ONTIME"] = obs["ontime"][inst].astype(np.float32) * u.s
 
+    # Every true source, and the catalogue source it is seen as (0: never detected).
     truth = Table()
-    truth["SRCID"] = np.arange(1, n_src + 1, dtype=np.int64)
-    truth["RA"], truth["DEC"] = src["ra"][true] * u.deg, src["dec"][true] * u.deg
-    truth["FLUX"] = src["flux"][true] * flux_unit
-    truth["GAMMA"] = src["gamma"][true]
-    truth["NH"] = src["nh"][true] * 1e22 / u.cm ** 2
-    truth["EXTENT"] = src["extent"][true] * u.arcsec
-    truth["VARIABLE"] = src["variable"][true]
-    truth["IS_ULX"] = src["is_ulx"][true]
-    return cat, obslist, truth, true
+    truth["TRUE_ID"] = np.arange(1, len(src["ra"]) + 1, dtype=np.int64)
+    truth["SRCID"] = np.where(srcid_of[src["parent"]] > 0, srcid_of[src["parent"]], 0).astype(np.int64)
+    truth["PRIMARY"] = src["parent"] == np.arange(len(src["ra"]))
+    truth["RA"], truth["DEC"] = src["ra"] * u.deg, src["dec"] * u.deg
+    truth["FLUX"] = src["flux"] * flux_unit
+    truth["GAMMA"] = src["gamma"]
+    truth["NH"] = src["nh"] * 1e22 / u.cm ** 2
+    truth["EXTENT"] = src["extent"] * u.arcsec
+    truth["VARIABLE"] = src["variable"]
+    truth["IS_ULX"] = src["is_ulx"]
+    # Every source in every observation that covered it: the truth of that epoch.
+    detid_of = np.zeros(len(order) + 1, np.int64)          # epochs' det index (-1: none) -> DETID
+    detid_of[:-1][order] = np.arange(1, n_det + 1)
+    epochs = Table()
+    epochs["TRUE_ID"] = (epoch["src"] + 1).astype(np.int64)
+    epochs["OBS_ID"] = obs["obs_id"][epoch["obs"]]
+    epochs["FLUX"] = epoch["flux"] * flux_unit
+    epochs["GAMMA"] = epoch["gamma"]
+    for inst in ("PN", "M1", "M2"):
+        epochs[f"{inst}_EXPECTED"] = epoch[f"expected_{inst}"]
+    epochs["DETID"] = detid_of[epoch["det"]]
+    return cat, obslist, truth, epochs, true
 
 
 REOBSERVE_ROUNDS = 10
 
 
-def fainter_of_clashes(cat, truth) -> np.ndarray:
-    """SRCIDs to drop: of the sources sharing an IAU name, all but the brightest."""
-    names, ids = np.asarray(cat["IAUNAME"]), np.asarray(cat["SRCID"])
-    first = np.unique(ids, return_index=True)[1]
-    names, ids = names[first], ids[first]             # one (name, srcid) per source
-    order = np.lexsort((-np.asarray(truth["FLUX"])[ids - 1], names))
-    names, ids = names[order], ids[order]
-    duplicate = np.r_[False, names[1:] == names[:-1]]  # after the brightest of its name
-    return ids[duplicate]
+def fainter_of_clashes(cat, min_sep_arcsec=MIN_SEPARATION_ARCSEC) -> np.ndarray:
+    """SRCIDs to drop: of two catalogue sources closer than min_sep_arcsec (or sharing an
+    IAU name), the fainter. Sources are separated on the sky at that distance, but their
+    measured positions scatter: the catalogue, like the pipeline's, keeps them apart."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord, search_around_sky
+
+    ids = np.asarray(cat["SRCID"])
+    first = np.unique(ids, return_index=True)[1]       # one row per source
+    ids, flux, names = ids[first], np.asarray(cat["SC_EP_8_FLUX"])[first], np.asarray(cat["IAUNAME"])[first]
+    c = SkyCoord(np.asarray(cat["SC_RA"])[first] * u.deg, np.asarray(cat["SC_DEC"])[first] * u.deg)
+    i, j, _, _ = search_around_sky(c, c, min_sep_arcsec * u.arcsec)
+    pair = i < j
+    i, j = i[pair], j[pair]
+    order = np.argsort(names, kind="stable")
+    same = np.flatnonzero(names[order][1:] == names[order][:-1])
+    i, j = np.r_[i, order[same]], np.r_[j, order[same + 1]]
+    fainter = np.where(flux[i] < flux[j], i, j)
+    return np.unique(ids[fainter])
 
 
 def write_catalog(out, rng, n_sources=None):
-    """Writes out/catalog/{obslist,cat}.fits and out/truth/sources.fits; returns the tables."""
+    """Writes out/catalog/{obslist,cat}.fits and out/truth/{sources,epochs}.fits; returns the tables."""
     from pathlib import Path
 
     out = Path(out)
     extra = 0 if n_sources is None else max(int(n_sources / 40) - len(FIELDS), 0)  # ~40 detected per field
     obs, src = simulate_sky(rng, FIELDS, extra)
     src["fractions"] = band_fractions(src["gamma"], src["nh"])  # once: the loop below only removes sources
-    # The catalogue merges sources too close to tell apart (one IAU name): drop the
-    # fainter of each pair and observe again. Re-observing draws new clashes in a
-    # large sky, so after REOBSERVE_ROUNDS (the bundled sample settles in 9) the
+    # Catalogue sources closer than MIN_SEPARATION_ARCSEC (measured positions scatter):
+    # drop the fainter of each pair and observe again. Re-observing draws new clashes in a
+    # large sky, so after REOBSERVE_ROUNDS (the bundled sample needs all of them) the
     # remaining clashes are resolved on the detections already drawn.
     for round_no in itertools.count():
         if round_no < REOBSERVE_ROUNDS:
-            det = observe(rng, obs, src)
-        cat, obslist, truth, true_index = catalogue_tables(rng, obs, src, det)
-        drop = fainter_of_clashes(cat, truth)
+            src["parent"] = confusion_parents(src)
+            det, epoch = observe(rng, obs, src)
+        cat, obslist, truth, epochs, true_index = catalogue_tables(rng, obs, src, det, epoch)
+        drop = fainter_of_clashes(cat)
         if not len(drop):
             break
-        keep = np.ones(len(src["ra"]), bool)
-        keep[true_index[drop - 1]] = False
+        keep = ~np.isin(src["parent"], true_index[drop - 1])   # the source and those it absorbed
         new_index = np.cumsum(keep) - 1           # old true-source index -> new
         src = {k: v[keep] for k, v in src.items()}
+        src["parent"] = new_index[src["parent"]]
         kept_det = keep[det["src"]]
         det = {k: v[kept_det] for k, v in det.items()}
         det["src"] = new_index[det["src"]]
+        kept_epoch = keep[epoch["src"]]
+        renumber = np.full(len(kept_det) + 1, -1)
+        renumber[:-1][kept_det] = np.arange(kept_det.sum())
+        epoch = {k: v[kept_epoch] for k, v in epoch.items()}
+        epoch["src"], epoch["det"] = new_index[epoch["src"]], renumber[epoch["det"]]
     (out / "catalog").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     for table, path, extname in ((obslist, out / "catalog" / "xmmdb_sample_obslist.fits", "OBSERVATIONS"),
                                  (cat, out / "catalog" / "xmmdb_sample_cat.fits", "SRCLIST"),
-                                 (truth, out / "truth" / "sources.fits", "TRUTH")):
+                                 (truth, out / "truth" / "sources.fits", "TRUTH"),
+                                 (epochs, out / "truth" / "epochs.fits", "EPOCHS")):
         table.meta["EXTNAME"] = extname
         table.meta["ORIGIN"] = "xmmdb simulate"
         table.write(path, overwrite=True)
-    return cat, obslist, truth
+    return cat, obslist, truth, epochs

@@ -161,7 +161,7 @@ def roemer_seconds(t_tt, ra, dec, orbit=None):
 def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart: float, duration: float,
                       sources: dict, gtis=None, modulation=None, bkg_scale: float = 1.0) -> dict:
     """Photons of one exposure as arrays TIME, X, Y, PI, PATTERN, FLAG, CCDNR (sky X/Y on the
-    pipeline's tangent plane about the pointing). `sources`: ra, dec, flux, gamma, nh, extent arrays;
+    pipeline's tangent plane about the pointing) and GTI: {ccdnr: [[start, stop], ...]}. `sources`: ra, dec, flux, gamma, nh, extent arrays;
     `modulation`: {source index: f(t) -> relative rate in [0, 1]} (thinned photons)."""
     gtis = good_time_intervals(rng, tstart, duration) if gtis is None else gtis
     parts = []
@@ -190,12 +190,25 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
     parts.append((tstart + rng.random(n_bkg) * duration, r * np.cos(th), r * np.sin(th),
                   np.where(rng.random(n_bkg) < 0.6, draw_energies(rng, 0.3, 0.0, n_bkg), rng.uniform(0.2, 12, n_bkg))))
     t, e_arc, n_arc, energy = (np.concatenate(x) for x in zip(*parts)) if parts else ([],) * 4
-    keep = in_gtis(t, gtis) & (np.hypot(e_arc, n_arc) < FOV_ARCMIN * 60)
-    t, e_arc, n_arc, energy = t[keep], e_arc[keep], n_arc[keep], energy[keep]
+    # Each CCD starts and ends its good time a little apart from the others (as pipeline
+    # STDGTInn do): the on-time of a source is that of its CCD.
+    ccd = ccd_of(camera, e_arc / 60.0, n_arc / 60.0)
+    ccd_gtis = {}
+    for k in range(1, camera.n_ccd + 1):
+        g = gtis.copy()
+        g[0, 0] += rng.uniform(0.0, 40.0)
+        g[-1, 1] -= rng.uniform(0.0, 40.0)
+        ccd_gtis[k] = g
+    keep = np.zeros(len(t), bool)
+    for k, g in ccd_gtis.items():
+        on = ccd == k
+        keep[on] = in_gtis(t[on], g)
+    keep &= np.hypot(e_arc, n_arc) < FOV_ARCMIN * 60
+    t, e_arc, n_arc, energy, ccd = t[keep], e_arc[keep], n_arc[keep], energy[keep], ccd[keep]
     frame = np.floor((t - tstart) / camera.frame_s)
     t = tstart + (frame + 0.5) * camera.frame_s
     order = np.argsort(t, kind="stable")
-    t, e_arc, n_arc, energy = t[order], e_arc[order], n_arc[order], energy[order]
+    t, e_arc, n_arc, energy, ccd = t[order], e_arc[order], n_arc[order], energy[order], ccd[order]
     # Sky pixels on the tangent plane about the pointing: X grows to the west (TCDLT < 0).
     x = np.rint(X_REF - e_arc / 0.05).astype(np.int32)
     y = np.rint(X_REF + n_arc / 0.05).astype(np.int32)
@@ -204,7 +217,7 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
     values, prob = camera.patterns
     return dict(TIME=t, X=x, Y=y, PI=pi, PATTERN=rng.choice(values, len(t), p=prob).astype(np.uint8),
                 FLAG=rng.choice(FLAGS[0], len(t), p=FLAGS[1]).astype(np.int32),
-                CCDNR=ccd_of(camera, e_arc / 60.0, n_arc / 60.0).astype(np.uint8), GTI=gtis)
+                CCDNR=ccd.astype(np.uint8), GTI=ccd_gtis)
 
 
 def _tangent_offsets(ra0, dec0, ra, dec):
@@ -218,7 +231,8 @@ def event_file_bytes(camera: Camera, obs_id: str, exp_id: str, target: str, ra_p
     """A pipeline event list (EVENTS + STDGTInn per CCD), gzip-compressed and reproducible byte for byte."""
     from astropy.io import fits
 
-    tstart, tstop = float(ev["GTI"][0, 0]), float(ev["GTI"][-1, 1])
+    tstart = min(float(g[0, 0]) for g in ev["GTI"].values())
+    tstop = max(float(g[-1, 1]) for g in ev["GTI"].values())
     common = [("TELESCOP", "XMM"), ("INSTRUME", camera.instrument), ("OBS_ID", obs_id),
               ("EXP_ID", f"{obs_id}{exp_id[1:]}"), ("EXPIDSTR", exp_id), ("OBJECT", target),
               ("DATAMODE", "IMAGING"), ("SUBMODE", "PrimeFullWindow"), ("FILTER", filt),
@@ -246,11 +260,12 @@ def event_file_bytes(camera: Camera, obs_id: str, exp_id: str, target: str, ra_p
     for k, v in common:
         h[k] = v
     hdus = [primary, events]
-    for ccd in range(1, camera.n_ccd + 1):
-        gti = fits.BinTableHDU.from_columns([fits.Column("START", "D", unit="s", array=ev["GTI"][:, 0]),
-                                             fits.Column("STOP", "D", unit="s", array=ev["GTI"][:, 1])],
+    for ccd, g in sorted(ev["GTI"].items()):
+        gti = fits.BinTableHDU.from_columns([fits.Column("START", "D", unit="s", array=g[:, 0]),
+                                             fits.Column("STOP", "D", unit="s", array=g[:, 1])],
                                             name=f"STDGTI{ccd:02d}")
         gti.header["CCDID"] = ccd
+        gti.header["ONTIME"] = float(np.sum(g[:, 1] - g[:, 0]))
         gti.header["HDUCLASS"], gti.header["HDUCLAS1"] = "OGIP", "GTI"
         hdus.append(gti)
     if not compress:
@@ -284,14 +299,15 @@ def _gzip(hdul) -> bytes:
 
 
 def _truth_sources(truth) -> dict:
-    return dict(srcid=np.asarray(truth["SRCID"]), ra=np.asarray(truth["RA"], float), dec=np.asarray(truth["DEC"], float),
+    return dict(srcid=np.asarray(truth["SRCID"]), primary=np.asarray(truth["PRIMARY"], bool), ra=np.asarray(truth["RA"], float), dec=np.asarray(truth["DEC"], float),
                 flux=np.asarray(truth["FLUX"], float), gamma=np.asarray(truth["GAMMA"], float),
                 nh=np.asarray(truth["NH"], float) / 1e22, extent=np.asarray(truth["EXTENT"], float),
                 variable=np.asarray(truth["VARIABLE"], bool), is_ulx=np.asarray(truth["IS_ULX"], bool))
 
 
-def write_events(out: Path, seed: int, obslist, truth) -> dict:
-    """Writes out/events/*.FTZ and out/truth/events.json; returns the planted truth."""
+def write_events(out: Path, seed: int, obslist, truth, epochs) -> dict:
+    """Writes out/events/*.FTZ and out/truth/events.json; returns the planted truth. Every true
+    source shines with its flux and spectrum of the epoch (truth/epochs.fits)."""
     rng = np.random.default_rng([seed, 0xE7E175])   # our own stream: the catalogue files stay identical
     out = Path(out)
     (out / "events").mkdir(parents=True, exist_ok=True)
@@ -299,7 +315,8 @@ def write_events(out: Path, seed: int, obslist, truth) -> dict:
     obs = {str(o["OBS_ID"]): o for o in obslist}
     # The pulsar: an M31 source near the centre, seen by both M31 pointings, not the ULX.
     sep = np.hypot((src["ra"] - M31[0]) * np.cos(np.radians(M31[1])), src["dec"] - M31[1]) * 60
-    cand = np.flatnonzero((sep > 1.0) & (sep < 4.0) & ~src["is_ulx"] & ~src["variable"])
+    catalogued = (src["srcid"] > 0) & src["primary"]
+    cand = np.flatnonzero((sep > 1.0) & (sep < 4.0) & ~src["is_ulx"] & ~src["variable"] & catalogued)
     pulsar = int(cand[np.argmin(np.abs(np.log(src["flux"][cand] / PULSAR["flux"])))])
     src["flux"][pulsar] = PULSAR["flux"]
     src["gamma"][pulsar], src["nh"][pulsar] = 1.2, 0.3
@@ -309,7 +326,7 @@ def write_events(out: Path, seed: int, obslist, truth) -> dict:
     for o in fields:
         east, north = _tangent_offsets(float(obs[o]["RA_PNT"]), float(obs[o]["DEC_PNT"]), src["ra"], src["dec"])
         in_fields |= np.hypot(east, north) < 13 * 60
-    var_cand = np.flatnonzero(in_fields & src["variable"] & ~src["is_ulx"])
+    var_cand = np.flatnonzero(in_fields & src["variable"] & ~src["is_ulx"] & catalogued)
     variables = var_cand[np.argsort(-src["flux"][var_cand])][:3]
     written, orbit_of, var_params = [], {}, {}
     for k, v in enumerate(variables.tolist()):
@@ -329,7 +346,14 @@ def write_events(out: Path, seed: int, obslist, truth) -> dict:
         modulation = {pulsar: _pulse(ot, opos, src["ra"][pulsar], src["dec"][pulsar])}
         for v, p in var_params.items():
             modulation[v] = _variability(p, tstart, SAMPLE_SECONDS)
-        ev = simulate_exposure(rng, camera, ra_pnt, dec_pnt, tstart, SAMPLE_SECONDS, src, modulation=modulation)
+        seen = np.asarray(epochs["OBS_ID"]) == obs_id
+        index = np.asarray(epochs["TRUE_ID"])[seen] - 1
+        flux, gamma = src["flux"].copy(), src["gamma"].copy()
+        flux[index] = np.asarray(epochs["FLUX"], float)[seen]
+        gamma[index] = np.asarray(epochs["GAMMA"], float)[seen]
+        flux[pulsar], gamma[pulsar] = src["flux"][pulsar], src["gamma"][pulsar]
+        ev = simulate_exposure(rng, camera, ra_pnt, dec_pnt, tstart, SAMPLE_SECONDS, dict(src, flux=flux, gamma=gamma),
+                               modulation=modulation)
         name = f"P{obs_id}{camera.tag}{exp_id}{camera.product}0000.FTZ"
         target = str(o["TARGET"])
         (out / "events" / name).write_bytes(event_file_bytes(camera, obs_id, exp_id, target, ra_pnt, dec_pnt, pa, ev))

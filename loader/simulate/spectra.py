@@ -14,7 +14,8 @@ MOS 800 channels of 15 eV, Gaussian redistribution with FWHM ~ 80 / 70 eV at
 1 keV; effective area from a Wolter mirror curve (Au M edge), a Medium filter,
 the pn (280 um) and MOS (40 um, thick dead layer) silicon QE with the Si K
 edge, off-axis vignetting. Source spectra are absorbed power laws with the
-truth table's GAMMA and NH normalised to its FLUX (absorbed, 0.2-12 keV), and
+true GAMMA and NH of the detection's epoch (truth/epochs.fits, truth/sources.fits)
+normalised to its FLUX (absorbed, 0.2-12 keV), and
 thermal bremsstrahlung for extended sources; Poisson noise. The physics is
 xmmdb's own Sherpa models (xmmdb.spectral.models), so a fit recovers the truth.
 
@@ -200,7 +201,7 @@ def _has_real_spectrum(cat, i) -> bool:
     return False
 
 
-def write_spectra(out: Path, cat, truth, seed: int) -> int:
+def write_spectra(out: Path, cat, epochs, truth, seed: int) -> int:
     """Writes products/, responses/ and truth/spectra.fits; returns the number of source spectra."""
     from astropy.table import Table
 
@@ -215,7 +216,7 @@ def write_spectra(out: Path, cat, truth, seed: int) -> int:
     for inst, name in RMF_NAMES.items():
         _gzip_fits(_rmf_hdul(inst, rmfs[inst]), out / "responses" / f"{name}.gz")
 
-    spectra = np.asarray(cat["SPECTRA"], bool)
+    spectra = np.asarray(cat["SPECTRA"], bool) & ~np.asarray(cat["CONFUSED"], bool)   # one source's spectrum
     cts = np.asarray(cat["EP_8_CTS"], float)
     ulx = np.asarray(cat["IS_ULX"], bool)
     order = np.argsort(-cts, kind="stable")
@@ -227,9 +228,10 @@ def write_spectra(out: Path, cat, truth, seed: int) -> int:
     ranked = sorted(best.values(), key=lambda i: -cts[i])
     chosen = ranked[:N_PN] + [i for i in ranked[N_PN:] if ulx[i]]
     mos = set(chosen[:N_MOS])
-    t_gamma = dict(zip(np.asarray(truth["SRCID"]), np.asarray(truth["GAMMA"], float)))
-    t_nh = dict(zip(np.asarray(truth["SRCID"]), np.asarray(truth["NH"], float) / 1e22))
-    t_flux = dict(zip(np.asarray(truth["SRCID"]), np.asarray(truth["FLUX"], float)))
+    # The truth of each detection's epoch (an unconfused detection has one source).
+    at_det = {int(d): k for k, d in enumerate(np.asarray(epochs["DETID"])) if d > 0}
+    true_row = np.asarray(epochs["TRUE_ID"]) - 1
+    t_nh = np.asarray(truth["NH"], float) / 1e22
     lo, hi = energy_grid()
     rows = []
     for i in chosen:
@@ -237,13 +239,13 @@ def write_spectra(out: Path, cat, truth, seed: int) -> int:
         obs_id, src_num = str(cat["OBS_ID"][i]), int(cat["SRC_NUM"][i])
         extended = float(cat["EP_EXTENT"][i]) > 0
         model = "bremss" if extended else "powerlaw"
-        gamma, nh, flux, kt = t_gamma[srcid], t_nh[srcid], t_flux[srcid], 5.0
+        k = at_det[detid]
+        gamma, nh, flux, kt = float(epochs["GAMMA"][k]), float(t_nh[true_row[k]]), float(epochs["FLUX"][k]), 5.0
         photons, norm = _source_photons(lo, hi, model, gamma, nh, kt, flux)
         offax = float(cat["PN_OFFAX"][i])
-        ontime = float(cat["PN_ONTIME"][i])
         for inst in ("PN", "M1", "M2") if i in mos else ("PN",):
             rmf = rmfs[inst]
-            exposure = round(ontime * (0.94 if inst == "PN" else 0.98), 2)
+            exposure = round(float(cat[f"{inst}_ONTIME"][i]) * (0.94 if inst == "PN" else 0.98), 2)   # live time
             area = effective_area(inst, lo, hi, offax)
             expected = fold(rmf, photons * area * exposure)
             n_chan, width = channels(inst)

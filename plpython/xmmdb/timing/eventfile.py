@@ -162,7 +162,7 @@ def event_file(sel: Selection) -> bytes:
     hdus = [primary]
     for e in sel.exposures:
         hdus.append(_gti(f"GTI_{e.obs_id}_{e.instrument}_{e.exp_id}", e.start, e.stop, sel, tstart, tstop,
-                         obs_id=e.obs_id, instrument=e.instrument, exp_id=e.exp_id))
+                         obs_id=e.obs_id, instrument=e.instrument, exp_id=e.exp_id, ccdnr=e.ccdnr))
     hdus.append(_gti("STDGTI", ustart, ustop, sel, tstart, tstop))
     buf = io.BytesIO()
     fits.HDUList(hdus).writeto(buf, checksum=True)
@@ -171,7 +171,7 @@ def event_file(sel: Selection) -> bytes:
     return whole[:cut] + _events_bytes(events, rows) + whole[cut:]
 
 
-def _gti(name, start, stop, sel, tstart, tstop, obs_id=None, instrument=None, exp_id=None):
+def _gti(name, start, stop, sel, tstart, tstop, obs_id=None, instrument=None, exp_id=None, ccdnr=None):
     from astropy.io import fits
 
     hdu = fits.BinTableHDU.from_columns([fits.Column("START", "D", unit="s", array=np.asarray(start)),
@@ -185,6 +185,8 @@ def _gti(name, start, stop, sel, tstart, tstop, obs_id=None, instrument=None, ex
         h["OBS_ID"] = (obs_id, "observation")
         h["INSTRUME"] = (instrument, "instrument")
         h["EXP_ID"] = (exp_id, "exposure")
+        if ccdnr is not None:
+            h["CCDID"] = (ccdnr, "the CCD at the source: these are its GTIs")
         if len(start):
             h["TSTART"] = (float(np.min(start)), "start of the exposure's first GTI")
             h["TSTOP"] = (float(np.max(stop)), "end of the exposure's last GTI")

@@ -22,6 +22,7 @@ class Exposure:
     exp_id: str
     start: np.ndarray
     stop: np.ndarray
+    ccdnr: int | None = None        # the CCD whose GTIs these are (None: the whole exposure's)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -120,6 +121,7 @@ def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None,
         mine = p_keys == "|".join(key)
         if ccd_at is not None and key not in ccd_at and not mine.any():
             continue
+        chosen = None
         if ccd is not None and len(set(ccd[rows].tolist())) > 1:
             best = None if ccd_at is None else ccd_at.get(key)
             if best is None and mine.any() and p_ccd is not None:
@@ -127,10 +129,11 @@ def exposures_from(gtis: dict, photons: dict, p_keys: np.ndarray | None = None,
                 best = values[np.argmax(counts)]
             if best is not None and np.any(rows & (ccd == best)):
                 rows &= ccd == best
+                chosen = int(best)
             elif np.any(rows & (ccd == 0)):  # ccdnr 0: the whole exposure
                 rows &= ccd == 0
         s, e = merge_intervals(start[rows], stop[rows])
-        out.append(Exposure(*key, s, e))
+        out.append(Exposure(*key, s, e, chosen))
     return out
 
 
