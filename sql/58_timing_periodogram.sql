@@ -4,7 +4,8 @@ CREATE FUNCTION xmm.python_periodogram(srcid bigint, fmin double precision, fmax
 RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
                best_period double precision, best_power double precision, fap double precision,
                probability double precision, n_trials double precision, n_photons integer,
-               statistic text, obs_ids text[], barycentred boolean, excluded text[])
+               statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
+               combination text)
 LANGUAGE plpython3u STABLE SET search_path = xmm, public, pg_temp AS $$
 GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
 from xmmdb.pg import Spi, call; from xmmdb.timing.api import periodogram
@@ -16,7 +17,8 @@ CREATE FUNCTION xmm.xmm_periodogram(srcid bigint, fmin double precision, fmax do
 RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
                best_period double precision, best_power double precision, fap double precision,
                probability double precision, n_trials double precision, n_photons integer,
-               statistic text, obs_ids text[], barycentred boolean, excluded text[])
+               statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
+               combination text)
 LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
 DECLARE msg text; hint text; state text; ctx text;
 BEGIN
@@ -29,6 +31,7 @@ END $$;
 
 COMMENT ON FUNCTION xmm.xmm_periodogram(bigint, double precision, double precision, jsonb) IS
   'Z^2_n (default n = 2) or H-test periodogram of a source''s barycentred photons between fmin and fmax (Hz): '
-  'the grid and power, the best frequency and its trials-corrected false-alarm probability; options: obs_id, '
+  'exposure-corrected for the GTIs, the fundamental among the peak''s harmonic relatives (candidates) and its '
+  'trials-corrected false-alarm probability; options: obs_id, '
   'instrument, emin, emax, radius, method (z2 | h), harmonics, oversample, barycenter; exposures whose readout '
   'frames are too slow for fmax are left out (excluded)';

@@ -320,14 +320,17 @@ def write_events(out: Path, seed: int, obslist, truth, epochs) -> dict:
     pulsar = int(cand[np.argmin(np.abs(np.log(src["flux"][cand] / PULSAR["flux"])))])
     src["flux"][pulsar] = PULSAR["flux"]
     src["gamma"][pulsar], src["nh"][pulsar] = 1.2, 0.3
-    # Variable sources: the three brightest catalogue-variable sources in the simulated fields.
+    # Variable sources: the three catalogue-variable sources brightest in the simulated observations.
     fields = {o for o, _, _ in SAMPLE_EXPOSURES}
     in_fields = np.zeros(len(src["ra"]), bool)
     for o in fields:
         east, north = _tangent_offsets(float(obs[o]["RA_PNT"]), float(obs[o]["DEC_PNT"]), src["ra"], src["dec"])
         in_fields |= np.hypot(east, north) < 13 * 60
     var_cand = np.flatnonzero(in_fields & src["variable"] & ~src["is_ulx"] & catalogued)
-    variables = var_cand[np.argsort(-src["flux"][var_cand])][:3]
+    seen = np.isin(np.asarray(epochs["OBS_ID"]), list(fields))   # brightest where the sample observes them
+    brightest = np.zeros(len(src["ra"]))
+    np.maximum.at(brightest, np.asarray(epochs["TRUE_ID"])[seen] - 1, np.asarray(epochs["FLUX"], float)[seen])
+    variables = var_cand[np.argsort(-brightest[var_cand])][:3]
     written, orbit_of, var_params = [], {}, {}
     for k, v in enumerate(variables.tolist()):
         var_params[v] = dict(kind="flare" if k % 2 == 0 else "sine", t_frac=float(rng.uniform(0.2, 0.6)),

@@ -202,7 +202,12 @@
         const note = document.createElement("p");
         note.className = "small";
         note.id = "pg-best";
-        note.textContent = `best frequency ${(+best[0]).toPrecision(8)} Hz (period ${(1 / best[0]).toPrecision(6)} s)` + (fap ? `, false-alarm probability ${XPlotFmt(+fap[0])}` : "");
+        const stat = pick(d, ["statistic"]), trials = pick(d, ["n_trials"]), how = pick(d, ["combination"]);
+        note.textContent = `best frequency ${(+best[0]).toPrecision(8)} Hz (period ${(1 / best[0]).toPrecision(6)} s)` +
+          (fap ? `, false-alarm probability ${XPlotFmt(+fap[0])}` : "") +
+          (stat ? ` · ${stat[0]} corrected for the GTIs' phase exposure` : "") +
+          (trials ? `, ${Math.round(trials[0]).toLocaleString()} independent trials (FAP = 1 − (1 − p)^trials)` : "") +
+          (how ? ` · ${how[0]}` : "");
         el.appendChild(note);
       }
     } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }

@@ -4,6 +4,8 @@ handle (xmmdb.pg.Spi or Psycopg), the SQL arguments and a `notice` callable
 
 from __future__ import annotations
 
+import json
+
 import warnings
 
 import numpy as np
@@ -154,10 +156,15 @@ def periodogram(db, srcid, fmin, fmax, options=None, notice=None) -> dict:
         _tell([f"left out, frame time above 1/(2 fmax) = {0.5 / fmax:g} s: " + ", ".join(slow)], notice)
     obs = select.text(sel.photons["obs_id"])
     epochs = {o: t[keep & (obs == o)] for o in sel.obs_ids}
+    # each observation's phase exposure: its exposures' GTIs, weighted by the photons each gave
+    windows = {o: [(e.start, e.stop, int(np.sum(keep & (keys == "|".join(e.key))))) for e in sel.exposures
+                   if e.obs_id == o] for o in epochs}
     budget = db.query("SELECT extract(epoch FROM pg_catalog.current_setting('statement_timeout')::interval)::float8"
                       " AS s")[0]["s"] or None      # seconds; 0: no timeout
-    out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"], budget_s=budget)
+    out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"], budget_s=budget,
+                    windows=windows)
     out["frequency"], out["power"] = out["frequency"].tolist(), out["power"].tolist()
     out["barycentred"] = bool(opts["barycenter"])
     out["excluded"] = slow
+    out["candidates"] = json.dumps(out["candidates"])
     return out
