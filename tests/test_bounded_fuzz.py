@@ -70,6 +70,14 @@ CASES = {
     "xmm_coverage": [f"(SELECT count(*) FROM xmm_coverage({a}, {b}))"
                      for a, b in [("10.6847", "41.2690"), ("'NaN'", "0"), ("'Infinity'", "'-Infinity'"),
                                   ("1e308", "-1e308"), ("-1e-300", "90")]],
+    "xmm_variability": [f"(SELECT count(*) FROM xmm_variability({s}, {o}))"
+                        for s, o in [(PULSAR, "'{}'"), (PULSAR, OPTIONS[2]), (PULSAR, OPTIONS[4]), ("-1", "'{}'"),
+                                     (PULSAR, """'{"p0": 1e-300, "radius": 1e9}'"""), (PULSAR, OPTIONS[8])]],
+    "xmm_pulsation_search": [f"(SELECT count(*) FROM xmm_pulsation_search({s}, {o}))"
+                             for s, o in [(PULSAR, "'{}'"), (PULSAR, """'{"fmin": 1e-9, "fmax": 1000}'"""),
+                                          (PULSAR, """'{"max_work": 1e308, "oversample": 1e9}'"""),
+                                          (PULSAR, """'{"min_photons": 1e308}'"""), ("-1", "'{}'"),
+                                          (PULSAR, OPTIONS[8])]],
     "xmm_photons": [f"(SELECT count(*) FROM xmm_photons({a}, {b}, {r}))"
                     for a, b, r in [("10.68", "41.27", "648000"), ("10.68", "41.27", "1e308"), ("'NaN'", "0", "30"),
                                     ("0", "0", "'Infinity'"), ("10.68", "41.27", "-1"), ("1e308", "1e308", "1e308")]]

@@ -142,3 +142,14 @@ def test_a_cluster_does_not_pulse_through_its_gaps(a907, options):
                               SRCID, options)
     assert fap > 0.01, (fap, corrected)
     assert how.startswith("coherent" if "obs_id" in options else "incoherent")
+
+
+def test_a_cluster_does_not_vary(a907):
+    """Constant within every observation at the stated thresholds: KS and Kuiper against a
+    constant rate through the GTIs, one Bayesian block at p0 = 1 %."""
+    rows = a907.execute("SELECT obs_id, test, statistic, probability, n_photons FROM xmm_variability(%s)",
+                        (SRCID,)).fetchall()
+    within = [r for r in rows if r[0] is not None]
+    assert len({r[0] for r in within}) == 3 and min(r[4] for r in within) > 500
+    for obs_id, test, stat, p, n in within:
+        assert (stat == 1) if test == "blocks" else (p > 1e-3), (obs_id, test, stat, p)

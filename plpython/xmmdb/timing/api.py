@@ -5,14 +5,16 @@ handle (xmmdb.pg.Spi or Psycopg), the SQL arguments and a `notice` callable
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import warnings
 
 import numpy as np
 
-from ..errors import XmmError
+from .. import __version__
+from ..errors import NotFound, XmmError
 from ..instruments import camera
-from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select
+from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select, variability
 from ..photons.access import SELECTION_KEYS
 from .options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, POSITIVE, TEXT, parse
 
@@ -36,6 +38,13 @@ EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycenter": (BOOL, False)}
 LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
                       "bkg_inner": (POSITIVE, None, MAX_REGION_ARCSEC), "bkg_outer": (POSITIVE, None, MAX_REGION_ARCSEC),
                       "min_fracexp": (FRACTION, 0.1)}
+PULSATION_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "method": (TEXT, "z2"),
+                     "harmonics": (INTEGER, 2, MAX_HARMONICS), "oversample": (POSITIVE, 2.0, MAX_OVERSAMPLE),
+                     "barycenter": (BOOL, True), "fmin": (POSITIVE, None, 1e3), "fmax": (POSITIVE, None, 1e3),
+                     "min_photons": (INTEGER, 50, 1e6), "max_work": (POSITIVE, 2e9, pg.MAX_WORK)}
+VARIABILITY_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
+                       "bkg_inner": (POSITIVE, None, MAX_REGION_ARCSEC),
+                       "bkg_outer": (POSITIVE, None, MAX_REGION_ARCSEC), "p0": (FRACTION, 0.01)}
 PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "method": (TEXT, "z2"),
                        "harmonics": (INTEGER, 2, MAX_HARMONICS), "oversample": (POSITIVE, 5.0, MAX_OVERSAMPLE),
                        "barycenter": (BOOL, True)}
@@ -138,33 +147,140 @@ def lightcurve_plot(db, srcid, bin_s, options=None, notice=None) -> bytes:
 def periodogram(db, srcid, fmin, fmax, options=None, notice=None) -> dict:
     """xmm_periodogram: Z^2_n or H-test of the source's (barycentred) photons."""
     opts = _options(options, PERIODOGRAM_OPTIONS, "xmm_periodogram")
-    sel = _selection(db, srcid, opts["radius"], opts, "xmm_periodogram", notice)
-    t = np.asarray(sel.photons["time"], dtype=np.float64).copy()
-    keys = select.exposure_keys(sel.photons)
-    keep = np.ones(len(t), dtype=bool)
-    slow = []
-    rng = np.random.default_rng(0)  # deterministic: the same call gives the same periodogram
-    for key in np.unique(keys).tolist():
-        mine = keys == key
-        frame = pg.frame_time(t[mine])
-        if fmax is not None and frame > 0.5 / fmax:  # too slow for fmax: left out
-            keep &= ~mine
-            slow.append(f"{key.replace('|', ' ')} ({frame:g} s frames)")
-        elif frame > 0:  # spread over the frame: no power at the frame's harmonics
-            t[mine] += rng.uniform(-0.5 * frame, 0.5 * frame, int(mine.sum()))
+    if fmin is None or fmax is None:
+        raise XmmError(f"need 0 < fmin < fmax (Hz), not fmin={fmin}, fmax={fmax}",
+                       hint="xmm_pulsation_search chooses the band from the data")
+    sel, slow, fmax = _search_selection(db, srcid, opts, fmax, "xmm_periodogram", notice)
+    out = _search(db, sel, slow, fmin, fmax, opts, notice)
+    out["frequency"], out["power"] = out["frequency"].tolist(), out["power"].tolist()
+    out["candidates"] = json.dumps(out["candidates"])
+    return out
+
+
+def _search_selection(db, srcid, opts, fmax, function, notice):
+    """The source's photons for a pulsation search: each exposure's readout frame (recognised
+    from the times themselves) spread out, in spacecraft time where the frames are regular,
+    exposures too slow for fmax left out (fmax None: 1/(2 frame) of the fastest exposure), then
+    barycentred. Returns (selection, the exposures left out, fmax)."""
+    if fmax is not None and not (np.isfinite(fmax) and fmax > 0):
+        raise XmmError(f"need 0 < fmin < fmax (Hz), not fmax={fmax}")
+    sel = select.select(db, srcid, opts["radius"], opts, function)
+    sel, slow, fmax = spread_frames(db, sel, fmax)
     if slow:
         _tell([f"left out, frame time above 1/(2 fmax) = {0.5 / fmax:g} s: " + ", ".join(slow)], notice)
+    if opts.get("barycenter"):
+        sel = select.barycentre(sel, select.orbits(db, sel.obs_ids))
+    _tell(sel.notes, notice)
+    return sel, slow, fmax
+
+
+def spread_frames(db, sel, fmax=None, keep_all=False):
+    """Each exposure's photon times spread uniformly over their readout frame (EPIC times
+    are frame times: left as they are, they put power at the frame's harmonics and clump
+    into cells of one frame), in spacecraft time where frames are regular. Exposures whose
+    frames are too slow for fmax are left out (fmax None: 1/(2 frame) of the fastest
+    exposure), unless keep_all. Returns (selection, the exposures left out, fmax)."""
+    t = np.asarray(sel.photons["time"], dtype=np.float64).copy()
+    keys = select.exposure_keys(sel.photons)
+    frames = exposure_frames(db, sel, np.unique(keys).tolist())
+    if fmax is None:
+        fmax = 0.5 / min((f for f in frames.values() if f > 0), default=0.0734)
+    keep = np.ones(len(t), dtype=bool)
+    slow = []
+    rng = np.random.default_rng(0)  # deterministic: the same call gives the same result
+    for key, frame in frames.items():
+        mine = keys == key
+        if not keep_all and frame > 0.5 / fmax * (1 + 1e-3):  # too slow for fmax (1e-3: frames measured apart)
+            keep &= ~mine
+            slow.append(f"{key.replace('|', ' ')} ({frame:g} s frames)")
+        elif frame > 0:
+            t[mine] += rng.uniform(-0.5 * frame, 0.5 * frame, int(mine.sum()))
+    return replace(sel, photons={k: np.asarray(v)[keep] for k, v in dict(sel.photons, time=t).items()}), slow, fmax
+
+
+FRAME_REGION_ARCSEC = 180.0   # the photons a frame time is recognised from: every event within 3'
+
+
+def exposure_frames(db, sel, keys: list) -> dict:
+    """The readout frame time of each exposure ('obs|instrument|exp_id'), recognised from
+    the times of all its events within FRAME_REGION_ARCSEC of the source (a faint source's
+    own photons may be too few to tell), else from the source's."""
+    from ..photons import fetch_photons
+
+    near = fetch_photons(db, sel.ra, sel.dec, FRAME_REGION_ARCSEC, 0, 32767, options={"all_events": True})
+    near_keys = select.exposure_keys(near)
+    t_near = np.asarray(near["time"], np.float64)
+    t_src, k_src = np.asarray(sel.photons["time"], np.float64), select.exposure_keys(sel.photons)
+    out = {}
+    for key in keys:
+        mine = t_near[near_keys == key]
+        out[key] = pg.frame_time(mine if len(mine) > np.sum(k_src == key) else t_src[k_src == key])
+    return out
+
+
+def _search(db, sel, slow, fmin, fmax, opts, notice, max_work=None) -> dict:
+    t = np.asarray(sel.photons["time"], dtype=np.float64)
+    keys = select.exposure_keys(sel.photons)
     obs = select.text(sel.photons["obs_id"])
-    epochs = {o: t[keep & (obs == o)] for o in sel.obs_ids}
+    epochs = {o: t[obs == o] for o in sel.obs_ids}
     # each observation's phase exposure: its exposures' GTIs, weighted by the photons each gave
-    windows = {o: [(e.start, e.stop, int(np.sum(keep & (keys == "|".join(e.key))))) for e in sel.exposures
+    windows = {o: [(e.start, e.stop, int(np.sum(keys == "|".join(e.key)))) for e in sel.exposures
                    if e.obs_id == o] for o in epochs}
+    if fmin is None or max_work:   # a blind search: the band follows the data, within a cost bound
+        span = max((np.ptp(v) for v in epochs.values() if len(v) > 1), default=0.0)
+        if fmin is None:
+            fmin = 2.0 / span if span > 0 else 1e-3
+        if max_work and span > 0 and len(t):
+            top = fmin + max_work / (len(t) * opts["harmonics"]) / (opts["oversample"] * span)
+            if top < fmax:
+                _tell([f"searched up to {top:.4g} Hz, not {fmax:.4g} Hz: the cost bound of one source"], notice)
+                fmax = top
     budget = db.query("SELECT extract(epoch FROM pg_catalog.current_setting('statement_timeout')::interval)::float8"
                       " AS s")[0]["s"] or None      # seconds; 0: no timeout
     out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"], budget_s=budget,
                     windows=windows)
-    out["frequency"], out["power"] = out["frequency"].tolist(), out["power"].tolist()
     out["barycentred"] = bool(opts["barycenter"])
     out["excluded"] = slow
-    out["candidates"] = json.dumps(out["candidates"])
+    out["fmin"], out["fmax"] = float(fmin), float(fmax)
     return out
+
+
+def pulsation_search(db, srcid, options=None, notice=None) -> dict:
+    """xmm_pulsation_search: one source's bounded blind search, a row even when it is skipped."""
+    opts = _options(options, PULSATION_OPTIONS, "xmm_pulsation_search")
+    row = {"n_photons": 0, "fmin": None, "fmax": None, "best_frequency": None, "best_period": None,
+           "best_power": None, "fap": None, "n_trials": None, "statistic": None, "candidates": None,
+           "skipped": None, "software": f"xmmdb {__version__}", "settings": json.dumps(opts)}
+    try:
+        sel, slow, fmax = _search_selection(db, srcid, opts, opts["fmax"], "xmm_pulsation_search", notice)
+    except NotFound as exc:
+        return {**row, "skipped": str(exc)}
+    n = len(sel)
+    if n < opts["min_photons"]:
+        return {**row, "n_photons": n, "skipped": f"{n} photons: fewer than min_photons ({opts['min_photons']})"}
+    try:
+        out = _search(db, sel, slow, opts["fmin"], fmax, opts, notice, max_work=opts["max_work"])
+    except XmmError as exc:
+        if exc.sqlstate == "54000":
+            raise
+        return {**row, "n_photons": n, "skipped": str(exc)}
+    return {**row, **{k: out[k] for k in ("n_photons", "fmin", "fmax", "best_frequency", "best_period",
+                                          "best_power", "fap", "n_trials", "statistic")},
+            "candidates": json.dumps(out["candidates"])}
+
+
+def variability_tests(db, srcid, options=None, notice=None) -> list[tuple]:
+    """xmm_variability rows: (obs_id, instrument, test, statistic, probability, n_photons, detail)."""
+    opts = _options(options, VARIABILITY_OPTIONS, "xmm_variability")
+    if not 0 < opts["p0"] < 1:
+        raise XmmError(f"xmm_variability: option 'p0' (the false-positive rate of a change point) must be "
+                       f"between 0 and 1, not {opts['p0']}")
+    sel = _selection(db, srcid, opts["radius"], {**opts, "barycenter": False}, "xmm_variability", notice)
+    sel = spread_frames(db, sel, keep_all=True)[0]
+    bkg = None
+    if opts["background"]:
+        try:
+            bkg = lc.background(db, sel, opts)
+        except XmmError as exc:   # a crowded field: the tests go on without a background, and say so
+            _tell([f"no background: {exc}"], notice)
+    return variability.within(sel, bkg, opts["p0"]) + variability.between(sel, bkg)

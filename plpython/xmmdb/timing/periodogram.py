@@ -162,7 +162,7 @@ def frame_time(t: np.ndarray, tol: float = 5e-5) -> float:
     d = d[d > tol]  # same frame (up to the photon store's 1 us)
     if len(d) < 10:
         return 0.0
-    for m in (1, 2, 3, 4):  # the smallest gap may span a few frames
+    for m in range(1, 33):  # the smallest gap may span several frames (a faint source: few gaps)
         frame = d.min() / m
         for _ in range(2):  # least-squares refinement on the gaps' frame counts
             k = np.round(d / frame)
@@ -227,7 +227,8 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
     n_trials = trials(fmin, fmax, span, method, harmonics)
     name = "H" if method == "h" else f"Z2_{harmonics}"
     dof = 0 if method == "h" else 2 * harmonics * len(epochs)
-    candidates = harmonic_candidates(epochs, window, float(freqs[peak]), df, method, harmonics, dof, n_trials)
+    candidates = harmonic_candidates(epochs, window, float(freqs[peak]), df, method, harmonics, dof, n_trials,
+                                     (fmin, fmax))
     best = next((c for c in candidates if c["fundamental"]), candidates[0])
     p, fap = false_alarm(best["power"], "H" if method == "h" else "Z2", dof, n_trials)
     return {"frequency": freqs, "power": power, "best_frequency": best["frequency"],
@@ -274,8 +275,9 @@ SUBHARMONIC_PROBABILITY = 1e-4   # a fold's own fundamental is a signal when its
 
 
 def harmonic_candidates(epochs: dict, window: dict, peak: float, df: float, method: str, harmonics: int,
-                        dof: int, n_trials: float) -> list[dict]:
-    """The peak and its relatives f/3, f/2, 2f, 3f, each refined to its local maximum: power,
+                        dof: int, n_trials: float, band: tuple) -> list[dict]:
+    """The peak and its relatives f/3, f/2, 2f, 3f within the searched band, each refined to
+    its local maximum: power,
     the power of the fold's first harmonic alone (chi^2 with 2 K degrees of freedom) and its
     chance. The fundamental is the lowest relative whose first harmonic is a signal by itself:
     a pulsar folded at half its frequency puts nothing in the first harmonic, and a
@@ -285,6 +287,8 @@ def harmonic_candidates(epochs: dict, window: dict, peak: float, df: float, meth
     out = []
     for name, ratio in (("f", 1.0), ("f/2", 0.5), ("f/3", 1 / 3), ("2f", 2.0), ("3f", 3.0)):
         f = peak * ratio
+        if ratio != 1.0 and not band[0] <= f <= band[1]:
+            continue
         fine = f + df * max(ratio, 1.0) * np.linspace(-1.0, 1.0, 21)
         fine = fine[fine > 0]
         power = statistic_at(epochs, window, fine, method, harmonics)

@@ -1,0 +1,2 @@
+-- Blind pulsation searches and the table that keeps their results.
+-- new in this version: sql/59_timing_search.sql

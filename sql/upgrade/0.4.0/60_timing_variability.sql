@@ -1,0 +1,2 @@
+-- Variability tests on a source's photons.
+-- new in this version: sql/60_timing_variability.sql
