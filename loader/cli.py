@@ -28,6 +28,7 @@ from .staging import LoadError
 # in the order kinds are loaded (a kind links to what the kinds before it loaded).
 LOADERS = {
     "catalog": ("xmmdb_loader.catalog", "load_catalog", "4XMM catalogue and observation-list files"),
+    "classes": ("xmmdb_loader.classes", "load_classes", "catalogues of known objects (NAME, RA, DEC, CLASS)"),
     "responses": ("xmmdb_loader.products", "load_responses", "canned RMFs and other ARF/RMF files (or a directory)"),
     "products": ("xmmdb_loader.products", "load_products", "EPIC spectra (pipeline SRSPEC/BGSPEC/SRCARF, OGIP PHA)"),
     "events": ("xmmdb_loader.events", "load_events", "EPIC pn/MOS event lists and orbit files"),
@@ -45,6 +46,14 @@ their detections, and photons to their observations.
 
 All files of one call are one transaction: every file is in, or none is.
 Loading a file again changes nothing; a changed row is updated.""",
+    "classes": """\
+Load catalogues of known objects: a table (FITS, CSV or VOTable) with NAME,
+RA, DEC (deg, ICRS) and CLASS (e.g. pulsar, ulx, cluster, agn), optionally
+RADIUS (arcsec, the match radius of each object; default 10) and CATALOGUE
+(default: the file's name). Every catalogue source within an object's radius
+takes its class; the search language then selects by it (class = 'pulsar'),
+and SQL joins xmm.source_class. Load the catalogue first. Loading a file again
+replaces that catalogue's matches, and changes nothing if the file did not.""",
     "responses": """\
 Load response files into the response store: the canned pn/MOS RMFs that
 pipeline spectra name in RESPFILE (e.g. epn_e3_ff20_sdY9_v20.0.rmf, which the

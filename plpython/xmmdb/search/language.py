@@ -32,6 +32,9 @@ TARGETS = {
                               "the catalogue says the pipeline made a spectrum of a detection of the source"),
         "has_lightcurve": ("boolean", "EXISTS (SELECT 1 FROM xmm.detection d WHERE d.srcid = {t}.srcid AND d.tseries)",
                            "a detection of the source has a pipeline light curve"),
+        "class": ("text", "(SELECT c.class FROM xmm.source_class c WHERE c.srcid = {t}.srcid "
+                          "ORDER BY c.separation, c.catalogue, c.name LIMIT 1)",
+                  "the class of the nearest known object matched to the source (xmmdb load classes)"),
     }),
     "detection": dict(position=("ra", "dec"), derived={
         "has_spectrum": ("boolean", "EXISTS (SELECT 1 FROM xmm.spectrum sp WHERE sp.detid = {t}.detid "
@@ -40,6 +43,9 @@ TARGETS = {
         "pipeline_spectrum": ("boolean", "coalesce({t}.spectra, false)",
                               "the catalogue says the pipeline made a spectrum of the detection"),
         "has_lightcurve": ("boolean", "coalesce({t}.tseries, false)", "the detection has a pipeline light curve"),
+        "class": ("text", "(SELECT c.class FROM xmm.source_class c WHERE c.srcid = {t}.srcid "
+                          "ORDER BY c.separation, c.catalogue, c.name LIMIT 1)",
+                  "the class of the nearest known object matched to the detection's source"),
         **{c: (typ, f"(SELECT s.{c} FROM xmm.source s WHERE s.srcid = {{t}}.srcid)", f"{c} of the detection's source")
            for c, typ in (("iauname", "text"), ("is_ulx", "boolean"), ("n_detections", "integer"),
                           ("comments", "text"), ("sc_det_ml", "real"), ("sc_ep_8_flux", "real"))},

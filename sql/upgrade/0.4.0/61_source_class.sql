@@ -1,0 +1,2 @@
+-- Classes of known objects, matched to sources by position.
+-- new in this version: sql/61_source_class.sql
