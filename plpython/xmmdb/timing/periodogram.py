@@ -40,9 +40,9 @@ def _rows(step: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n: int, weights: np.ndarray | None = None,
+def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n, weights: np.ndarray | None = None,
                   t0: float | None = None):
-    """Yields, for m = 1..n, sum_j w_j exp(2 pi i m f (t_j - t0)) at each frequency of the
+    """Yields, for m = 1..n (or each m of n when it is a list), sum_j w_j exp(2 pi i m f (t_j - t0)) at each frequency of the
     evenly spaced grid `freqs` (w_j = 1 without weights; t0 = the first time by default).
 
     With f_k = f0 + (k1 K2 + k2) df the sum factorises,
@@ -58,7 +58,7 @@ def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n: int, weights: np.ndarray 
     k2n = int(np.ceil(np.sqrt(K)))
     k1n = int(np.ceil(K / k2n))
     chunk = max(1, CHUNK_ELEMENTS // (k1n + k2n))
-    for m in range(1, n + 1):
+    for m in (range(1, n + 1) if isinstance(n, int) else n):
         total = np.zeros((k1n, k2n), dtype=np.complex128)
         for c0 in range(0, t.size, chunk):
             tc = t[c0:c0 + chunk]
@@ -95,16 +95,17 @@ class Window:
         self.exposures = [(a, b, w / total) for a, b, w in self.exposures] if total > 0 else []
         self.t0 = t0
 
-    def harmonics(self, freqs: np.ndarray, n: int) -> np.ndarray:
-        """W_m(f) for m = 1..n: a (n, K) complex array."""
+    def harmonics(self, freqs: np.ndarray, ms: list) -> np.ndarray:
+        """W_m(f) for each m of ms: a (len(ms), K) complex array (two rows at a time: the
+        memory of a harmonic, not of all of them)."""
         freqs = np.asarray(freqs, np.float64)
-        out = np.zeros((n, len(freqs)), np.complex128)
+        out = np.zeros((len(ms), len(freqs)), np.complex128)
         for a, b, w in self.exposures:
             edges = np.concatenate([b, a])
             sign = np.concatenate([np.ones(len(b)), -np.ones(len(a))]) * (w / np.sum(b - a))
-            for m, s in enumerate(harmonic_sums(edges, freqs, n, sign, self.t0), 1):
+            for row, (m, s) in enumerate(zip(ms, harmonic_sums(edges, freqs, ms, sign, self.t0))):
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    out[m - 1] += np.where(freqs > 0, s / (2j * np.pi * m * freqs), w)
+                    out[row] += np.where(freqs > 0, s / (2j * np.pi * m * freqs), w)
         return out
 
 
@@ -121,9 +122,8 @@ def corrected_powers(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | 
         for p in harmonic_powers(t, freqs, n):
             yield 2.0 / N * p
         return
-    w = window.harmonics(freqs, 2 * n)
     for m, s in enumerate(harmonic_sums(t, freqs, n, t0=window.t0), 1):
-        wm, w2 = w[m - 1], w[2 * m - 1]
+        wm, w2 = window.harmonics(freqs, [m, 2 * m])
         dc, ds = s.real - N * wm.real, s.imag - N * wm.imag
         a = 0.5 * (1 + w2.real - 2 * wm.real ** 2)
         b = 0.5 * (w2.imag - 2 * wm.real * wm.imag)

@@ -33,7 +33,7 @@ from . import lightcurve as lc
 from .select import Selection, exposure_keys, text
 
 MIN_PHOTONS = 10              # fewer photons in an observation: no within-observation test
-MAX_BLOCK_PHOTONS = 200_000   # Bayesian blocks are O(N^2): above this, not run (the row says so)
+MAX_BLOCK_PHOTONS = 20_000    # Bayesian blocks are O(N^2) (~1 s at this size): above it not run, the row says so
 
 
 def constant_cdf(t: np.ndarray, keys: np.ndarray, exposures: list) -> np.ndarray:
