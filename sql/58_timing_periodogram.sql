@@ -2,7 +2,8 @@
 
 CREATE FUNCTION xmm.python_periodogram(srcid bigint, fmin double precision, fmax double precision, options jsonb)
 RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
-               best_period double precision, best_power double precision, fap double precision,
+               best_period double precision, best_fdot double precision, best_power double precision,
+               fap double precision,
                probability double precision, n_trials double precision, n_photons integer,
                statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
                combination text)
@@ -15,7 +16,8 @@ $$;
 CREATE FUNCTION xmm.xmm_periodogram(srcid bigint, fmin double precision, fmax double precision,
                                     options jsonb DEFAULT '{}')
 RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
-               best_period double precision, best_power double precision, fap double precision,
+               best_period double precision, best_fdot double precision, best_power double precision,
+               fap double precision,
                probability double precision, n_trials double precision, n_photons integer,
                statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
                combination text)
@@ -33,5 +35,6 @@ COMMENT ON FUNCTION xmm.xmm_periodogram(bigint, double precision, double precisi
   'Z^2_n (default n = 2) or H-test periodogram of a source''s barycentred photons between fmin and fmax (Hz): '
   'exposure-corrected for the GTIs, the fundamental among the peak''s harmonic relatives (candidates) and its '
   'trials-corrected false-alarm probability; options: obs_id, '
-  'instrument, emin, emax, radius, method (z2 | h), harmonics, oversample, barycenter; exposures whose readout '
+  'instrument, emin, emax, radius, method (z2 | h), harmonics, oversample, barycenter, combine (auto | coherent | '
+  'incoherent), fdot_max (Hz/s: also search frequency derivatives; best_fdot), threads; exposures whose readout '
   'frames are too slow for fmax are left out (excluded)';

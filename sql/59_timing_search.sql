@@ -9,7 +9,8 @@
 -- detection is 1 - (1 - fap)^K (docs/timing.md).
 CREATE FUNCTION xmm.python_pulsation_search(srcid bigint, options jsonb)
 RETURNS TABLE (n_photons integer, fmin double precision, fmax double precision,
-               best_frequency double precision, best_period double precision, best_power double precision,
+               best_frequency double precision, best_period double precision, best_fdot double precision,
+               best_power double precision,
                fap double precision, n_trials double precision, statistic text, candidates jsonb, skipped text,
                software text, settings jsonb)
 LANGUAGE plpython3u STABLE SET search_path = xmm, public, pg_temp AS $$
@@ -20,7 +21,8 @@ $$;
 
 CREATE FUNCTION xmm.xmm_pulsation_search(srcid bigint, options jsonb DEFAULT '{}')
 RETURNS TABLE (n_photons integer, fmin double precision, fmax double precision,
-               best_frequency double precision, best_period double precision, best_power double precision,
+               best_frequency double precision, best_period double precision, best_fdot double precision,
+               best_power double precision,
                fap double precision, n_trials double precision, statistic text, candidates jsonb, skipped text,
                software text, settings jsonb)
 LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
@@ -39,25 +41,50 @@ COMMENT ON FUNCTION xmm.xmm_pulsation_search(bigint, jsonb) IS
   'searched, settings the options as used; options: those of xmm_periodogram plus fmin, fmax, min_photons (50), '
   'max_work (2e9)';
 
--- Results of searches that are kept: with the options and the software that produced them.
-CREATE TABLE xmm.timing_candidate (
-    candidate_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    srcid          bigint NOT NULL,
-    best_frequency double precision,
-    fap            double precision,
-    n_photons      integer,
-    n_trials       double precision,
-    statistic      text,
-    candidates     jsonb,
-    skipped        text,
-    options        jsonb NOT NULL,
-    software       text NOT NULL,
-    searched_at    timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX timing_candidate_srcid_idx ON xmm.timing_candidate (srcid);
-COMMENT ON TABLE xmm.timing_candidate IS
-  'Kept pulsation-search results: INSERT INTO xmm.timing_candidate (srcid, best_frequency, fap, n_photons, '
-  'n_trials, statistic, candidates, skipped, options, software) SELECT s.srcid, …, r.settings, r.software '
-  'FROM … CROSS JOIN LATERAL xmm_pulsation_search(s.srcid) r';
-SELECT pg_catalog.pg_extension_config_dump('xmm.timing_candidate', '');
-SELECT pg_catalog.pg_extension_config_dump('xmm.timing_candidate_candidate_id_seq', '');
+-- Many sources in one call, for a survey: each searched once, progress said every 30 s as a
+-- NOTICE, and the chance of the whole search beside each source's own:
+--   search_fap = 1 - (1 - fap)^n_searched, n_searched the sources searched (not skipped).
+--   SELECT * FROM xmm_pulsation_survey(ARRAY(SELECT srcid FROM xmm_search('n_detections >= 2')))
+--    WHERE search_fap < 0.01;
+CREATE FUNCTION xmm.python_pulsation_survey(srcids bigint[], options jsonb)
+RETURNS TABLE (srcid bigint, n_photons integer, fmin double precision, fmax double precision,
+               best_frequency double precision, best_period double precision, best_fdot double precision,
+               best_power double precision, fap double precision, n_trials double precision, statistic text,
+               candidates jsonb, skipped text, software text, settings jsonb)
+LANGUAGE plpython3u STABLE SET search_path = xmm, public, pg_temp AS $$
+GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+from xmmdb.pg import Spi, call_each; from xmmdb.timing.api import pulsation_survey
+return call_each(plpy, pulsation_survey, Spi(plpy), srcids, options, notice=plpy.notice)
+$$;
+
+CREATE FUNCTION xmm.xmm_pulsation_survey(srcids bigint[], options jsonb DEFAULT '{}')
+RETURNS TABLE (srcid bigint, n_photons integer, fmin double precision, fmax double precision,
+               best_frequency double precision, best_period double precision, best_fdot double precision,
+               best_power double precision, fap double precision, search_fap double precision,
+               n_searched integer, n_trials double precision, statistic text, candidates jsonb, skipped text,
+               software text, settings jsonb)
+LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
+DECLARE msg text; detail text; hint text; state text; ctx text;
+BEGIN
+  -- the whole search's chance: a window over the rows (PostgreSQL holds them, spilling to disk)
+  RETURN QUERY
+  SELECT r.srcid, r.n_photons, r.fmin, r.fmax, r.best_frequency, r.best_period, r.best_fdot, r.best_power, r.fap,
+         -- 1 - (1 - fap)^n, as n fap where 1 - fap would round
+         CASE WHEN r.fap < 1e-10 THEN LEAST(1.0::double precision, r.n * r.fap) ELSE 1 - (1 - r.fap) ^ r.n END,
+         r.n, r.n_trials, r.statistic, r.candidates, r.skipped, r.software, r.settings
+    FROM (SELECT p.*, (pg_catalog.count(*) FILTER (WHERE p.skipped IS NULL) OVER ())::integer AS n
+            FROM xmm.python_pulsation_survey(srcids, options) p) r;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+                          state = RETURNED_SQLSTATE, ctx = PG_EXCEPTION_CONTEXT;
+  -- PL/Python reports an error while it streams rows under its own words, the error's as detail
+  IF msg = 'error fetching next item from iterator' AND detail <> '' THEN msg := detail; END IF;
+  PERFORM xmm.raise_error(msg, hint, state, ctx);
+END $$;
+
+COMMENT ON FUNCTION xmm.xmm_pulsation_survey(bigint[], jsonb) IS
+  'xmm_pulsation_search of each source of the array (at most 1,000,000, each once), saying how far it is every '
+  '30 s; search_fap is the chance of a peak as high anywhere in the n_searched sources searched: select on it, '
+  'not on fap; options: those of xmm_pulsation_search';
+
+

@@ -6,6 +6,7 @@ import io
 import json
 
 import numpy as np
+import psycopg
 import pytest
 from astropy.io import fits
 
@@ -105,3 +106,41 @@ def test_a_blind_search_finds_the_pulsar_and_nothing_else(db, truth):
     assert all(1 - (1 - r[4]) ** len(searched) > 1e-3 for r in searched[1:]), searched[1:4]
     assert all("min_photons" in r[5] or "no photons" in r[5] for r in skipped)
     assert len(searched) >= 2 and searched[0][6].startswith("xmmdb ")
+
+
+def test_a_survey_searches_each_source_once_with_the_whole_search_s_chance(db, truth):
+    """xmm_pulsation_survey over the same sources: each searched once (a repeat and a NULL in
+    the array do not count), the rows of xmm_pulsation_search, search_fap = 1 - (1 - fap)^K
+    over the K sources searched, progress said as NOTICEs while it runs."""
+    p = truth["pulsar"]
+    cone = f"cone('{p['ra']} {p['dec']}', '1arcmin')"
+    single = {r[0]: r[1:] for r in db.execute(
+        "SELECT s.srcid, r.fap, r.skipped FROM xmm_search(%s) s CROSS JOIN LATERAL xmm_pulsation_search(s.srcid) r",
+        (cone,)).fetchall()}
+    notices = []
+    db.add_notice_handler(lambda d: notices.append(d.message_primary))
+    rows = db.execute(
+        "SELECT srcid, fap, search_fap, n_searched, skipped, best_fdot, settings FROM xmm_pulsation_survey("
+        "ARRAY(SELECT srcid FROM xmm_search(%s)) || ARRAY[%s::bigint, NULL], '{\"progress\": 0.001}')",
+        (cone, p["srcid"])).fetchall()
+    searched = [r for r in rows if r[4] is None]
+    assert len(rows) == len(single) + 1 and rows[-1][0] is None and rows[-1][4] == "srcid is NULL"
+    assert {r[0]: (r[1], r[4]) for r in rows[:-1]} == single
+    assert all(r[3] == len(searched) for r in rows)
+    for srcid, fap, search_fap, *_ in searched:
+        assert search_fap == pytest.approx(1 - (1 - fap) ** len(searched), rel=1e-9, abs=1e-300)
+    best = min(searched, key=lambda r: r[1])
+    assert best[0] == p["srcid"] and best[2] < 1e-4 and best[5] == 0.0 and "progress" not in best[6]
+    progress = [n for n in notices if "xmm_pulsation_survey:" in n]
+    assert len(progress) == len(rows) - 1 and f"1 of {len(rows)} sources" in progress[0]
+
+
+def test_a_survey_refuses_what_it_cannot_do(db):
+    for args, words in ((("NULL", "'{}'"), "srcids must not be NULL"),
+                        (("ARRAY[1]", "'{\"progress\": 0}'"), "progress"),
+                        (("ARRAY[1]", "'{\"fdot_max\": 1}'"), "at most"),
+                        (("ARRAY[1]", "'{\"threads\": 64}'"), "at most"),
+                        (("ARRAY[1]", "'{\"combine\": \"sometimes\"}'"), "unknown combine")):
+        with pytest.raises(psycopg.Error, match=words):
+            db.execute(f"SELECT * FROM xmm_pulsation_survey({args[0]}::bigint[], {args[1]})").fetchall()
+        db.rollback()

@@ -110,3 +110,20 @@ def test_a_change_between_epochs_is_found(db, epochs):
 def test_bad_options_are_refused(db, options, words):
     with pytest.raises(psycopg.Error, match=words):
         variability_of(db, TRUTH["pulsar"]["srcid"], options)
+
+
+def test_a_position_is_tested_as_its_source_is(db):
+    """xmm_variability_at(ra, dec): the tests of a catalogue source, run on the photons around
+    any position (here the planted flare's source, so both must agree row for row)."""
+    v = next(v for v in TRUTH["variables"] if v["kind"] == "flare")
+    ra, dec = db.execute("SELECT sc_ra, sc_dec FROM xmm.source WHERE srcid = %s", (v["srcid"],)).fetchone()
+    options = '{"radius": 20, "all_events": true}'
+    by_source = variability_of(db, v["srcid"], options)
+    by_position = db.execute("SELECT obs_id, instrument, test, statistic, probability, n_photons, detail "
+                             "FROM xmm_variability_at(%s, %s, %s)", (ra, dec, options)).fetchall()
+    assert by_position == by_source and any(r[2] == "blocks" and r[3] > 1 for r in by_position)
+    with pytest.raises(psycopg.Error, match="no photons within 20\" of RA 10.00000, Dec -60.00000"):
+        db.execute("SELECT * FROM xmm_variability_at(10.0, -60.0)").fetchall()
+    db.rollback()
+    with pytest.raises(psycopg.Error, match="Dec"):
+        db.execute("SELECT * FROM xmm_variability_at(10.0, 95.0)").fetchall()

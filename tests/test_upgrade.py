@@ -25,7 +25,7 @@ from xmmdb_loader import database
 from xmmdb_loader.cli import LOADERS, sample_files
 from xmmdb_loader.dsn import with_dbname
 
-RELEASE_COMMITS = {"0.1.0": "064a1eb", "0.2.0": "b6062d9", "0.3.0": "6a6a2b2"}   # a commit whose loader and sql/ made each release
+RELEASE_COMMITS = {"0.1.0": "064a1eb", "0.2.0": "b6062d9", "0.3.0": "6a6a2b2", "0.4.0": "2a41adf"}   # a commit whose loader and sql/ made each release
 PREVIOUS = sorted(RELEASE_COMMITS)          # every earlier release upgrades, through the ones between
 
 # What describes a database's xmmdb objects: one row per object, (kind, name, definition).

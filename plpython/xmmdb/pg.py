@@ -34,6 +34,14 @@ def call(plpy, func, *args, **kwargs):
         restore_handlers()
 
 
+def call_each(plpy, func, *args, **kwargs):
+    """Yields the rows of the generator func(*args, **kwargs), each step run as call runs a
+    function (a set-returning function's rows stream: none is held)."""
+    rows = call(plpy, func, *args, **kwargs)
+    while (row := call(plpy, next, rows, None)) is not None:
+        yield row
+
+
 def server_error(plpy, exc: XmmError):
     """The exception PL/Python reports as `ERROR:  xmmdb: <message>` with the
     hint and SQLSTATE. PL/Python prefixes every message with the exception's

@@ -5,6 +5,8 @@ handle (xmmdb.pg.Spi or Psycopg), the SQL arguments and a `notice` callable
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import replace
 
 import warnings
@@ -16,7 +18,7 @@ from ..errors import NotFound, XmmError
 from ..instruments import camera
 from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select, variability
 from ..photons.access import SELECTION_KEYS
-from .options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, POSITIVE, TEXT, parse
+from .options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, NONNEGATIVE, POSITIVE, TEXT, parse
 
 # Bounds: a source region is at most MAX_REGION_ARCSEC (the photons of a region,
 # and the memory of a background annulus, grow with its area); energies stay
@@ -26,6 +28,9 @@ MAX_ENERGY_EV = 20000.0
 MAX_HARMONICS = 20
 MAX_OVERSAMPLE = 100.0
 MAX_TIMES = 2_000_000             # xmm_barycenter: times in one call
+MAX_SURVEY_SOURCES = 1_000_000    # xmm_pulsation_survey: sources in one call (the catalogue's size)
+DEFAULT_THREADS = min(2, os.cpu_count() or 1)   # a search's compute threads unless {"threads": n}
+PROGRESS_EVERY_S = 30.0           # a survey says how far it is at most this often
 
 SELECT_OPTIONS = {
     "obs_id": (TEXT, None),
@@ -38,14 +43,19 @@ EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycenter": (BOOL, False)}
 LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
                       "bkg_inner": (POSITIVE, None, MAX_REGION_ARCSEC), "bkg_outer": (POSITIVE, None, MAX_REGION_ARCSEC),
                       "min_fracexp": (FRACTION, 0.1)}
-PULSATION_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "method": (TEXT, "z2"),
-                     "harmonics": (INTEGER, 2, MAX_HARMONICS), "oversample": (POSITIVE, 2.0, MAX_OVERSAMPLE),
-                     "barycenter": (BOOL, True), "fmin": (POSITIVE, None, 1e3), "fmax": (POSITIVE, None, 1e3),
+# How a search runs: observations combined (auto | coherent | incoherent), an fdot grid, compute threads.
+SEARCH_OPTIONS = {"combine": (TEXT, "auto"), "fdot_max": (NONNEGATIVE, 0.0, pg.MAX_FDOT),
+                  "threads": (INTEGER, DEFAULT_THREADS, pg.MAX_THREADS)}
+PULSATION_OPTIONS = {**SELECT_OPTIONS, **SEARCH_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC),
+                     "method": (TEXT, "z2"), "harmonics": (INTEGER, 2, MAX_HARMONICS),
+                     "oversample": (POSITIVE, 2.0, MAX_OVERSAMPLE), "barycenter": (BOOL, True),
+                     "fmin": (POSITIVE, None, 1e3), "fmax": (POSITIVE, None, 1e3),
                      "min_photons": (INTEGER, 50, 1e6), "max_work": (POSITIVE, 2e9, pg.MAX_WORK)}
 VARIABILITY_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
                        "bkg_inner": (POSITIVE, None, MAX_REGION_ARCSEC),
                        "bkg_outer": (POSITIVE, None, MAX_REGION_ARCSEC), "p0": (FRACTION, 0.01)}
-PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "method": (TEXT, "z2"),
+PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, **SEARCH_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC),
+                       "method": (TEXT, "z2"),
                        "harmonics": (INTEGER, 2, MAX_HARMONICS), "oversample": (POSITIVE, 5.0, MAX_OVERSAMPLE),
                        "barycenter": (BOOL, True)}
 
@@ -54,6 +64,8 @@ PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_A
 
 def _options(options, spec: dict, function: str) -> dict:
     opts = parse(options, spec, function)
+    if opts.get("combine") not in (None, "auto", "coherent", "incoherent"):
+        raise XmmError(f"{function}: unknown combine {opts['combine']!r}: use 'auto', 'coherent' or 'incoherent'")
     if opts.get("instrument") is not None:
         name = camera(opts["instrument"])
         if name is None:
@@ -222,35 +234,44 @@ def _search(db, sel, slow, fmin, fmax, opts, notice, max_work=None) -> dict:
     t = np.asarray(sel.photons["time"], dtype=np.float64)
     keys = select.exposure_keys(sel.photons)
     obs = select.text(sel.photons["obs_id"])
-    epochs = {o: t[obs == o] for o in sel.obs_ids}
+    epochs = {o: np.sort(t[obs == o]) for o in sel.obs_ids if np.any(obs == o)}
     # each observation's phase exposure: its exposures' GTIs, weighted by the photons each gave
     windows = {o: [(e.start, e.stop, int(np.sum(keys == "|".join(e.key)))) for e in sel.exposures
                    if e.obs_id == o] for o in epochs}
     if fmin is None or max_work:   # a blind search: the band follows the data, within a cost bound
-        span = max((np.ptp(v) for v in epochs.values() if len(v) > 1), default=0.0)
+        if pg.combination(epochs, opts["combine"]) == "coherent" and epochs:
+            span = max(v[-1] for v in epochs.values()) - min(v[0] for v in epochs.values())
+        else:
+            span = max((np.ptp(v) for v in epochs.values() if len(v) > 1), default=0.0)
         if fmin is None:
             fmin = 2.0 / span if span > 0 else 1e-3
         if max_work and span > 0 and len(t):
-            top = fmin + max_work / (len(t) * opts["harmonics"]) / (opts["oversample"] * span)
+            cell = pg.FDOT_CELL / (opts["oversample"] * span * span)
+            n_fdot = 2 * np.floor(opts["fdot_max"] / cell) + 1
+            top = fmin + max_work / (len(t) * opts["harmonics"] * n_fdot) / (opts["oversample"] * span)
             if top < fmax:
                 _tell([f"searched up to {top:.4g} Hz, not {fmax:.4g} Hz: the cost bound of one source"], notice)
                 fmax = top
     budget = db.query("SELECT extract(epoch FROM pg_catalog.current_setting('statement_timeout')::interval)::float8"
                       " AS s")[0]["s"] or None      # seconds; 0: no timeout
     out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"], budget_s=budget,
-                    windows=windows)
+                    windows=windows, fdot_max=opts["fdot_max"], combine=opts["combine"], threads=opts["threads"])
     out["barycentred"] = bool(opts["barycenter"])
     out["excluded"] = slow
     out["fmin"], out["fmax"] = float(fmin), float(fmax)
     return out
 
 
+def _search_row(opts: dict) -> dict:
+    return {"n_photons": 0, "fmin": None, "fmax": None, "best_frequency": None, "best_period": None,
+            "best_fdot": None, "best_power": None, "fap": None, "n_trials": None, "statistic": None,
+            "candidates": None, "skipped": None, "software": f"xmmdb {__version__}", "settings": json.dumps(opts)}
+
+
 def pulsation_search(db, srcid, options=None, notice=None) -> dict:
     """xmm_pulsation_search: one source's bounded blind search, a row even when it is skipped."""
     opts = _options(options, PULSATION_OPTIONS, "xmm_pulsation_search")
-    row = {"n_photons": 0, "fmin": None, "fmax": None, "best_frequency": None, "best_period": None,
-           "best_power": None, "fap": None, "n_trials": None, "statistic": None, "candidates": None,
-           "skipped": None, "software": f"xmmdb {__version__}", "settings": json.dumps(opts)}
+    row = _search_row(opts)
     try:
         sel, slow, fmax = _search_selection(db, srcid, opts, opts["fmax"], "xmm_pulsation_search", notice)
     except NotFound as exc:
@@ -265,8 +286,46 @@ def pulsation_search(db, srcid, options=None, notice=None) -> dict:
             raise
         return {**row, "n_photons": n, "skipped": str(exc)}
     return {**row, **{k: out[k] for k in ("n_photons", "fmin", "fmax", "best_frequency", "best_period",
-                                          "best_power", "fap", "n_trials", "statistic")},
+                                          "best_fdot", "best_power", "fap", "n_trials", "statistic")},
             "candidates": json.dumps(out["candidates"])}
+
+
+def pulsation_survey(db, srcids, options=None, notice=None):
+    """xmm_pulsation_survey: the rows of xmm_pulsation_search of each source (once each, in the
+    order given), as they come (an iterator: none is held), saying how far it is every
+    {"progress": s} seconds (PROGRESS_EVERY_S). Options and sources are checked before the
+    first row. The chance of the search as a whole is SQL's (sql/59_timing_search.sql)."""
+    given = parse(options, {**{k: (CHECKED_IN_SQL, None) for k in PULSATION_OPTIONS},
+                            "progress": (POSITIVE, PROGRESS_EVERY_S, 86400.0)}, "xmm_pulsation_survey")
+    every = given.pop("progress")
+    options = {k: v for k, v in given.items() if v is not None}
+    opts = _options(options, PULSATION_OPTIONS, "xmm_pulsation_survey")   # a bad option fails before any work
+    if srcids is None:
+        raise XmmError("xmm_pulsation_survey: srcids must not be NULL",
+                       hint="SELECT * FROM xmm_pulsation_survey(ARRAY(SELECT srcid FROM xmm_search('…')))")
+    srcids = list(dict.fromkeys(srcids))
+    if len(srcids) > MAX_SURVEY_SOURCES:
+        raise XmmError(f"xmm_pulsation_survey: {len(srcids):,} sources; one call searches at most "
+                       f"{MAX_SURVEY_SOURCES:,}", hint="split the sources into several calls", sqlstate="54000")
+    return _survey(db, srcids, options, opts, every, notice)
+
+
+def _survey(db, srcids, options, opts, every, notice):
+    start = last = time.monotonic()
+    low = 0
+    for k, srcid in enumerate(srcids, 1):
+        if srcid is None:
+            yield {"srcid": None, **_search_row(opts), "skipped": "srcid is NULL"}
+            continue
+        # the sources' own notices (a band cut, slow frames) would drown the progress: their rows say it
+        row = {"srcid": srcid, **pulsation_search(db, srcid, options, notice=lambda _: None)}
+        low += row["fap"] is not None and row["fap"] < 0.01
+        now = time.monotonic()
+        if now - last >= every and k < len(srcids):
+            _tell([f"xmm_pulsation_survey: {k:,} of {len(srcids):,} sources in {now - start:,.0f} s, about "
+                   f"{(now - start) / k * (len(srcids) - k):,.0f} s to go; {low} with fap < 0.01 so far"], notice)
+            last = now
+        yield row
 
 
 def variability_tests(db, srcid, options=None, notice=None) -> list[tuple]:

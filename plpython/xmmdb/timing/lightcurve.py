@@ -73,7 +73,8 @@ def background(db, sel: Selection, opts: dict) -> Background:
     others = []
     if rows:
         ox, oy = offsets([r["sc_ra"] for r in rows], [r["sc_dec"] for r in rows], sel.ra, sel.dec)
-        others = [(x, y, sel.radius) for x, y in zip(ox, oy)]
+        # only masks that reach the annulus (a source inside the circle, e.g. the one at a position, is not "other")
+        others = [(x, y, sel.radius) for x, y in zip(ox, oy) if np.hypot(x, y) + sel.radius > r_in]
     area = annulus_area(r_in, r_out, others)
     if area <= 0:
         raise XmmError(f"the background annulus {r_in:g}-{r_out:g}\" is entirely masked by other sources",

@@ -9,6 +9,7 @@ from ..errors import XmmError
 
 NUMBER = "number"
 POSITIVE = "positive number"
+NONNEGATIVE = "number not below 0"
 INTEGER = "positive integer"
 BOOL = "boolean"
 TEXT = "text"
@@ -27,6 +28,8 @@ def _ok(kind: str, value) -> bool:
         return False
     if kind == POSITIVE:
         return value > 0
+    if kind == NONNEGATIVE:
+        return value >= 0
     if kind == INTEGER:
         return float(value).is_integer() and value >= 1
     if kind == FRACTION:

@@ -4,10 +4,14 @@ Jager & Buesching 2010), corrected for the phase exposure of the good time
 intervals (Window, corrected_powers).
 
 Frequencies: fmin + k df, df = 1 / (oversample * T). One observation is
-searched coherently (T its span). Several are combined incoherently: the
+searched coherently (T its span). Several are searched coherently, as one
+photon set (T from the first photon to the last), when their spans fill a
+third of that time (close observations: combination); else incoherently: the
 Z^2_n of each observation are added, which is Z^2 with 2 n K degrees of
 freedom for K observations (T the longest span); the H-test needs one
-coherent photon set, so it is for one observation at a time.
+coherent photon set. An fdot grid (steps of 4 / (oversample T^2): Z^2 halves
+3.2 / T^2 away from the true fdot) finds pulsars that spin up or down, or are
+accelerated in a binary, within an observation.
 
 The reported frequency is the fundamental: the peak's relatives f/3, f/2, 2f
 and 3f are refined and the lowest one whose first harmonic alone is a signal
@@ -16,8 +20,10 @@ wins (harmonic_candidates); all are reported.
 False-alarm probability: the single-trial chance of a power at least as high
 (chi^2_{2nK} survival for Z^2, exp(-0.4 H) for H) corrected for the number of
 independent trials, N = c_n (fmax - fmin) T with c_n measured for n harmonics
-(TRIALS_PER_BAND: 3.6 to 8.6, 5.0 for the default Z^2_2): FAP = 1 - (1 - p)^N. tests/test_timing_fap.py checks that
-constant sources inside real GTIs get FAPs as a uniform distribution would.
+(TRIALS_PER_BAND: 3.6 to 8.6, 5.0 for the default Z^2_2), times the fdot
+trials (1 + 2 fdot_max T^2 / 3, measured the same way): FAP = 1 - (1 - p)^N. tests/test_timing_fap.py
+checks that constant sources inside real GTIs get FAPs as a uniform
+distribution would, with and without an fdot grid.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import XmmError
+from ..interrupts import Cancelled, interrupt_pending
 
 MAX_FREQUENCIES = 2_000_000
 MAX_WORK = 2e10           # photons x frequencies x harmonics: the bound on one call's cost (~20 s)
@@ -41,9 +48,10 @@ def _rows(step: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n, weights: np.ndarray | None = None,
-                  t0: float | None = None):
-    """Yields, for m = 1..n (or each m of n when it is a list), sum_j w_j exp(2 pi i m f (t_j - t0)) at each frequency of the
-    evenly spaced grid `freqs` (w_j = 1 without weights; t0 = the first time by default).
+                  t0: float | None = None, extra: np.ndarray | None = None):
+    """Yields, for m = 1..n (or each m of n when it is a list), sum_j w_j exp(2 pi i m (f (t_j - t0) + x_j))
+    at each frequency of the evenly spaced grid `freqs` (w_j = 1 without weights; t0 = the first
+    time by default; x_j = `extra`, a phase in cycles such as a frequency derivative's, or 0).
 
     With f_k = f0 + (k1 K2 + k2) df the sum factorises,
         sum_j [w_j e^{2 pi i m f0 t_j} e^{2 pi i m k1 K2 df t_j}] [e^{2 pi i m k2 df t_j}],
@@ -54,26 +62,25 @@ def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n, weights: np.ndarray | Non
     t = t - (t[0] if t0 is None and t.size else (t0 or 0.0))
     freqs = np.asarray(freqs, dtype=np.float64)
     K = len(freqs)
-    df = freqs[1] - freqs[0] if K > 1 else 0.0
+    df = (freqs[-1] - freqs[0]) / (K - 1) if K > 1 else 0.0   # not freqs[1] - freqs[0]: its rounding grows with k
     k2n = int(np.ceil(np.sqrt(K)))
     k1n = int(np.ceil(K / k2n))
     chunk = max(1, CHUNK_ELEMENTS // (k1n + k2n))
     for m in (range(1, n + 1) if isinstance(n, int) else n):
         total = np.zeros((k1n, k2n), dtype=np.complex128)
         for c0 in range(0, t.size, chunk):
+            if interrupt_pending():   # a compute thread stops with the statement
+                raise Cancelled()
             tc = t[c0:c0 + chunk]
             phase = lambda f: np.exp(2j * np.pi * np.mod(m * f * tc, 1.0))  # noqa: E731
             a = _rows(phase(k2n * df), np.empty((k1n, tc.size), np.complex128))
-            a *= phase(freqs[0]) if weights is None else phase(freqs[0]) * weights[c0:c0 + chunk]
+            first = phase(freqs[0])
+            if extra is not None:
+                first *= np.exp(2j * np.pi * np.mod(m * extra[c0:c0 + chunk], 1.0))
+            a *= first if weights is None else first * weights[c0:c0 + chunk]
             c = _rows(phase(df), np.empty((k2n, tc.size), np.complex128))
             total += a @ c.T
         yield total.ravel()[:K]
-
-
-def harmonic_powers(t: np.ndarray, freqs: np.ndarray, n: int):
-    """Yields, for m = 1..n, |sum_j exp(2 pi i m f t_j)|^2 at each frequency of the grid."""
-    for s in harmonic_sums(t, freqs, n):
-        yield s.real**2 + s.imag**2
 
 
 class Window:
@@ -95,35 +102,45 @@ class Window:
         self.exposures = [(a, b, w / total) for a, b, w in self.exposures] if total > 0 else []
         self.t0 = t0
 
-    def harmonics(self, freqs: np.ndarray, ms: list) -> np.ndarray:
+    def harmonics(self, freqs: np.ndarray, ms: list, fdot: float = 0.0, tm: float = 0.0) -> np.ndarray:
         """W_m(f) for each m of ms: a (len(ms), K) complex array (two rows at a time: the
-        memory of a harmonic, not of all of them)."""
+        memory of a harmonic, not of all of them). With a frequency derivative (phase
+        f (t - t0) + fdot (t - tm)^2 / 2) each interval is taken at its own frequency
+        f + fdot (c - tm) about its centre c: exact to fdot L^2 / 8 cycles for an interval of
+        length L and to fdot T / f in amplitude."""
         freqs = np.asarray(freqs, np.float64)
         out = np.zeros((len(ms), len(freqs)), np.complex128)
         for a, b, w in self.exposures:
             edges = np.concatenate([b, a])
             sign = np.concatenate([np.ones(len(b)), -np.ones(len(a))]) * (w / np.sum(b - a))
-            for row, (m, s) in enumerate(zip(ms, harmonic_sums(edges, freqs, ms, sign, self.t0))):
+            extra = None
+            if fdot:
+                c = np.tile(0.5 * (a + b) - tm, 2)
+                extra = fdot * (0.5 * c * c + c * (edges - tm - c))
+            for row, (m, s) in enumerate(zip(ms, harmonic_sums(edges, freqs, ms, sign, self.t0, extra))):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     out[row] += np.where(freqs > 0, s / (2j * np.pi * m * freqs), w)
         return out
 
 
-def corrected_powers(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | None):
+def corrected_powers(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | None, fdot: float = 0.0,
+                     tm: float = 0.0):
     """Yields, for m = 1..n, the harmonic's power 2 |S_m|^2 / N (S_m = sum of the photons'
     phase factors), corrected for the window: d = S_m - N W_m against its covariance
     N C_m, C_m = 1/2 [[1 + Re W_2m - 2 Re^2 W_m, Im W_2m - 2 Re W_m Im W_m], [.., 1 - Re W_2m - 2 Im^2 W_m]],
     i.e. d^T (N C_m)^-1 d, chi^2 with 2 degrees of freedom for a constant source (without a
     window, W = 0 and it is the plain 2 |S_m|^2 / N). Where the window leaves a harmonic
-    almost no phase freedom (det C_m < 1e-4) it carries no information and counts 0."""
+    almost no phase freedom (det C_m < 1e-4) it carries no information and counts 0. With fdot,
+    the phase is f (t - t0) + fdot (t - tm)^2 / 2: f is the frequency at tm."""
     t = np.asarray(t, np.float64)
     N = max(len(t), 1)
+    extra = 0.5 * fdot * (t - tm) ** 2 if fdot else None
     if window is None or not window.exposures:
-        for p in harmonic_powers(t, freqs, n):
-            yield 2.0 / N * p
+        for s in harmonic_sums(t, freqs, n, extra=extra):
+            yield 2.0 / N * (s.real ** 2 + s.imag ** 2)
         return
-    for m, s in enumerate(harmonic_sums(t, freqs, n, t0=window.t0), 1):
-        wm, w2 = window.harmonics(freqs, [m, 2 * m])
+    for m, s in enumerate(harmonic_sums(t, freqs, n, t0=window.t0, extra=extra), 1):
+        wm, w2 = window.harmonics(freqs, [m, 2 * m], fdot, tm)
         dc, ds = s.real - N * wm.real, s.imag - N * wm.imag
         a = 0.5 * (1 + w2.real - 2 * wm.real ** 2)
         b = 0.5 * (w2.imag - 2 * wm.real * wm.imag)
@@ -134,21 +151,23 @@ def corrected_powers(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | 
             yield np.where(good, (c * dc * dc - 2 * b * dc * ds + a * ds * ds) / (N * np.where(good, det, 1.0)), 0.0)
 
 
-def z2(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | None = None) -> np.ndarray:
+def z2(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | None = None, fdot: float = 0.0,
+       tm: float = 0.0) -> np.ndarray:
     """Z^2_n at each frequency (exposure-corrected with a window)."""
     out = np.zeros(len(freqs))
-    for p in corrected_powers(t, freqs, n, window) if len(t) else ():
+    for p in corrected_powers(t, freqs, n, window, fdot, tm) if len(t) else ():
         out += p
     return out
 
 
-def htest(t: np.ndarray, freqs: np.ndarray, max_harmonics: int = H_HARMONICS, window: Window | None = None) -> np.ndarray:
+def htest(t: np.ndarray, freqs: np.ndarray, max_harmonics: int = H_HARMONICS, window: Window | None = None,
+          fdot: float = 0.0, tm: float = 0.0) -> np.ndarray:
     """H = max_m (Z^2_m - 4 m + 4), m = 1..20, at each frequency."""
     if not len(t):
         return np.zeros(len(freqs))
     zm = np.zeros(len(freqs))
     h = np.full(len(freqs), -np.inf)
-    for m, p in enumerate(corrected_powers(t, freqs, max_harmonics, window), 1):
+    for m, p in enumerate(corrected_powers(t, freqs, max_harmonics, window, fdot, tm), 1):
         zm += p
         np.maximum(h, zm - 4.0 * m + 4.0, out=h)
     return h
@@ -179,64 +198,113 @@ def false_alarm(power: float, statistic: str, dof: int, n_trials: float) -> tupl
 
     p = float(np.exp(-0.4 * power)) if statistic == "H" else float(chi2.sf(power, dof))
     p = min(max(p, 0.0), 1.0)
-    fap = -np.expm1(n_trials * np.log1p(-p)) if p < 1 else 1.0
-    return p, float(fap)
+    return p, false_alarm_of(p, n_trials)
+
+
+def false_alarm_of(p: float, n_trials: float) -> float:
+    """1 - (1 - p)^N: the chance that any of N independent trials is as extreme as p."""
+    return float(-np.expm1(n_trials * np.log1p(-p))) if p < 1 else 1.0
 
 
 SECONDS_PER_OPERATION = 0.3e-9   # photon x frequency x harmonic, at the fast end of what machines do
+MAX_THREADS = 4                  # compute threads of one call (numpy and BLAS release the GIL)
+MAX_FDOT = 1e-6                  # Hz/s: |fdot| searched at most (a 100 Hz pulsar accelerated at 3 m/s^2)
+FDOT_CELL = 4.0                  # fdot T^2 between grid points at oversample 1: Z^2 halves 3.2/T^2 away
+# fdot T^2 of one independent fdot trial, measured like TRIALS_PER_BAND: 2,200 constant sources
+# in the Abell 907 MOS2 GTIs, 3-9 mHz, fdot_max 1e-7 Hz/s (12 independent cells): the 1 % tail
+# wants 1 + (0.6 to 0.7) fdot_max T^2 trials per frequency trial.
+FDOT_INDEPENDENT = 3.0
+COHERENT_FILL = 1.0 / 3.0        # observations are phase-connected when their spans fill this much of the whole
+
+
+def combination(epochs: dict, combine: str) -> str:
+    """'coherent' or 'incoherent': how several observations are searched. auto: coherently when
+    their spans fill at least COHERENT_FILL of the time from the first photon to the last (close
+    observations, whose gaps a phase carries across), else each on its own with the powers added."""
+    if combine not in ("auto", "coherent", "incoherent"):
+        raise XmmError(f"unknown combine {combine!r}: use 'auto', 'coherent' or 'incoherent'")
+    if len(epochs) < 2 or combine != "auto":
+        return "coherent" if len(epochs) < 2 else combine
+    whole = max(t[-1] for t in epochs.values()) - min(t[0] for t in epochs.values())
+    filled = sum(t[-1] - t[0] for t in epochs.values())
+    return "coherent" if whole > 0 and filled >= COHERENT_FILL * whole else "incoherent"
 
 
 def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics: int = 2,
-           oversample: float = 5.0, budget_s: float | None = None, windows: dict | None = None) -> dict:
+           oversample: float = 5.0, budget_s: float | None = None, windows: dict | None = None,
+           fdot_max: float = 0.0, combine: str = "auto", threads: int = 1) -> dict:
     """Periodogram of photon times grouped by observation {obs_id: times}; `windows`
     {obs_id: [(gti start, gti stop, weight) per exposure]} corrects each observation for its
-    phase exposure (Window). With budget_s (the caller's statement timeout), a search whose
-    cost estimate is longer is refused before it starts."""
+    phase exposure (Window). Several observations are searched as one coherent photon set or
+    each on its own, their powers added (combination). With fdot_max, frequency derivatives
+    -fdot_max..fdot_max are searched too (steps of FDOT_CELL / (oversample T^2); the reported
+    frequency is that at the middle of each observation). With budget_s (the caller's statement
+    timeout), a search whose cost estimate is longer is refused before it starts. `threads`
+    compute threads share the frequency grid."""
     if fmin is None or fmax is None or not (np.isfinite(fmin) and np.isfinite(fmax)) or not 0 < fmin < fmax:
         raise XmmError(f"need 0 < fmin < fmax (Hz), not fmin={fmin}, fmax={fmax}")
     method = method.lower()
     if method not in ("z2", "h"):
         raise XmmError(f"unknown method {method!r}: use 'z2' (Z^2_n, with \"harmonics\": n) or 'h' (H-test)")
+    if not (np.isfinite(fdot_max) and 0 <= fdot_max <= MAX_FDOT):
+        raise XmmError(f"fdot_max must be between 0 and {MAX_FDOT:g} Hz/s, not {fdot_max}")
     epochs = {o: np.sort(np.asarray(t, dtype=np.float64)) for o, t in epochs.items() if len(t)}
     n_photons = sum(len(t) for t in epochs.values())
     if n_photons < 2:
         raise XmmError(f"{n_photons} photon(s): too few for a periodogram")
+    how = combination(epochs, combine)
+    obs_ids = sorted(epochs)
+    if how == "coherent" and len(epochs) > 1:
+        windows = {"+".join(obs_ids): [w for o in obs_ids for w in (windows or {}).get(o) or []]} if windows else None
+        epochs = {"+".join(obs_ids): np.sort(np.concatenate(list(epochs.values())))}
     if method == "h" and len(epochs) > 1:
-        raise XmmError(f"the H-test searches one observation coherently; these photons come from {len(epochs)}",
+        raise XmmError(f"the H-test searches one coherent photon set; these photons come from {len(epochs)} "
+                       "observations too far apart to connect",
                        hint='choose one with {"obs_id": …}, or use {"method": "z2"}, which adds observations')
     span = max(t[-1] - t[0] for t in epochs.values())
     if span <= 0:
         raise XmmError("the photons span no time")
     df = 1.0 / (oversample * span)
     nf = int(np.floor((fmax - fmin) / df)) + 1
+    dfdot = FDOT_CELL / (oversample * span * span)
+    fdots = dfdot * np.arange(-np.floor(fdot_max / dfdot), np.floor(fdot_max / dfdot) + 1) if fdot_max else np.zeros(1)
     n_harm = H_HARMONICS if method == "h" else harmonics
-    work = n_photons * nf * n_harm
+    work = n_photons * nf * n_harm * len(fdots)
     if nf > MAX_FREQUENCIES or work > MAX_WORK:
-        raise XmmError(f"{nf:,} frequencies x {n_photons:,} photons is too large a search "
+        raise XmmError(f"{nf:,} frequencies x {len(fdots):,} fdot x {n_photons:,} photons is too large a search "
                        f"(df = {df:.3g} Hz for a {span:,.0f} s span)",
-                       hint="narrow fmin..fmax, lower oversample, or choose one observation")
-    if budget_s and work * SECONDS_PER_OPERATION > budget_s:
-        raise XmmError(f"this search ({nf:,} frequencies x {n_photons:,} photons) would take about "
-                       f"{work * SECONDS_PER_OPERATION:,.0f} s, more than the statement timeout of {budget_s:g} s",
+                       hint="narrow fmin..fmax or fdot_max, lower oversample, or choose one observation")
+    if budget_s and work * SECONDS_PER_OPERATION / max(1, threads) > budget_s:
+        raise XmmError(f"this search ({nf:,} frequencies x {len(fdots):,} fdot x {n_photons:,} photons) would take about "
+                       f"{work * SECONDS_PER_OPERATION / max(1, threads):,.0f} s, more than the statement timeout of {budget_s:g} s",
                        hint="narrow fmin..fmax, lower oversample or harmonics, or raise statement_timeout",
                        sqlstate="54000")
     window = {o: Window(windows[o], float(t[0])) if windows and windows.get(o) else None for o, t in epochs.items()}
     freqs = fmin + df * np.arange(nf)
-    power = statistic_at(epochs, window, freqs, method, harmonics)
+    power, best_fdot = np.full(nf, -np.inf), np.zeros(nf)
+    for fd in fdots:
+        p = statistic_at(epochs, window, freqs, method, harmonics, fd, threads)
+        better = p > power
+        power[better], best_fdot[better] = p[better], fd
     peak = int(np.argmax(power))
-    n_trials = trials(fmin, fmax, span, method, harmonics)
+    n_trials = trials(fmin, fmax, span, method, harmonics, fdot_max)
     name = "H" if method == "h" else f"Z2_{harmonics}"
     dof = 0 if method == "h" else 2 * harmonics * len(epochs)
     candidates = harmonic_candidates(epochs, window, float(freqs[peak]), df, method, harmonics, dof, n_trials,
-                                     (fmin, fmax))
+                                     (fmin, fmax), float(best_fdot[peak]))
     best = next((c for c in candidates if c["fundamental"]), candidates[0])
     p, fap = false_alarm(best["power"], "H" if method == "h" else "Z2", dof, n_trials)
+    if len(obs_ids) == 1:
+        said = "coherent: one observation"
+    elif how == "coherent":
+        said = f"coherent: {len(obs_ids)} observations phase-connected over {span / 86400:.3g} d"
+    else:
+        said = f"incoherent: the powers of {len(obs_ids)} observations added"
     return {"frequency": freqs, "power": power, "best_frequency": best["frequency"],
-            "best_period": 1.0 / best["frequency"], "best_power": best["power"],
+            "best_period": 1.0 / best["frequency"], "best_power": best["power"], "best_fdot": best["fdot"],
             "probability": p, "fap": fap, "n_trials": float(n_trials), "n_photons": int(n_photons),
-            "statistic": name, "obs_ids": sorted(epochs), "candidates": candidates,
-            "combination": ("coherent: one observation" if len(epochs) == 1 else
-                            f"incoherent: the powers of {len(epochs)} observations added"),
+            "statistic": name, "obs_ids": obs_ids, "candidates": candidates, "combination": said,
+            "reference_times": {o: 0.5 * (t[0] + t[-1]) for o, t in epochs.items()},
             "exposure_corrected": all(w is not None for w in window.values())}
 
 
@@ -255,27 +323,46 @@ TRIALS_PER_BAND = {1: 3.6, 2: 5.0, 3: 7.0, 4: 8.6}
 TRIALS_PER_BAND_H = 14.0
 
 
-def trials(fmin: float, fmax: float, span: float, method: str, harmonics: int) -> float:
-    """The number of independent trials of a search of fmin..fmax over a span T."""
+def trials(fmin: float, fmax: float, span: float, method: str, harmonics: int, fdot_max: float = 0.0) -> float:
+    """The number of independent trials of a search of fmin..fmax (and of -fdot_max..fdot_max)
+    over a span T: c_n (fmax - fmin) T (1 + 2 fdot_max T^2 / FDOT_INDEPENDENT)."""
     if method == "h":
         factor = TRIALS_PER_BAND_H
     else:
         factor = TRIALS_PER_BAND.get(harmonics, TRIALS_PER_BAND[4] * (harmonics / 4) ** 0.5)
-    return max(1.0, factor * (fmax - fmin) * span)
+    return max(1.0, factor * (fmax - fmin) * span * (1.0 + 2.0 * fdot_max * span * span / FDOT_INDEPENDENT))
 
 
-def statistic_at(epochs: dict, window: dict, freqs: np.ndarray, method: str, harmonics: int) -> np.ndarray:
-    if method == "h":
-        (o, t), = epochs.items()
-        return htest(t, freqs, window=window[o])
-    return sum(z2(t, freqs, harmonics, window[o]) for o, t in epochs.items())
+MIN_THREAD_FREQUENCIES = 20_000   # below this a second thread costs more than it saves
+
+
+def statistic_at(epochs: dict, window: dict, freqs: np.ndarray, method: str, harmonics: int,
+                 fdot: float = 0.0, threads: int = 1) -> np.ndarray:
+    """The statistic at each frequency (with frequency derivative fdot about the middle of each
+    observation), the grid shared by up to `threads` compute threads."""
+    def part(f):
+        if method == "h":
+            (o, t), = epochs.items()
+            return htest(t, f, window=window[o], fdot=fdot, tm=0.5 * (t[0] + t[-1]))
+        return sum(z2(t, f, harmonics, window[o], fdot, 0.5 * (t[0] + t[-1])) for o, t in epochs.items())
+
+    threads = int(min(max(threads, 1), MAX_THREADS, len(freqs) // MIN_THREAD_FREQUENCIES or 1))
+    if threads == 1:
+        return part(freqs)
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(part, f) for f in np.array_split(freqs, threads)]
+        while wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION).not_done:
+            pass   # short waits: a cancel raised in this thread is seen, and the parts stop with it
+        return np.concatenate([f.result() for f in futures])
 
 
 SUBHARMONIC_PROBABILITY = 1e-4   # a fold's own fundamental is a signal when its chance is below this
 
 
 def harmonic_candidates(epochs: dict, window: dict, peak: float, df: float, method: str, harmonics: int,
-                        dof: int, n_trials: float, band: tuple) -> list[dict]:
+                        dof: int, n_trials: float, band: tuple, fdot: float = 0.0) -> list[dict]:
     """The peak and its relatives f/3, f/2, 2f, 3f within the searched band, each refined to
     its local maximum: power,
     the power of the fold's first harmonic alone (chi^2 with 2 K degrees of freedom) and its
@@ -291,11 +378,12 @@ def harmonic_candidates(epochs: dict, window: dict, peak: float, df: float, meth
             continue
         fine = f + df * max(ratio, 1.0) * np.linspace(-1.0, 1.0, 21)
         fine = fine[fine > 0]
-        power = statistic_at(epochs, window, fine, method, harmonics)
+        power = statistic_at(epochs, window, fine, method, harmonics, fdot * ratio)
         k = int(np.argmax(power))
-        first = sum(next(corrected_powers(t, fine[k:k + 1], 1, window[o])) for o, t in epochs.items())[0]
+        first = sum(next(corrected_powers(t, fine[k:k + 1], 1, window[o], fdot * ratio, 0.5 * (t[0] + t[-1])))
+                    for o, t in epochs.items())[0]
         p_first = float(chi2.sf(first, 2 * len(epochs)))
-        out.append({"relation": name, "frequency": float(fine[k]), "power": float(power[k]),
+        out.append({"relation": name, "frequency": float(fine[k]), "fdot": fdot * ratio, "power": float(power[k]),
                     "first_harmonic_power": float(first), "first_harmonic_probability": p_first,
                     "fap": false_alarm(float(power[k]), "H" if method == "h" else "Z2", dof, n_trials)[1]})
     signal = [c for c in out if c["first_harmonic_probability"] < SUBHARMONIC_PROBABILITY]

@@ -170,6 +170,13 @@ def intersect_intervals(a_start, a_stop, b_start, b_stop) -> tuple[np.ndarray, n
 
 
 def source_position(db, srcid) -> tuple[float, float, float | None]:
+    """(RA, Dec, 0.2-12 keV flux) of a catalogue source, or of a position (ra, dec) given
+    as a tuple (no flux: the default radius)."""
+    if isinstance(srcid, tuple):
+        ra, dec = srcid
+        if ra is None or dec is None or not (np.isfinite(ra) and np.isfinite(dec)) or not -90 <= dec <= 90:
+            raise XmmError(f"need a position with finite RA and -90 <= Dec <= 90 (degrees), not ({ra}, {dec})")
+        return float(ra) % 360.0, float(dec), None
     if srcid is None:
         raise XmmError("srcid must not be NULL")
     rows = db.query("SELECT sc_ra, sc_dec, sc_ep_8_flux FROM xmm.source WHERE srcid = $1", (srcid,), ("bigint",))
@@ -207,8 +214,13 @@ def fetch(db, ra: float, dec: float, radius: float, emin: float, emax: float, ob
     return {k: v[order] for k, v in cols.items()}
 
 
-def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> Selection:
-    """The source's photons (opts: obs_id, emin, emax) and the GTIs of its exposures."""
+def describe(srcid) -> str:
+    return f"RA {srcid[0]:.5f}, Dec {srcid[1]:.5f}" if isinstance(srcid, tuple) else f"source {srcid}"
+
+
+def select(db, srcid, radius: float | None, opts: dict, function: str) -> Selection:
+    """The photons (opts: obs_id, emin, emax) of a source (its srcid) or a position ((ra, dec))
+    and the GTIs of its exposures."""
     from ..photons import fetch_coverage, fetch_gtis
 
     ra, dec, flux = source_position(db, srcid)
@@ -222,8 +234,8 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
         photons = {k: v[keep] for k, v in photons.items()}
     if not len(photons["time"]):
         where = f" in observation {opts['obs_id']}" if opts.get("obs_id") else ""
-        raise NotFound(f"{function}: no photons within {radius:g}\" of source {srcid} "
-                       f"(RA {ra:.5f}, Dec {dec:.5f}){where} between {emin:g} and {emax:g} eV",
+        at = f"{describe(srcid)}" + ("" if isinstance(srcid, tuple) else f" (RA {ra:.5f}, Dec {dec:.5f})")
+        raise NotFound(f"{function}: no photons within {radius:g}\" of {at}{where} between {emin:g} and {emax:g} eV",
                        hint="widen radius_arcsec or the energy range, or check the obs_id "
                             "(SELECT DISTINCT obs_id FROM xmm_photons(ra, dec, 60))")
     cover = fetch_coverage(db, ra, dec)
@@ -248,7 +260,7 @@ def select(db, srcid: int, radius: float | None, opts: dict, function: str) -> S
         exposures.append(Exposure(*key, np.array([t.min()]), np.array([t.max()])))
         notes.append(f"exposure {'/'.join(key)} has no GTIs in the database: using the span of its photons")
     exposures.sort(key=lambda e: (e.start[0] if e.start.size else np.inf, e.key))
-    return Selection(srcid, ra, dec, radius, photons, exposures, notes)
+    return Selection(None if isinstance(srcid, tuple) else srcid, ra, dec, radius, photons, exposures, notes)
 
 
 def orbits(db, obs_ids) -> dict:

@@ -1,0 +1,2 @@
+-- Variability tests at any position, not only at a catalogue source.
+-- functions of sql/60_timing_variability.sql
