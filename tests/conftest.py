@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import psycopg
+import psycopg.rows
 import pytest
 
 from xmmdb_loader import database
@@ -89,12 +90,36 @@ def dsn(server_dsn):
     drop_database(server_dsn, name)
 
 
+@pytest.fixture(scope="session")
+def _booted(dsn):
+    """Sessions whose PL/Python has booted (a boot is ~1 s), kept between tests."""
+    idle = []
+    yield idle
+    for conn in idle:
+        conn.close()
+
+
 @pytest.fixture
-def db(dsn):
-    """A connection whose changes are rolled back after the test."""
-    with psycopg.connect(dsn) as conn:
+def db(dsn, _booted):
+    """A connection whose changes are rolled back after the test: a session that earlier tests
+    booted, its settings, temporary objects and prepared statements discarded (DISCARD ALL),
+    or a new one when a test ended its session."""
+    conn = _booted.pop() if _booted else psycopg.connect(dsn)
+    handlers = list(conn._notice_handlers)
+    try:
         yield conn
-        conn.rollback()
+    finally:
+        if conn.closed or conn.broken:
+            conn.close()
+        else:
+            conn.rollback()
+            conn.autocommit = True
+            conn.execute("DISCARD ALL")
+            conn.autocommit = False
+            conn.row_factory = psycopg.rows.tuple_row
+            for handler in set(conn._notice_handlers) - set(handlers):
+                conn.remove_notice_handler(handler)
+            _booted.append(conn)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from xmmdb.pg import Psycopg
 
-FUZZ_EXAMPLES = int(os.environ.get("XMMDB_FUZZ_EXAMPLES", "10000"))
+FUZZ_EXAMPLES = int(os.environ.get("XMMDB_FUZZ_EXAMPLES", "1000"))
 
 
 def connect(dsn: str) -> Psycopg:

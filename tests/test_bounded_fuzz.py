@@ -78,6 +78,17 @@ CASES = {
                                           (PULSAR, """'{"max_work": 1e308, "oversample": 1e9}'"""),
                                           (PULSAR, """'{"min_photons": 1e308}'"""), ("-1", "'{}'"),
                                           (PULSAR, OPTIONS[8])]],
+    "xmm_pulsation_survey": [f"(SELECT count(*) FROM xmm_pulsation_survey({s}, {o}))"
+                             for s, o in [("(SELECT array_agg(g) FROM generate_series(1, 2000000) g)", "'{}'"),
+                                          (f"array_fill({PULSAR}::bigint, ARRAY[100000])",
+                                           """'{"fdot_max": 1e-6, "max_work": 2e10, "threads": 4}'"""),
+                                          (f"ARRAY[{PULSAR}, -1, NULL]", """'{"progress": 1e-300}'"""),
+                                          ("'{}'::bigint[]", OPTIONS[8])]],
+    "xmm_variability_at": [f"(SELECT count(*) FROM xmm_variability_at({a}, {b}, {o}))"
+                           for a, b, o in [("10.6606", "41.3137", "'{}'"), ("'NaN'", "0", "'{}'"),
+                                           ("1e308", "1e308", "'{}'"), ("10.6606", "41.3137", OPTIONS[4]),
+                                           ("-1e-300", "90", """'{"radius": 1e9}'"""),
+                                           ("10.6606", "41.3137", OPTIONS[8])]],
     "xmm_photons": [f"(SELECT count(*) FROM xmm_photons({a}, {b}, {r}))"
                     for a, b, r in [("10.68", "41.27", "648000"), ("10.68", "41.27", "1e308"), ("'NaN'", "0", "30"),
                                     ("0", "0", "'Infinity'"), ("10.68", "41.27", "-1"), ("1e308", "1e308", "1e308")]]
@@ -103,7 +114,8 @@ CASES = {
     "xmm_periodogram": [f"(SELECT count(*) FROM xmm_periodogram({PULSAR}, {a}, {b}, {o}))"
                         for a, b, o in [("1e-9", "1e9", "'{}'"), ("0.5", "1.0", OPTIONS[1]), ("'NaN'", "1", "'{}'"),
                                         ("0.001", "100", """'{"harmonics": 20}'"""), ("-1", "-2", "'{}'"),
-                                        ("0.5", "1.0", """'{"oversample": 1e9}'""")]],
+                                        ("0.5", "1.0", """'{"oversample": 1e9}'"""),
+                                        ("1e-9", "1e3", """'{"fdot_max": 1e-6, "threads": 4, "combine": "coherent"}'""")]],
 }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -73,6 +74,18 @@ def interrupt_pending() -> bool:
     return any(flag.value for flag in _flags)
 
 
+def importing(thread_id: int) -> bool:
+    """Whether the thread is executing an import. A Cancelled raised there would leave the
+    modules it was initialising half done in sys.modules (scipy.ndimage without its names, for
+    the rest of the session), so the watcher waits until the import is over (imports are short)."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def cancellable():
     """Runs the block so that a pending cancel, timeout or termination stops it (raises Cancelled)."""
@@ -81,7 +94,7 @@ def cancellable():
 
     def watch():
         while not stop.wait(CHECK_EVERY):
-            if interrupt_pending():
+            if interrupt_pending() and not importing(target.value):
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(Cancelled))
                 return
 
