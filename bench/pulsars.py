@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from xmmdb.timing.synthetic import event_list_hdul
+from xmmdb_loader.simulate.synthetic import event_list_hdul
 from xmmdb_loader import database
 from xmmdb_loader.dsn import with_dbname
 

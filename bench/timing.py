@@ -22,7 +22,7 @@ import psycopg
 
 from xmmdb.timing import barycenter as bary
 from xmmdb.timing import ephemeris
-from xmmdb.timing.synthetic import event_list_hdul, orbit_hdul, xmm_orbit
+from xmmdb_loader.simulate.synthetic import event_list_hdul, orbit_hdul, xmm_orbit
 from xmmdb_loader import database
 from xmmdb_loader.dsn import with_dbname
 

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
 from xmmdb.errors import XmmError
-from xmmdb.spectral import ogip
+from . import ogip
 
 from .catalog import sha256
 from .staging import LoadError

@@ -41,6 +41,16 @@ COMMENT ON FUNCTION xmm.xmm_pulsation_search(bigint, jsonb) IS
   'searched, settings the options as used; options: those of xmm_periodogram plus fmin, fmax, min_photons (50), '
   'max_work (2e9)';
 
+-- 1 - (1 - p)^n, the chance that any of n independent trials is as extreme as p: as n p where
+-- 1 - p would round, and without the underflow PostgreSQL raises for (1 - p)^n below 1e-308.
+CREATE FUNCTION xmm.chance_of_any(p double precision, n integer) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN n <= 0 OR p <= 0 THEN GREATEST(p, 0.0::double precision)
+              WHEN p >= 1 THEN 1.0::double precision
+              WHEN p < 1e-10 THEN LEAST(1.0::double precision, n * p)
+              ELSE 1 - exp(GREATEST(n * ln(1 - p), -700)) END
+$$;
+
 -- Many sources in one call, for a survey: each searched once, progress said every 30 s as a
 -- NOTICE, and the chance of the whole search beside each source's own:
 --   search_fap = 1 - (1 - fap)^n_searched, n_searched the sources searched (not skipped).
@@ -69,8 +79,7 @@ BEGIN
   -- the whole search's chance: a window over the rows (PostgreSQL holds them, spilling to disk)
   RETURN QUERY
   SELECT r.srcid, r.n_photons, r.fmin, r.fmax, r.best_frequency, r.best_period, r.best_fdot, r.best_power, r.fap,
-         -- 1 - (1 - fap)^n, as n fap where 1 - fap would round
-         CASE WHEN r.fap < 1e-10 THEN LEAST(1.0::double precision, r.n * r.fap) ELSE 1 - (1 - r.fap) ^ r.n END,
+         xmm.chance_of_any(r.fap, r.n),
          r.n, r.n_trials, r.statistic, r.candidates, r.skipped, r.software, r.settings
     FROM (SELECT p.*, (pg_catalog.count(*) FILTER (WHERE p.skipped IS NULL) OVER ())::integer AS n
             FROM xmm.python_pulsation_survey(srcids, options) p) r;

@@ -12,7 +12,7 @@ from astropy.io import fits
 import xmmdb.photons
 from xmmdb.errors import NotFound, XmmError
 from xmmdb.timing import api, lightcurve as lc
-from xmmdb.timing.synthetic import xmm_orbit
+from xmmdb_loader.simulate.synthetic import xmm_orbit
 
 from test_timing_products import DEC, FREQ, RA, T_A, make_selection, one_blas_thread  # noqa: F401
 

@@ -11,7 +11,7 @@ import pytest
 from xmmdb.errors import XmmError
 from xmmdb.timing import barycenter as bary
 from xmmdb.timing import ephemeris
-from xmmdb.timing.synthetic import orbit_hdul, xmm_orbit
+from xmmdb_loader.simulate.synthetic import orbit_hdul, xmm_orbit
 
 T0 = 8.5e8  # TT s since MJD 50814: 2024-12-08
 ORBIT_T = np.arange(T0 - 600, T0 + 1.3e5, 60.0)

@@ -12,7 +12,7 @@ from xmmdb.errors import XmmError
 from xmmdb.timing import barycenter as bary
 from xmmdb.timing import eventfile, lightcurve as lc, periodogram as pg, select
 from xmmdb.timing.options import BOOL, INTEGER, POSITIVE, TEXT, parse
-from xmmdb.timing.synthetic import pulsed_times, xmm_orbit
+from xmmdb_loader.simulate.synthetic import pulsed_times, xmm_orbit
 
 RA, DEC = 10.6847, 41.2690
 T_A, T_B = 8.0e8, 8.6e8

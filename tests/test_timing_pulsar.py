@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 from xmmdb.timing import barycenter as bary
-from xmmdb.timing.synthetic import event_list_hdul, orbit_hdul, pulsed_times, spacecraft_times, xmm_orbit
+from xmmdb_loader.simulate.synthetic import event_list_hdul, orbit_hdul, pulsed_times, spacecraft_times, xmm_orbit
 
 SRCID = 990000002
 RA, DEC = 300.25, -40.10  # away from the sample fields

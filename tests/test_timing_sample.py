@@ -144,3 +144,9 @@ def test_a_survey_refuses_what_it_cannot_do(db):
         with pytest.raises(psycopg.Error, match=words):
             db.execute(f"SELECT * FROM xmm_pulsation_survey({args[0]}::bigint[], {args[1]})").fetchall()
         db.rollback()
+
+
+def test_the_chance_of_any_trial_neither_rounds_nor_underflows(db):
+    got = db.execute("SELECT xmm.chance_of_any(0.9999, 96), xmm.chance_of_any(1e-20, 96), "
+                     "xmm.chance_of_any(0.5, 2), xmm.chance_of_any(1, 5), xmm.chance_of_any(0.3, 1)").fetchone()
+    assert got == (1.0, pytest.approx(9.6e-19, rel=1e-12), 0.75, 1.0, pytest.approx(0.3, rel=1e-12))

@@ -83,3 +83,16 @@ def test_threads_give_the_same_powers():
     ph = 2 * np.pi * np.outer(f, t - t[0])
     direct = 2 / len(t) * sum(np.cos(m * ph).sum(1) ** 2 + np.sin(m * ph).sum(1) ** 2 for m in (1, 2))
     assert np.allclose(pg.z2(t, f, 2), direct, rtol=1e-9)
+
+
+def test_an_fdot_grid_finds_nothing_in_a_constant_source_at_low_frequencies():
+    """From 2/T up: a drift of fdot T = 8e-4 Hz would sweep a low frequency through 0 Hz, where
+    the gaps are everything; the grid keeps each drift inside the band, and the window of an
+    interval is taken piecewise, so a constant source behind one gap stays constant."""
+    rng = np.random.default_rng(15)
+    start, stop = np.array([0.0, 21_000.0]), np.array([20_000.0, T])
+    length = stop - start
+    k = rng.choice(2, 1500, p=length / length.sum())
+    t = np.sort(start[k] + rng.random(1500) * length[k])
+    r = pg.search({"o": t}, 2 / T, 0.05, oversample=2, windows={"o": [(start, stop, 1500)]}, fdot_max=2e-8)
+    assert r["fap"] > 0.01, (r["best_frequency"], r["best_fdot"], r["best_power"])

@@ -1,7 +1,7 @@
 """The web shim's routes through Flask's test client, against the run's scratch
 database: search, errors with positions, paging and sorting, exports, the
-source/detection/observation pages, products at stable URLs, "not available"
-for missing SQL functions, and the DSN/role rules. The fixtures here (the app,
+source/detection/observation pages, products at stable URLs, the release the
+status reports, and the DSN/role rules. The fixtures here (the app,
 a live waitress server) are shared with test_web_browser.py and test_web_vo.py."""
 
 from __future__ import annotations
@@ -55,15 +55,6 @@ def live_url(app):
     server.close()
 
 
-def has(app, name: str) -> bool:
-    return app.extensions["xmmdb"].has(name)
-
-
-def need(app, name: str):
-    """A feature's SQL function must be in the database: a missing one fails the test."""
-    assert has(app, name), f"{name} is missing from the database"
-
-
 @pytest.fixture(scope="session")
 def bright(web_dsn):
     """A bright, multiply detected sample source, and the source with the most spectral counts."""
@@ -99,7 +90,6 @@ def test_home_shows_box_examples_and_language_help(client):
 
 
 def test_search_results_paged_and_sortable(app, client):
-    need(app, "xmm_search")
     html = client.get("/?q=cone('M31', '30arcmin')&per=10").get_data(as_text=True)
     total = int(re.search(r'id="count"><strong>([\d,]+)</strong>', html).group(1).replace(",", ""))
     assert total > 10
@@ -120,7 +110,6 @@ def test_search_results_paged_and_sortable(app, client):
 
 
 def test_search_error_is_shown_next_to_the_query_with_position(app, client):
-    need(app, "xmm_search")
     html = client.get("/?q=sc_det_ml > ").get_data(as_text=True)
     assert 'id="query-error"' in html
     assert 'class="bad"' in html
@@ -133,20 +122,17 @@ def test_search_error_is_shown_next_to_the_query_with_position(app, client):
 
 
 def test_a_bare_name_says_where_it_resolved(app, client):
-    need(app, "xmm_resolve")
     html = client.get("/?q=M82").get_data(as_text=True)
     assert 'id="resolved"' in html and "09h55m" in html
     assert 'id="resolved"' not in client.get("/?q=is_ulx = true").get_data(as_text=True)
 
 
 def test_show_sql(app, client):
-    need(app, "xmm_to_sql")
     html = client.get("/?q=M82&showsql=1").get_data(as_text=True)
     assert 'id="sql"' in html and "q3c" in html.lower()
 
 
 def test_exports_csv_votable_fits(app, client):
-    need(app, "xmm_search")
     q = "cone('M82', '10arcmin')"
     with psycopg.connect(app.extensions["xmmdb"].dsn) as conn:
         n = conn.execute("SELECT count(*) FROM xmm_search(%s)", (q,)).fetchone()[0]
@@ -168,7 +154,6 @@ def test_exports_csv_votable_fits(app, client):
 
 
 def test_export_is_capped_with_a_marker(app, client, monkeypatch):
-    need(app, "xmm_search")
     import xmmdb_web.app as web
 
     monkeypatch.setattr(web, "EXPORT_MAX", 5)
@@ -181,7 +166,6 @@ def test_export_is_capped_with_a_marker(app, client, monkeypatch):
 
 
 def test_api_search_for_diagrams(app, client):
-    need(app, "xmm_search")
     d = client.get("/api/search", query_string={"q": "cone('M31', '30arcmin')", "cols": "srcid,iauname,sc_hr2,sc_ep_8_flux"}).get_json()
     assert d["columns"] == ["srcid", "iauname", "sc_hr2", "sc_ep_8_flux"] and d["rows"]
     bad = client.get("/api/search", query_string={"q": "M82", "cols": "srcid,nope"})
@@ -224,7 +208,6 @@ def test_detection_and_observation_pages(client, bright, web_dsn):
 
 
 def test_fit_json_and_png_at_stable_urls(app, client, bright):
-    need(app, "xmm_fit")
     assert bright["spectrum_srcid"], "no spectra in the sample database"
     s = bright["spectrum_srcid"]
     rv = client.get(f"/source/{s}/fit.json?model=phabs_pl&emin=0.3&emax=10&group=20&stat=chi2xspecvar&method=levmar")
@@ -243,7 +226,6 @@ def test_fit_json_and_png_at_stable_urls(app, client, bright):
 
 
 def test_photons_download_opens_in_astropy(app, client, bright):
-    need(app, "xmm_extract_events")
     assert bright["photon_srcid"], "no photons in the sample database"
     rv = client.get(f"/source/{bright['photon_srcid']}/events.fits?barycenter=1")
     assert rv.status_code == 200, rv.get_data(as_text=True)[:300]
@@ -252,30 +234,17 @@ def test_photons_download_opens_in_astropy(app, client, bright):
 
 
 def test_timing_json(app, client, bright):
-    need(app, "xmm_lightcurve")
     assert bright["photon_srcid"], "no photons in the sample database"
     d = client.get(f"/source/{bright['photon_srcid']}/lightcurve.json?bin=1000").get_json()
     assert "rate" in d["columns"] and d["rows"]
     assert client.get(f"/source/{bright['photon_srcid']}/lightcurve.png?bin=1000").data[:4] == b"\x89PNG"
 
 
-def test_not_available_when_a_function_is_missing(app, client, bright, monkeypatch):
-    db = app.extensions["xmmdb"]
-    real = db.functions()
-    monkeypatch.setattr(db, "functions", lambda: {k: v for k, v in real.items()
-                                                  if k not in ("xmm_fit", "xmm_search", "xmm_image", "xmm_photons")})
-    html = client.get(f"/source/{bright['srcid']}").get_data(as_text=True)
-    assert "Spectral fitting is not available in this database yet" in html
-    assert "X-ray image is not available" in html
-    rv = client.get(f"/source/{bright['srcid']}/fit.json?model=phabs_pl")
-    assert rv.status_code == 501 and rv.get_json()["available"] is False
-    assert "not available" in client.get("/?q=M82").get_data(as_text=True)
-
-
 def test_status_reports_role_and_timeout(client):
+    from xmmdb import __version__
+
     d = client.get("/status").get_json()
-    assert d["statement_timeout"] in ("30s", "30000ms")
-    assert "xmm_search" in d["functions"]
+    assert d["statement_timeout"] in ("30s", "30000ms") and d["extension"] == __version__
 
 
 def test_statement_timeout_is_set_on_connections(web_dsn):

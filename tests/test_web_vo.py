@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from astropy.io.votable import parse, parse_single_table
 
-from test_web import app, client, has, live_url, web_dsn  # noqa: F401 - shared fixtures
+from test_web import app, client, live_url, web_dsn  # noqa: F401 - shared fixtures
 
 M82 = (148.97, 69.68)
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -107,18 +107,9 @@ def test_tap_reports_errors_as_votable(app, client):
     assert rv.status_code == 400 and 'value="ERROR"' in rv.get_data(as_text=True) and "QUERY" in rv.get_data(as_text=True)
     rv = client.get("/tap/sync?REQUEST=doQuery&LANG=SQL&QUERY=SELECT+1")
     assert rv.status_code == 400 and "LANG=SQL" in rv.get_data(as_text=True)
-    if not has(app, "xmm_adql"):
-        body = client.get("/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT+TOP+1+*+FROM+xmm.source").get_data(as_text=True)
-        assert "xmm_adql" in body and "not available" in body
-
-
-def need_adql(app):
-    if not has(app, "xmm_adql"):
-        pytest.skip("xmm_adql is not installed yet")
 
 
 def test_tap_sync_with_pyvo(app, live_url):
-    need_adql(app)
     import pyvo
 
     tap = pyvo.dal.TAPService(live_url + "/tap")
@@ -135,7 +126,6 @@ def test_tap_sync_with_pyvo(app, live_url):
 
 
 def test_tap_maxrec_overflow_and_csv(app, client):
-    need_adql(app)
     q = {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": "SELECT srcid FROM xmm.source", "MAXREC": "7"}
     rv = client.get("/tap/sync", query_string=q)
     vot = parse(io.BytesIO(rv.data))
@@ -149,7 +139,6 @@ def test_tap_maxrec_overflow_and_csv(app, client):
 
 
 def test_tap_async_with_pyvo(app, live_url):
-    need_adql(app)
     import pyvo
 
     tap = pyvo.dal.TAPService(live_url + "/tap")
@@ -159,17 +148,10 @@ def test_tap_async_with_pyvo(app, live_url):
 
 @pytest.mark.slow
 def test_stilts_taplint_finds_no_errors(app, live_url):
-    need_adql(app)
-    if not shutil.which("stilts"):
-        pytest.skip("stilts (Debian package) is not installed")
+    assert shutil.which("stilts"), "stilts (Debian package, setup/deps.sh) is missing"
     out = subprocess.run(["stilts", "taplint", f"tapurl={live_url}/tap", "report=EW", "maxrepeat=3"],
                          capture_output=True, text=True, timeout=240)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "taplint.txt").write_text(out.stdout + out.stderr)
     errors = [line for line in out.stdout.splitlines() if re.match(r"E-[A-Z]{3}-", line)]
-    # The ADQL engine compares TAP_SCHEMA names undelimited: columns named like
-    # reserved words ("time", "pi", "size") are not queryable until it strips the quotes.
-    delimited = [e for e in errors if re.search(r'lacks \d+ declared columns?: "|unknown column \'(size|time|pi|key)\'|^E-MDQ-CLDR-x', e)]
-    if errors and len(delimited) == len(errors):
-        pytest.xfail("xmm_adql does not accept TAP_SCHEMA's delimited column names yet: " + "; ".join(errors))
     assert not errors, "\n".join(errors)

@@ -5,8 +5,7 @@
 Pages: / (search), /source/<srcid>, /detection/<detid>, /observation/<obs_id>,
 /diagram; plots and files at stable URLs under /source/<srcid>/…; the VO
 interfaces (cone search, TAP) are in vo.py. Science happens in SQL
-(xmm_search, xmm_fit, xmm_extract_events, …); a function that is not
-installed yet makes its feature say "not available".
+(xmm_search, xmm_fit, xmm_extract_events, …) of the one installed release.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from flask import Flask, Response, abort, jsonify, render_template, request, url
 from psycopg import sql
 
 from . import formats
-from .db import Database, NotAvailable, error_info, resolve_dsn
+from .db import Database, error_info, resolve_dsn
 
 PAGE_SIZE = 50
 EXPORT_MAX = int(os.environ.get("XMMDB_WEB_EXPORT_MAX", 100_000))
@@ -52,7 +51,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.context_processor
     def features():
-        return {"has": db.has, "hips_url": hips, "ks": _ks}
+        return {"hips_url": hips, "ks": _ks}
 
     app.add_template_filter(_num, "num")
     app.add_template_filter(_hms, "hms")
@@ -64,12 +63,6 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         if _wants_json():
             return jsonify(error=exc.description), 404
         return render_template("404.html", message=exc.description), 404
-
-    @app.errorhandler(NotAvailable)
-    def not_available(exc):
-        if _wants_json():
-            return jsonify(error=str(exc), function=exc.function, available=False), 501
-        return render_template("unavailable.html", function=exc.function), 501
 
     @app.errorhandler(psycopg.Error)
     def sql_error(exc):
@@ -95,7 +88,6 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     def run_search(q: str, order: str | None, desc: bool, limit: int, offset: int, cols: list[str] | None = None):
         """One call of xmm_search for a page of results and the total count."""
-        db.need("xmm_search")
         valid = search_columns()
         order = order if order in valid else None
         pick = sql.SQL(", ").join(map(sql.Identifier, cols)) if cols else sql.SQL("*")
@@ -118,17 +110,17 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         per = min(500, max(10, request.args.get("per", PAGE_SIZE, type=int)))
         order, desc = request.args.get("sort"), request.args.get("dir", "asc") == "desc"
         ctx = dict(q=q, examples=EXAMPLES, page=page, per=per, sort=order, desc=desc, error=None,
-                   columns=[], rows=[], total=0, sql_text=None, resolved=None, available=db.has("xmm_search"))
-        if q and ctx["available"]:
+                   columns=[], rows=[], total=0, sql_text=None, resolved=None)
+        if q:
             try:
                 cols = [c for c in RESULT_COLUMNS if c in search_columns()]
                 ctx["columns"], ctx["rows"], ctx["total"] = run_search(q, order, desc, per, (page - 1) * per, cols)
-                if db.has("xmm_resolve") and re.fullmatch(r"[\w .+\-:]{1,60}", q) and not re.search(r"\s(AND|OR)\s", q, re.I):
+                if re.fullmatch(r"[\w .+\-:]{1,60}", q) and not re.search(r"\s(AND|OR)\s", q, re.I):
                     try:  # a bare name or position: say where it resolved to
                         ctx["resolved"] = db.one("SELECT name, ra, dec, origin FROM xmm.xmm_resolve(%s) LIMIT 1", (q,))
                     except psycopg.Error:
                         pass
-                if db.has("xmm_to_sql") and request.args.get("showsql"):
+                if request.args.get("showsql"):
                     ctx["sql_text"] = db.value("SELECT xmm.xmm_to_sql(%s)", (q,))
             except psycopg.Error as exc:
                 ctx["error"] = error_info(exc)
@@ -163,7 +155,6 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         if fmt not in ("csv", "vot", "xml", "fits"):
             abort(404)
         q = request.args.get("q", "").strip()
-        db.need("xmm_search")
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM xmm.xmm_search(%s) s ORDER BY srcid LIMIT %s", (q, EXPORT_MAX + 1))
             fields = meta.fields(cur)
@@ -196,7 +187,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         cols = search_columns()
         return render_template("diagram.html", q=request.args.get("q", ""), columns=cols,
                                x=request.args.get("x", "sc_hr2"), y=request.args.get("y", "sc_ep_8_flux"),
-                               kind=request.args.get("kind", "scatter"), available=db.has("xmm_search"))
+                               kind=request.args.get("kind", "scatter"))
 
     # -- source, detection, observation -----------------------------------------------
 
@@ -213,12 +204,10 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
               FROM xmm.detection d JOIN xmm.observation o USING (obs_id) JOIN xmm.source s USING (srcid)
              WHERE d.srcid = %s ORDER BY o.mjd_start""", (srcid,))
         fields = db.dicts("SELECT column_name, unit, description FROM tap_schema.columns"
-                          " WHERE table_name = 'xmm.source' ORDER BY column_index") if _has_tap_schema(db) else []
+                          " WHERE table_name = 'xmm.source' ORDER BY column_index")
         spectra = _spectra(db, srcid)
-        photons = None  # unknown: no photon store
-        if db.has("xmm_photons"):
-            photons = bool(db.value("SELECT EXISTS (SELECT 1 FROM xmm.xmm_photons(%s, %s, 60))",
-                                    (src["sc_ra"], src["sc_dec"])))
+        photons = bool(db.value("SELECT EXISTS (SELECT 1 FROM xmm.xmm_photons(%s, %s, 60))",
+                                (src["sc_ra"], src["sc_dec"])))
         return render_template("source.html", src=src, dets=dets, fields=fields, spectra=spectra, photons=photons,
                                models=FIT_MODELS, stats=FIT_STATS, methods=FIT_METHODS,
                                fit_models=_fit_models(db))
@@ -298,7 +287,6 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.route("/source/<int:srcid>/events.fits")
     def events(srcid):
-        db.need("xmm_extract_events")
         opts = {}
         if request.args.get("barycenter") in ("1", "true", "on", "yes"):
             opts["barycenter"] = True
@@ -315,7 +303,6 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.route("/source/<int:srcid>/image.fits")
     def image(srcid):
-        db.need("xmm_image")
         src = db.one("SELECT sc_ra, sc_dec FROM xmm.source WHERE srcid = %s", (srcid,))
         if src is None:
             abort(404)
@@ -328,7 +315,6 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.route("/source/<int:srcid>/lightcurve.json")
     def lightcurve(srcid):
-        db.need("xmm_lightcurve")
         opts = _json_arg("options")
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM xmm.xmm_lightcurve(%s, %s, %s::jsonb)",
@@ -339,14 +325,12 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.route("/source/<int:srcid>/lightcurve.png")
     def lightcurve_png(srcid):
-        db.need("xmm_lightcurve_plot")
         png = db.value("SELECT xmm.xmm_lightcurve_plot(%s, %s, %s::jsonb)",
                        (srcid, request.args.get("bin", 100.0, type=float), json.dumps(_json_arg("options"))))
         return Response(bytes(png), mimetype="image/png", headers={"Cache-Control": "max-age=600"})
 
     @app.route("/source/<int:srcid>/periodogram.json")
     def periodogram(srcid):
-        db.need("xmm_periodogram")
         opts = _json_arg("options")
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM xmm.xmm_periodogram(%s, %s, %s, %s::jsonb)",
@@ -361,11 +345,8 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.route("/status")
     def status():
-        funcs = db.functions()
-        wanted = ["xmm_search", "xmm_to_sql", "xmm_resolve", "xmm_adql", "xmm_fit", "xmm_fit_plot",
-                  "xmm_fit_detection", "xmm_photons", "xmm_image", "xmm_extract_events", "xmm_lightcurve",
-                  "xmm_periodogram", "vo_cone", "tap_schema_refresh"]
-        return jsonify(user=db.value("SELECT current_user"), functions={f: f in funcs for f in wanted},
+        return jsonify(user=db.value("SELECT current_user"),
+                       extension=db.value("SELECT extversion FROM pg_extension WHERE extname = 'xmmdb'"),
                        statement_timeout=db.value("SHOW statement_timeout"))
 
     @app.route("/favicon.ico")
@@ -457,10 +438,6 @@ def _wants_json() -> bool:
     return request.path.endswith(".json") or request.path.startswith("/api/")
 
 
-def _has_tap_schema(db) -> bool:
-    return bool(db.value("SELECT to_regclass('tap_schema.columns') IS NOT NULL"))
-
-
 def _json_arg(name: str) -> dict:
     raw = request.args.get(name)
     if not raw:
@@ -541,12 +518,9 @@ def _fit_call(db, srcid: int, plot: bool):
     model, opts, detid, inst = _fit_options()
     if detid:
         func = "xmm_fit_detection_plot" if plot else "xmm_fit_detection"
-        db.need(func)
         return (sql.SQL("SELECT {} xmm.{}(%s, %s, %s, %s::jsonb)").format(
             sql.SQL("") if plot else sql.SQL("* FROM"), sql.Identifier(func)),
             (detid, inst or "PN", model, json.dumps(opts)))
-    func = "xmm_fit_plot" if plot else "xmm_fit"
-    db.need(func)
     if plot:
         return "SELECT xmm.xmm_fit_plot(%s, %s, %s::jsonb)", (srcid, model, json.dumps(opts))
     return "SELECT * FROM xmm.xmm_fit(%s, %s, %s::jsonb)", (srcid, model, json.dumps(opts))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import threading
 import time
 from contextlib import contextmanager
 
@@ -39,14 +38,6 @@ def resolve_dsn(dsn: str | None = None) -> str:
         return dsn
 
 
-class NotAvailable(Exception):
-    """A feature whose SQL function is not installed in this database (yet)."""
-
-    def __init__(self, function: str):
-        super().__init__(f"{function} is not available in this database yet")
-        self.function = function
-
-
 class Database:
     """A small LIFO pool of autocommit connections, each with a statement timeout."""
 
@@ -54,9 +45,6 @@ class Database:
         self.dsn = dsn
         self.timeout_ms = int(timeout_ms or os.environ.get("XMMDB_WEB_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
         self.pool: queue.LifoQueue = queue.LifoQueue(maxsize=size)
-        self._functions: dict[str, list[str]] = {}
-        self._functions_at = 0.0
-        self._lock = threading.Lock()
 
     def _new(self) -> psycopg.Connection:
         return psycopg.connect(self.dsn, autocommit=True, application_name="xmmdb_web",
@@ -114,34 +102,6 @@ class Database:
         with self.connect() as conn:
             row = conn.execute(sql, params).fetchone()
             return row[0] if row else None
-
-    # -- which SQL functions exist -------------------------------------------------
-
-    def functions(self) -> dict[str, list[str]]:
-        """xmm.* functions -> their identity argument lists, re-read every 5 s."""
-        now = time.monotonic()
-        if now - self._functions_at > 5:
-            with self._lock:
-                if now - self._functions_at > 5:
-                    found: dict[str, list[str]] = {}
-                    for name, args in self.rows(
-                            "SELECT p.proname, pg_get_function_identity_arguments(p.oid) FROM pg_proc p"
-                            " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'xmm'")[1]:
-                        found.setdefault(name, []).append(args)
-                    self._functions, self._functions_at = found, time.monotonic()
-        return self._functions
-
-    def has(self, name: str) -> bool:
-        return name in self.functions()
-
-    def need(self, name: str) -> None:
-        if not self.has(name):
-            raise NotAvailable(name)
-
-    def arg_names(self, name: str) -> list[str]:
-        """Argument names of the first overload of xmm.<name> (for adapting calls)."""
-        sigs = self.functions().get(name) or [""]
-        return [m.group(1) for m in re.finditer(r"(?:^|, )(?:IN |OUT |INOUT )?(\w+) ", sigs[0])]
 
 
 def error_info(exc: psycopg.Error) -> dict:

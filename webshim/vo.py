@@ -71,8 +71,6 @@ def register(app, db, meta) -> None:
             return _scs_error(f"missing parameter {exc.args[0]}: the cone search needs RA, DEC and SR in degrees")
         except ValueError as exc:
             return _scs_error(f"bad parameter value: {exc}")
-        if not db.has("vo_cone"):
-            return _scs_error("the cone search is not available in this database yet (xmm.vo_cone is not installed)")
         with db.connect() as conn, conn.cursor() as cur:
             cols = "*"
             if verb <= 1:
@@ -129,8 +127,6 @@ def register(app, db, meta) -> None:
         maxrec = min(maxrec, TAP_HARD_MAXREC)
         if p.get("UPLOAD"):
             raise TapError("UPLOAD is not supported by this service")
-        if not db.has("xmm_adql"):
-            raise TapError("ADQL is not available in this database yet (the function xmm_adql is not installed)")
         try:
             with db.connect() as conn:
                 if running is not None:
@@ -182,8 +178,6 @@ def register(app, db, meta) -> None:
             db.value("SELECT 1")
         except psycopg.Error as exc:
             ok, note = False, f"database unavailable: {error_info(exc)['message']}"
-        if ok and not db.has("xmm_adql"):
-            note = "the database answers, but ADQL (xmm_adql) is not installed yet"
         return _xml('<?xml version="1.0" encoding="UTF-8"?>\n'
                     '<vosi:availability xmlns:vosi="http://www.ivoa.net/xml/VOSIAvailability/v1.0">\n'
                     f'<vosi:available>{"true" if ok else "false"}</vosi:available>\n'
@@ -244,8 +238,6 @@ def register(app, db, meta) -> None:
 
     @app.route("/tap/tables")
     def tap_tables():
-        if not db.value("SELECT to_regclass('tap_schema.columns') IS NOT NULL"):
-            return _xml(formats.votable_error("TAP_SCHEMA is not installed in this database yet"), status=501)
         schemas = db.dicts("SELECT * FROM tap_schema.schemas ORDER BY schema_index, schema_name")
         tables = db.dicts("SELECT * FROM tap_schema.tables ORDER BY table_index, table_name")
         columns = db.dicts("SELECT * FROM tap_schema.columns ORDER BY table_name, column_index")

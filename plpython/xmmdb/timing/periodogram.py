@@ -28,6 +28,8 @@ distribution would, with and without an fdot grid.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..errors import XmmError
@@ -106,21 +108,42 @@ class Window:
         """W_m(f) for each m of ms: a (len(ms), K) complex array (two rows at a time: the
         memory of a harmonic, not of all of them). With a frequency derivative (phase
         f (t - t0) + fdot (t - tm)^2 / 2) each interval is taken at its own frequency
-        f + fdot (c - tm) about its centre c: exact to fdot L^2 / 8 cycles for an interval of
-        length L and to fdot T / f in amplitude."""
+        f + fdot (c - tm) about its centre c: intervals cut into pieces of fdot L^2 / 8 <= 0.001
+        cycle, and 1 / (f + fdot (c - tm)) to second order in fdot (c - tm) / f, which the
+        search keeps below 0.1 (MAX_DRIFT). Checked against direct integration: W_m within 5e-4
+        (a bias of N (5e-4)^2 in the power of N photons: 0.03 for 1e5)."""
         freqs = np.asarray(freqs, np.float64)
         out = np.zeros((len(ms), len(freqs)), np.complex128)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = np.where(freqs > 0, 1.0 / freqs, 0.0)
         for a, b, w in self.exposures:
+            if fdot:   # pieces short enough for the linear phase
+                a, b = split_intervals(a, b, np.sqrt(0.008 / abs(fdot)))
             edges = np.concatenate([b, a])
             sign = np.concatenate([np.ones(len(b)), -np.ones(len(a))]) * (w / np.sum(b - a))
-            extra = None
+            extra = c = None
             if fdot:
                 c = np.tile(0.5 * (a + b) - tm, 2)
                 extra = fdot * (0.5 * c * c + c * (edges - tm - c))
-            for row, (m, s) in enumerate(zip(ms, harmonic_sums(edges, freqs, ms, sign, self.t0, extra))):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    out[row] += np.where(freqs > 0, s / (2j * np.pi * m * freqs), w)
+            sums = harmonic_sums(edges, freqs, ms, sign, self.t0, extra)
+            zero = itertools.repeat(0.0)
+            drift = harmonic_sums(edges, freqs, ms, sign * c, self.t0, extra) if fdot else zero
+            drift2 = harmonic_sums(edges, freqs, ms, sign * c * c, self.t0, extra) if fdot else zero
+            for row, (m, s, s1, s2) in enumerate(zip(ms, sums, drift, drift2)):
+                # sum of (e^{2 pi i m phase(b)} - e^{2 pi i m phase(a)}) / (2 pi i m (f + fdot c)),
+                # 1 / (f + x) = (1 - x / f + x^2 / f^2) / f to second order
+                s = s - fdot * s1 * inverse + fdot * fdot * s2 * inverse * inverse if fdot else s
+                out[row] += np.where(freqs > 0, s * inverse / (2j * np.pi * m), w)
         return out
+
+
+def split_intervals(a: np.ndarray, b: np.ndarray, longest: float) -> tuple[np.ndarray, np.ndarray]:
+    """The intervals a..b cut into equal pieces no longer than `longest`."""
+    pieces = np.maximum(1, np.ceil((b - a) / longest)).astype(int)
+    k = np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    step = np.repeat((b - a) / pieces, pieces)
+    start = np.repeat(a, pieces) + k * step
+    return start, start + step
 
 
 def corrected_powers(t: np.ndarray, freqs: np.ndarray, n: int, window: Window | None, fdot: float = 0.0,
@@ -214,6 +237,7 @@ FDOT_CELL = 4.0                  # fdot T^2 between grid points at oversample 1:
 # in the Abell 907 MOS2 GTIs, 3-9 mHz, fdot_max 1e-7 Hz/s (12 independent cells): the 1 % tail
 # wants 1 + (0.6 to 0.7) fdot_max T^2 trials per frequency trial.
 FDOT_INDEPENDENT = 3.0
+MAX_DRIFT = 0.1                  # |fdot| T / 2 <= MAX_DRIFT f: a pulsar's frequency drifts by at most 10 %
 COHERENT_FILL = 1.0 / 3.0        # observations are phase-connected when their spans fill this much of the whole
 
 
@@ -283,9 +307,14 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
     freqs = fmin + df * np.arange(nf)
     power, best_fdot = np.full(nf, -np.inf), np.zeros(nf)
     for fd in fdots:
-        p = statistic_at(epochs, window, freqs, method, harmonics, fd, threads)
-        better = p > power
-        power[better], best_fdot[better] = p[better], fd
+        # a drifting frequency stays inside the band, f - |fdot| T / 2 >= fmin, and within
+        # MAX_DRIFT of itself (a Doppler shift is ~1e-3; the window's expansion needs it)
+        first = int(np.searchsorted(freqs, max(fmin + abs(fd) * span / 2, abs(fd) * span / (2 * MAX_DRIFT))))
+        if first >= nf:
+            continue
+        p = statistic_at(epochs, window, freqs[first:], method, harmonics, fd, threads)
+        better = p > power[first:]
+        power[first:][better], best_fdot[first:][better] = p[better], fd
     peak = int(np.argmax(power))
     n_trials = trials(fmin, fmax, span, method, harmonics, fdot_max)
     name = "H" if method == "h" else f"Z2_{harmonics}"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import XmmError
-from ..instruments import camera
-from .fit import Arf, Pha, Rmf
+from xmmdb.errors import XmmError
+from xmmdb.instruments import camera
+from xmmdb.spectral.fit import Arf, Pha, Rmf
 
 PIPELINE = re.compile(r"^P(?P<obs_id>\d{10})(?P<inst>PN|M1|M2)(?P<sched>[SU])(?P<expno>\d{3})"
                       r"(?P<type>SRSPEC|BGSPEC|SRCARF)(?P<src>[0-9A-F]{4})\.(FTZ|FIT|FITS|FTS)(\.GZ)?$", re.I)
