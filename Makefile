@@ -40,6 +40,7 @@ venv: $(STATE)/.venv
 $(STATE)/.venv: $(PY_SOURCES) $(STATE)/.deps
 	@test -x $(PY) || /usr/bin/python3.11 -m venv $(VENV)
 	flock $(STATE)/.venv.lock sh -c "$(PY) -m pip install -q --upgrade pip wheel && $(PY) -m pip install -q '.[test]' && rm -rf build *.egg-info"
+	$(PY) -c 'from xmmdb.sqlsafe import write_tables_at_install as w; w()'   # the grammars' parse tables, beside them
 	touch $@
 
 # The install script of default_version (extension/xmmdb.control) from sql/*.sql,

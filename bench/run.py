@@ -27,7 +27,7 @@ from xmmdb_loader.dsn import find_dsn, with_dbname
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "work"
-SECTIONS = ["catalog", "search", "spectral", "photons", "timing", "pulsars", "web", "concurrency", "backup"]
+SECTIONS = ["catalog", "search", "cold", "spectral", "photons", "timing", "pulsars", "web", "concurrency", "backup"]
 
 
 @dataclass

@@ -229,3 +229,22 @@ def test_errors_carry_hints(db):
     with pytest.raises(psycopg.Error) as exc:
         db.execute("SELECT * FROM xmm_search('M 999')")
     assert "coordinates" in exc.value.diag.message_hint
+
+
+def test_literals_and_identifiers_are_quoted_as_psycopg_quotes_them():
+    """xmmdb.sqlsafe quotes without importing psycopg in the server; its output is psycopg's."""
+    import random
+
+    from psycopg.sql import Identifier, Literal
+
+    from xmmdb.sqlsafe import identifier, literal
+
+    rng = random.Random(20261203)
+    for _ in range(20000):
+        text = "".join(rng.choice("ab\\'\"x é\n\t") for _ in range(rng.randint(0, 8)))
+        assert literal(text) == Literal(text).as_string(None).strip(), text
+        assert identifier(text) == Identifier(text).as_string(None), text
+        number = rng.uniform(-1e6, 1e6) * 10 ** rng.randint(-300, 300)
+        assert literal(number) == Literal(number).as_string(None).strip(), number
+        integer = rng.randint(-2 ** 63 + 1, 2 ** 63 - 1)
+        assert literal(integer) == Literal(integer).as_string(None).strip(), integer

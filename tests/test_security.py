@@ -279,3 +279,17 @@ def test_a_reader_cannot_fill_the_fit_cache(two_readers, dsn):
             admin.execute("CREATE OR REPLACE FUNCTION xmm.fit_cache_quota() RETURNS bigint LANGUAGE sql IMMUTABLE"
                           " AS $$ SELECT 2000::bigint $$")
             admin.execute("DELETE FROM xmm.fit_cache WHERE created_by = 'xmmtest_alice'")
+
+
+def test_astropy_stays_offline_when_a_call_first_imports_it(dsn):
+    """The boot no longer imports astropy (0.7 s a catalogue search does not need); the session
+    configures it when something first imports it: no downloads, whatever imported it."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute("SELECT xmm.python_boot()")
+        conn.execute("DO $$ import sys; plpy.notice(str('astropy' in sys.modules)) $$ LANGUAGE plpython3u")
+        conn.execute("DO $$ from astropy.utils import iers; from astropy.utils.data import conf; "
+                     "plpy.notice(f'{conf.allow_internet} {iers.conf.auto_download} {iers.conf.auto_max_age}') $$ "
+                     "LANGUAGE plpython3u")
+    assert notices == ["False", "False False None"]

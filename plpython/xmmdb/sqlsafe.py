@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from .errors import XmmError
 
@@ -38,25 +39,31 @@ INT64 = 2 ** 63
 # ---------------------------------------------------------------- literals
 
 def literal(value) -> str:
-    """A value as an SQL literal, quoted by psycopg (PostgreSQL's rules: E'' and
-    doubled quotes and backslashes for strings). Numbers must be finite."""
-    from psycopg.sql import Literal
-
+    """A value as an SQL literal by PostgreSQL's rules, as psycopg's sql.Literal writes it
+    (tests/test_search.py compares them): numbers as Python prints them (finite only),
+    strings in '' with quotes doubled, and as E'' with backslashes doubled where they hold
+    one. Not psycopg itself: importing it costs a new session ~0.2 s."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "NULL"}[value]
     if isinstance(value, int):
         if not -INT64 < value < INT64:
             raise XmmError(f"the number {value} is too large", hint="integers must lie within ±9.2e18")
-        return Literal(value).as_string(None).strip()
+        return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise XmmError(f"the number {value} is not finite")
-        return Literal(value).as_string(None).strip()
+        return repr(value)
     if isinstance(value, str):
         if "\x00" in value:
             raise XmmError("a string may not contain the NUL character")
-        return Literal(value).as_string(None).strip()
+        quoted = "'" + value.replace("'", "''") + "'"
+        return "E" + quoted.replace("\\", "\\\\") if "\\" in value else quoted
     raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+def identifier(name: str) -> str:
+    """A name as a quoted SQL identifier ("" doubled), as psycopg's sql.Identifier writes it."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 _NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -228,17 +235,34 @@ class Catalog:
 
 # ---------------------------------------------------------------- syntax errors
 
+GRAMMARS = (("xmmdb.search", "search.lark"), ("xmmdb.adql", "adql.lark"))
+
+
 def lalr(package: str, filename: str):
     """The LALR parser of a grammar file shipped in `package` (cached)."""
     return _lalr(package, filename)
 
 
 @lru_cache(maxsize=None)
-def _lalr(package: str, filename: str):
+def _lalr(package: str, filename: str, write_tables: bool = False):
+    """Built from the grammar, or loaded from its parse tables beside it (`<grammar>.tables`,
+    written when the package is installed: write_tables_at_install). A session's first query
+    then costs ~5 ms instead of the ~120 ms of building the LALR tables. The tables are read only
+    from the installed package, which only its installer can write (they are a pickle), and
+    lark rebuilds when their hash does not match the grammar, lark and Python."""
     import lark
 
-    grammar = resources.files(package).joinpath(filename).read_text()
-    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
+    source = resources.files(package).joinpath(filename)
+    tables = source.with_name(filename + ".tables") if isinstance(source, Path) else None
+    cache = str(tables) if tables is not None and (write_tables or tables.is_file()) else False
+    return lark.Lark(source.read_text(), parser="lalr", lexer="basic", propagate_positions=True,
+                     maybe_placeholders=False, cache=cache)
+
+
+def write_tables_at_install() -> None:
+    """Writes each grammar's parse tables into the installed package (make venv)."""
+    for package, filename in GRAMMARS:
+        _lalr(package, filename, write_tables=True)
 
 
 def parse_text(parser, q: str, names: dict[str, str], after_value: set[str], example: str,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import XmmError
 from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, TIME, UNDEFINED_COLUMN, UNDEFINED_FUNCTION,
-                       Catalog, Table, lalr, literal, parse_number, parse_text, unknown, where)
+                       Catalog, Table, identifier, lalr, literal, parse_number, parse_text, unknown, where)
 
 MAX_LENGTH = 100000
 MAX_DEPTH = 80
@@ -82,11 +82,9 @@ def parse(q: str):
 
 def quote_alias(name: str) -> str:
     """A user-chosen name (table alias, output column) as a quoted identifier."""
-    from psycopg.sql import Identifier
-
     if "\x00" in name:
         raise XmmError("a name may not contain the NUL character", sqlstate=SYNTAX)
-    return Identifier(name).as_string(None)
+    return identifier(name)
 
 
 @dataclass

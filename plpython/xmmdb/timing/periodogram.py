@@ -298,9 +298,10 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
         raise XmmError(f"{nf:,} frequencies x {len(fdots):,} fdot x {n_photons:,} photons is too large a search "
                        f"(df = {df:.3g} Hz for a {span:,.0f} s span)",
                        hint="narrow fmin..fmax or fdot_max, lower oversample, or choose one observation")
-    if budget_s and work * SECONDS_PER_OPERATION / max(1, threads) > budget_s:
+    # one thread's time: the threads share the grid, not the per-harmonic and window work
+    if budget_s and work * SECONDS_PER_OPERATION > budget_s:
         raise XmmError(f"this search ({nf:,} frequencies x {len(fdots):,} fdot x {n_photons:,} photons) would take about "
-                       f"{work * SECONDS_PER_OPERATION / max(1, threads):,.0f} s, more than the statement timeout of {budget_s:g} s",
+                       f"{work * SECONDS_PER_OPERATION:,.0f} s, more than the statement timeout of {budget_s:g} s",
                        hint="narrow fmin..fmax, lower oversample or harmonics, or raise statement_timeout",
                        sqlstate="54000")
     window = {o: Window(windows[o], float(t[0])) if windows and windows.get(o) else None for o, t in epochs.items()}
