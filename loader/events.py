@@ -33,13 +33,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
-from xmmdb.instruments import CAMERAS
+from xmmdb.instruments import CAMERAS, MJDREF
 from xmmdb.photons.sky import deproject
 
 from .catalog import sha256
 from .staging import LoadError
 
-MJDREF = 50814.0
 CELL_LEVEL = 12                 # cell = q3c_ang2ipix(ra, dec) >> 36: level-12 Q3C nodes, ~1.3'
 TIME_LO_BITS = 31               # time offsets in us: th = us >> 31, tl = us & (2^31 - 1)
 REQUIRED = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")

@@ -11,7 +11,8 @@ from astropy.io import fits
 
 import xmmdb.photons
 from xmmdb.errors import NotFound, XmmError
-from xmmdb.timing import api, lightcurve as lc
+from xmmdb.photons.sky import offsets
+from xmmdb.timing import api
 from xmmdb_loader.simulate.synthetic import xmm_orbit
 
 from test_timing_products import DEC, FREQ, RA, T_A, make_selection, one_blas_thread  # noqa: F401
@@ -56,7 +57,7 @@ def fake_store(monkeypatch, store):
 
     def fetch_photons(db, ra, dec, radius_arcsec, emin=200, emax=12000, tmin=None, tmax=None, obs_id=None,
                       options=None):
-        xi, eta = lc.offsets(photons["ra"], photons["dec"], ra, dec)
+        xi, eta = offsets(ra, dec, photons["ra"], photons["dec"])
         keep = (np.hypot(xi, eta) <= radius_arcsec) & (photons["pi"] >= emin) & (photons["pi"] <= emax)
         if obs_id is not None:
             keep &= photons["obs_id"] == obs_id

@@ -9,6 +9,7 @@ import pytest
 from astropy.io import fits
 
 from xmmdb.errors import XmmError
+from xmmdb.photons.sky import offsets
 from xmmdb.timing import barycenter as bary
 from xmmdb.timing import eventfile, lightcurve as lc, periodogram as pg, select
 from xmmdb.timing.options import BOOL, INTEGER, POSITIVE, TEXT, parse
@@ -166,7 +167,7 @@ def test_annulus_area_and_offsets():
     assert lc.annulus_area(40, 80, []) == pytest.approx(np.pi * (80**2 - 40**2), rel=2e-3)
     masked = lc.annulus_area(40, 80, [(60.0, 0.0, 10.0)])
     assert masked == pytest.approx(np.pi * (80**2 - 40**2) - np.pi * 100, rel=3e-3)
-    xi, eta = lc.offsets(np.array([RA]), np.array([DEC + 30 / 3600]), RA, DEC)
+    xi, eta = offsets(RA, DEC, np.array([RA]), np.array([DEC + 30 / 3600]))
     assert abs(xi[0]) < 1e-6 and eta[0] == pytest.approx(30.0, abs=1e-6)
 
 

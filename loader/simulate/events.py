@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xmmdb.photons.sky import deproject, project
+from xmmdb.instruments import MJDREF
+from xmmdb.photons.sky import deproject, offsets
 
-MJDREF = 50814.0
 PIX_DEG = 0.05 / 3600.0            # sky X/Y pixel
 X_REF = 25921.0                    # TCRPX of X and Y in pipeline event lists
 FOV_ARCMIN = 15.0
@@ -166,7 +166,7 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
     gtis = good_time_intervals(rng, tstart, duration) if gtis is None else gtis
     parts = []
     n_src = len(sources["ra"])
-    east, north = _tangent_offsets(ra_pnt, dec_pnt, sources["ra"], sources["dec"])
+    east, north = offsets(ra_pnt, dec_pnt, sources["ra"], sources["dec"])
     off = np.hypot(east, north) / 60.0
     vignetting = np.clip(1 - 0.45 * (off / FOV_ARCMIN) ** 2, 0, 1) * (off < FOV_ARCMIN + 0.5)
     counts = rng.poisson(sources["flux"] * camera.ecf * duration * vignetting)
@@ -218,12 +218,6 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
     return dict(TIME=t, X=x, Y=y, PI=pi, PATTERN=rng.choice(values, len(t), p=prob).astype(np.uint8),
                 FLAG=rng.choice(FLAGS[0], len(t), p=FLAGS[1]).astype(np.int32),
                 CCDNR=ccd.astype(np.uint8), GTI=ccd_gtis)
-
-
-def _tangent_offsets(ra0, dec0, ra, dec):
-    """(east, north) arcsec of (ra, dec) on the tangent plane about (ra0, dec0)."""
-    xi, eta = project(ra0, dec0, ra, dec)
-    return np.degrees(xi) * 3600, np.degrees(eta) * 3600
 
 
 def event_file_bytes(camera: Camera, obs_id: str, exp_id: str, target: str, ra_pnt: float, dec_pnt: float,
@@ -324,7 +318,7 @@ def write_events(out: Path, seed: int, obslist, truth, epochs) -> dict:
     fields = {o for o, _, _ in SAMPLE_EXPOSURES}
     in_fields = np.zeros(len(src["ra"]), bool)
     for o in fields:
-        east, north = _tangent_offsets(float(obs[o]["RA_PNT"]), float(obs[o]["DEC_PNT"]), src["ra"], src["dec"])
+        east, north = offsets(float(obs[o]["RA_PNT"]), float(obs[o]["DEC_PNT"]), src["ra"], src["dec"])
         in_fields |= np.hypot(east, north) < 13 * 60
     var_cand = np.flatnonzero(in_fields & src["variable"] & ~src["is_ulx"] & catalogued)
     seen = np.isin(np.asarray(epochs["OBS_ID"]), list(fields))   # brightest where the sample observes them

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from xmmdb.instruments import MJDREF
+from xmmdb.photons.sky import offsets
+
 MU_EARTH = 398600.4418  # km^3/s^2
 
 
@@ -40,7 +43,7 @@ def orbit_hdul(t: np.ndarray, pos_km: np.ndarray, vel_km_s: np.ndarray, obs_id: 
     cols += [fits.Column(f"GEI_{a}", "D", unit="km", array=pos_km[:, i]) for i, a in enumerate("XYZ")]
     cols += [fits.Column(f"V{a}", "D", unit="km/s", array=vel_km_s[:, i]) for i, a in enumerate("XYZ")]
     hdu = fits.BinTableHDU.from_columns(cols, name="ORBIT")
-    hdu.header.update(TELESCOP="XMM", OBS_ID=obs_id, MJDREF=50814.0, TIMESYS="TT", TIMEUNIT="s")
+    hdu.header.update(TELESCOP="XMM", OBS_ID=obs_id, MJDREF=MJDREF, TIMESYS="TT", TIMEUNIT="s")
     return fits.HDUList([fits.PrimaryHDU(), hdu])
 
 
@@ -61,11 +64,7 @@ def event_list_hdul(obs_id: str, instrument: str, exp_id: str, time: np.ndarray,
 
     x_ref = y_ref = 25921.0
     delt = 0.05 / 3600.0
-    a, d = np.radians(np.asarray(ra) - ra_pnt), np.radians(np.asarray(dec))
-    d0 = np.radians(dec_pnt)
-    cosc = np.sin(d0) * np.sin(d) + np.cos(d0) * np.cos(d) * np.cos(a)
-    xi = np.degrees(np.cos(d) * np.sin(a) / cosc)
-    eta = np.degrees((np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(a)) / cosc)
+    xi, eta = (v / 3600.0 for v in offsets(ra_pnt, dec_pnt, ra, dec))   # degrees
     n = len(time)
     order = np.argsort(time)
     cols = [fits.Column("TIME", "D", unit="s", array=np.asarray(time)[order]),
@@ -79,7 +78,7 @@ def event_list_hdul(obs_id: str, instrument: str, exp_id: str, time: np.ndarray,
     for i, (typ, ref, val, dlt) in enumerate([("RA---TAN", x_ref, ra_pnt, -delt), ("DEC--TAN", y_ref, dec_pnt, delt)], 2):
         ev.header.update({f"TCTYP{i}": typ, f"TCRPX{i}": ref, f"TCRVL{i}": val, f"TCDLT{i}": dlt, f"TCUNI{i}": "deg"})
     common = dict(TELESCOP="XMM", INSTRUME=instrument, OBS_ID=obs_id, EXPIDSTR=exp_id, TIMESYS="TT", TIMEREF="LOCAL",
-                  MJDREF=50814.0, TSTART=float(min(g[0] for g in gti)), TSTOP=float(max(g[1] for g in gti)),
+                  MJDREF=MJDREF, TSTART=float(min(g[0] for g in gti)), TSTOP=float(max(g[1] for g in gti)),
                   RA_PNT=ra_pnt, DEC_PNT=dec_pnt)
     ev.header.update(common)
     gti_hdu = fits.BinTableHDU.from_columns([fits.Column("START", "D", array=[g[0] for g in gti]),

@@ -14,6 +14,8 @@ SPELLINGS = {"EPN": "EPN", "PN": "EPN",
              "EMOS2": "EMOS2", "MOS2": "EMOS2", "M2": "EMOS2"}
 # The camera's two-letter code in pipeline (PPS) file names: P<obsid><code>S001...
 FILE_CODE = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
+# The mission's time: TIME is TT seconds since MJDREF (1998-01-01 00:00 TT) in every XMM file.
+MJDREF = 50814.0
 
 
 def camera(name) -> str | None:

@@ -13,6 +13,12 @@ def project(ra0, dec0, ra, dec):
             (np.cos(d0) * np.sin(d) - np.sin(d0) * np.cos(d) * np.cos(a - a0)) / cosc)
 
 
+def offsets(ra0, dec0, ra, dec):
+    """(east, north) offsets in arcsec of (ra, dec) on the tangent plane at (ra0, dec0)."""
+    xi, eta = project(ra0, dec0, np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64))
+    return np.degrees(xi) * 3600.0, np.degrees(eta) * 3600.0
+
+
 def deproject(ra0, dec0, xi, eta):
     """(ra, dec) of the tangent-plane point (xi, eta) about (ra0, dec0); ra in [0, 360)."""
     a0, d0 = np.radians(ra0), np.radians(dec0)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import XmmError
+from ..instruments import MJDREF
 from . import ephemeris
 
-MJDREF = 50814.0
 JDREF = 2400000.5 + MJDREF
 C = 299792458.0                      # m/s
 T_SUN = 1.32712440041e20 / C**3      # GM_sun / c^3 (TDB-compatible), s

@@ -13,7 +13,7 @@ import numpy as np
 from .. import __version__
 from ..errors import XmmError
 from . import ephemeris
-from .barycenter import MJDREF
+from ..instruments import MJDREF
 from .select import Selection, merge_intervals, text
 
 # column -> (FITS format, unit, comment); strings get their width from the data

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import XmmError
+from ..photons.sky import offsets
 from .select import Selection, exposure_keys, fetch, merge_intervals, text
 
 MAX_BINS = 2_000_000
@@ -30,16 +31,6 @@ class Background:
     r_in: float
     r_out: float
     masked: int        # other sources masked in the annulus
-
-
-def offsets(ra, dec, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gnomonic offsets (arcsec) of (ra, dec) from (ra0, dec0)."""
-    ra, dec = np.radians(np.asarray(ra, dtype=np.float64)), np.radians(np.asarray(dec, dtype=np.float64))
-    a0, d0 = np.radians(ra0), np.radians(dec0)
-    cosc = np.sin(d0) * np.sin(dec) + np.cos(d0) * np.cos(dec) * np.cos(ra - a0)
-    xi = np.cos(dec) * np.sin(ra - a0) / cosc
-    eta = (np.cos(d0) * np.sin(dec) - np.sin(d0) * np.cos(dec) * np.cos(ra - a0)) / cosc
-    return np.degrees(xi) * 3600, np.degrees(eta) * 3600
 
 
 def annulus_mask(xi, eta, r_in: float, r_out: float, others: list[tuple[float, float, float]]) -> np.ndarray:
@@ -72,7 +63,7 @@ def background(db, sel: Selection, opts: dict) -> Background:
         ("float8", "float8", "float8", "bigint"))
     others = []
     if rows:
-        ox, oy = offsets([r["sc_ra"] for r in rows], [r["sc_dec"] for r in rows], sel.ra, sel.dec)
+        ox, oy = offsets(sel.ra, sel.dec, [r["sc_ra"] for r in rows], [r["sc_dec"] for r in rows])
         # only masks that reach the annulus (a source inside the circle, e.g. the one at a position, is not "other")
         others = [(x, y, sel.radius) for x, y in zip(ox, oy) if np.hypot(x, y) + sel.radius > r_in]
     area = annulus_area(r_in, r_out, others)
@@ -81,7 +72,7 @@ def background(db, sel: Selection, opts: dict) -> Background:
                        hint='set {"bkg_inner": …, "bkg_outer": …} or {"background": false}')
     ph = fetch(db, sel.ra, sel.dec, r_out, opts.get("emin", 200.0), opts.get("emax", 12000.0), opts.get("obs_id"),
                options=opts)
-    keep = annulus_mask(*offsets(ph["ra"], ph["dec"], sel.ra, sel.dec), r_in, r_out, others)
+    keep = annulus_mask(*offsets(sel.ra, sel.dec, ph["ra"], ph["dec"]), r_in, r_out, others)
     if opts.get("instrument"):
         keep &= np.char.upper(text(ph["instrument"])) == opts["instrument"].upper()
     return Background({k: ph[k][keep] for k in ("time", "obs_id", "instrument", "exp_id")},
