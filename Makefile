@@ -1,7 +1,7 @@
 # xmmdb — the XMM-Newton archive inside PostgreSQL.
 #
 #   make run     set up, start the private cluster, load the sample sky, start the web shim
-#   make test    set up, then run the whole test suite (SQL regression + pytest)
+#   make test    set up, then lint and run the whole test suite (ruff, SQL regression, pytest)
 #   make stop    stop the web shim and the cluster
 #   make bench   write bench/results.md
 #
@@ -24,7 +24,7 @@ SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 export XMMDB_DSN
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: setup deps venv install db start run stop test test-sql test-py bench sample fuzz clean
+.PHONY: lint setup deps venv install db start run stop test test-sql test-py bench sample fuzz clean
 
 setup: deps venv install
 
@@ -84,7 +84,11 @@ stop:
 	@bash setup/cluster.sh stop
 
 test: start
-	$(MAKE) --no-print-directory test-sql test-py
+	$(MAKE) --no-print-directory lint test-sql test-py
+
+# pyflakes' and pycodestyle's errors, mutable defaults, late-bound loop variables ([tool.ruff] in pyproject.toml).
+lint: venv
+	$(VENV)/bin/ruff check --quiet plpython loader webshim tests bench setup
 
 # pg_regress over tests/sql against a scratch database of the running server.
 test-sql:

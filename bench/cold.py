@@ -39,10 +39,10 @@ def run(bench) -> None:
         for _ in range(SAMPLES):
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(UNCACHED.get(name, "SELECT 1"))
-                cold += timed(lambda: conn.execute(query).fetchall(), 1)
+                cold += timed(lambda q=query: conn.execute(q).fetchall(), 1)
                 for _ in range(3):
                     conn.execute(UNCACHED.get(name, "SELECT 1"))
-                    warm += timed(lambda: conn.execute(query).fetchall(), 1)
+                    warm += timed(lambda q=query: conn.execute(q).fetchall(), 1)
         bench.row("cold", f"{name}: a new session's first call, p50 (p95 {p95(cold):,.0f} ms)",
                   statistics.median(cold), "ms", "≤ 50 ms" if name in ("xmm_search", "xmm_resolve", "xmm_photons",
                                                                       "xmm_adql") else "≤ 400 ms" if name == "xmm_fit"

@@ -59,10 +59,14 @@ def run_mixed(dsn: str, clients: int = 20, seconds: float = 60.0, login: str = "
                 kind = rng.choices(list(REQUESTS), weights=[4, 4, 1, 1])[0]
                 sql, choices = REQUESTS[kind]
                 srcid, ra, dec = rng.choice(t["photons"])
-                params = {"search": lambda: (rng.choice(choices),),
-                          "photons": lambda: (ra, dec),
-                          "extract": lambda: (srcid,),
-                          "fit": lambda: (rng.choice(t["spectra"]), '{"group": %d}' % rng.choice([15, 20, 25]))}[kind]()
+                if kind == "search":
+                    params = (rng.choice(choices),)
+                elif kind == "photons":
+                    params = (ra, dec)
+                elif kind == "extract":
+                    params = (srcid,)
+                else:
+                    params = (rng.choice(t["spectra"]), '{"group": %d}' % rng.choice([15, 20, 25]))
                 t0 = time.perf_counter()
                 try:
                     conn.execute(sql, params).fetchall()

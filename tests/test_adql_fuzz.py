@@ -74,7 +74,7 @@ def adql(draw):
             f"CIRCLE('ICRS', {ra}, {dec}, {r})", f"CIRCLE({ra}, {dec}, {r})",
             f"BOX('ICRS', {ra}, {dec}, {r}, {draw(numbers)})",
             f"POLYGON('ICRS', {ra}, {dec}, {ra} + 1, {dec}, {ra}, 1)",
-            f"POLYGON('ICRS', 10, 41, 11, 41, 11, 42, 10, 42)", f"CIRCLE('GALACTIC', {ra}, {dec}, {r})"]))
+            "POLYGON('ICRS', 10, 41, 11, 41, 11, 42, 10, 42)", f"CIRCLE('GALACTIC', {ra}, {dec}, {r})"]))
 
     def cond(depth=0):
         kind = draw(st.integers(0, 10 if depth < 2 else 7))

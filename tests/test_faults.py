@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import psycopg
 import pytest
 from astropy.table import Table, vstack

@@ -65,7 +65,8 @@ def test_session_setting_cannot_redirect_python_imports(dsn, tmp_path):
     marker = tmp_path / "pwned"
     (evil / "xmmdb" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     (evil / "xmmdb" / "server.py").write_text("def configure(): pass\n")
-    tmp_path.chmod(0o777); evil.chmod(0o755)
+    tmp_path.chmod(0o777)
+    evil.chmod(0o755)
     with as_role(dsn, "xmm_reader") as conn:
         conn.execute(f"SET xmm.python_lib_dir = '{evil}'")
         conn.execute("SELECT xmm.python_boot()")

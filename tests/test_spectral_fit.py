@@ -2,7 +2,6 @@
 the real EPIC-pn spectrum of NGC 7793 ULX-4 (../shared)."""
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -360,12 +360,10 @@ def catalogue_tables(rng, obs, src, det, epoch):
     dra = (det["ra"] - ref_ra[s_idx] + 180.0) % 360.0 - 180.0
     sc_ra = (ref_ra + _group_mean(s_idx, dra, w_pos, n_src)) % 360.0
     sc_dec = _group_mean(s_idx, det["dec"], w_pos, n_src)
-    w_flux = 1.0 / np.maximum(det["flux_err"], 1e-30) ** 2
-    sc_flux = _group_mean(s_idx, det["flux"], w_flux, n_src)
-    sc_flux_err = 1.0 / np.sqrt(np.bincount(s_idx, w_flux, n_src))
     n_detections = np.bincount(s_idx, minlength=n_src)
     fmin, fmax = np.full(n_src, np.inf), np.zeros(n_src)
-    np.minimum.at(fmin, s_idx, det["flux"]); np.maximum.at(fmax, s_idx, det["flux"])
+    np.minimum.at(fmin, s_idx, det["flux"])
+    np.maximum.at(fmax, s_idx, det["flux"])
     emin, emax = np.zeros(n_src), np.zeros(n_src)
     emin[s_idx[np.lexsort((-det["flux"], s_idx))]] = det["flux_err"][np.lexsort((-det["flux"], s_idx))]
     emax[s_idx[np.lexsort((det["flux"], s_idx))]] = det["flux_err"][np.lexsort((det["flux"], s_idx))]
@@ -374,7 +372,8 @@ def catalogue_tables(rng, obs, src, det, epoch):
     significance = (fmax - fmin) / np.hypot(emin, emax)
     sc_var = (chi2min < 1e-5) | ((n_detections > 1) & (significance > 5))
     mjd_first, mjd_last = np.full(n_src, np.inf), np.zeros(n_src)
-    np.minimum.at(mjd_first, s_idx, obs["mjd_start"][obs_of]); np.maximum.at(mjd_last, s_idx, obs["mjd_stop"][obs_of])
+    np.minimum.at(mjd_first, s_idx, obs["mjd_start"][obs_of])
+    np.maximum.at(mjd_last, s_idx, obs["mjd_stop"][obs_of])
     true = order_src
     sc_ra_det, sc_dec_det = sc_ra[s_idx], sc_dec[s_idx]
     iaunames = np.array([iau_name(r, d) for r, d in zip(sc_ra, sc_dec)])

@@ -165,7 +165,6 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
     `modulation`: {source index: f(t) -> relative rate in [0, 1]} (thinned photons)."""
     gtis = good_time_intervals(rng, tstart, duration) if gtis is None else gtis
     parts = []
-    n_src = len(sources["ra"])
     east, north = offsets(ra_pnt, dec_pnt, sources["ra"], sources["dec"])
     off = np.hypot(east, north) / 60.0
     vignetting = np.clip(1 - 0.45 * (off / FOV_ARCMIN) ** 2, 0, 1) * (off < FOV_ARCMIN + 0.5)

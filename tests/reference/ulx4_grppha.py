@@ -91,7 +91,6 @@ def main(folder: str) -> dict:
     cov = ui.get_covar_results()
     fit = ui.get_fit_results()
     lo, hi = ui.get_data(1)._get_ebins(group=True)
-    mask = ui.get_data(1).get_mask()
     noticed = ui.get_data(1).get_noticed_channels()
     return {
         "how": "tests/reference/ulx4_grppha.py: numpy grppha 'group min 20' + Sherpa UI (file's BACKFILE/ANCRFILE/RESPFILE), "

@@ -12,4 +12,7 @@
 from .access import (PHOTON_COLUMNS, SELECTION_KEYS, fetch_coverage, fetch_flare_intervals, fetch_gtis, fetch_orbit,
                      fetch_photons)
 
+__all__ = ["PHOTON_COLUMNS", "SELECTION_KEYS", "fetch_coverage", "fetch_flare_intervals", "fetch_gtis", "fetch_orbit",
+           "fetch_photons"]
+
 __all__ = ["PHOTON_COLUMNS", "fetch_photons", "fetch_gtis", "fetch_orbit", "fetch_coverage"]

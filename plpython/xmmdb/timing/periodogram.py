@@ -49,6 +49,11 @@ def _rows(step: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+def _phase(f: float, t: np.ndarray) -> np.ndarray:
+    """exp(2 pi i f t), the phase reduced to one cycle first (exact for large f t)."""
+    return np.exp(2j * np.pi * np.mod(f * t, 1.0))
+
+
 def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n, weights: np.ndarray | None = None,
                   t0: float | None = None, extra: np.ndarray | None = None):
     """Yields, for m = 1..n (or each m of n when it is a list), sum_j w_j exp(2 pi i m (f (t_j - t0) + x_j))
@@ -74,13 +79,12 @@ def harmonic_sums(t: np.ndarray, freqs: np.ndarray, n, weights: np.ndarray | Non
             if interrupt_pending():   # a compute thread stops with the statement
                 raise Cancelled()
             tc = t[c0:c0 + chunk]
-            phase = lambda f: np.exp(2j * np.pi * np.mod(m * f * tc, 1.0))  # noqa: E731
-            a = _rows(phase(k2n * df), np.empty((k1n, tc.size), np.complex128))
-            first = phase(freqs[0])
+            a = _rows(_phase(m * (k2n * df), tc), np.empty((k1n, tc.size), np.complex128))
+            first = _phase(m * freqs[0], tc)
             if extra is not None:
                 first *= np.exp(2j * np.pi * np.mod(m * extra[c0:c0 + chunk], 1.0))
             a *= first if weights is None else first * weights[c0:c0 + chunk]
-            c = _rows(phase(df), np.empty((k2n, tc.size), np.complex128))
+            c = _rows(_phase(m * df, tc), np.empty((k2n, tc.size), np.complex128))
             total += a @ c.T
         yield total.ravel()[:K]
 

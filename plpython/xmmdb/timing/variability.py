@@ -113,7 +113,6 @@ def between(sel: Selection, bkg) -> list[tuple]:
 
     rows = []
     keys = exposure_keys(sel.photons)
-    inst_of = text(sel.photons["instrument"])
     if bkg is not None:
         kb = exposure_keys(bkg.photons)
     for inst in sorted({e.instrument for e in sel.exposures}):
