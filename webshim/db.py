@@ -1,18 +1,10 @@
-"""Connections for the web shim: which DSN and role, a small pool, a statement
-timeout on every connection, and which xmm_* SQL functions exist right now.
-
-The shim has no science logic: every page is one or a few SQL calls. Features
-whose SQL function is missing from the database are reported as
-"not available" instead of failing, and appear as soon as the function does
-(the function list is re-read every few seconds).
-"""
+"""Connections for the web shim: which DSN and role, a pool, a statement timeout on
+every connection. The shim has no science logic: every page is one or a few SQL calls."""
 
 from __future__ import annotations
 
 import os
-import queue
 import re
-import time
 from contextlib import contextmanager
 
 import psycopg
@@ -39,51 +31,28 @@ def resolve_dsn(dsn: str | None = None) -> str:
 
 
 class Database:
-    """A small LIFO pool of autocommit connections, each with a statement timeout."""
+    """A pool of autocommit connections (psycopg_pool), each with a statement timeout; a
+    connection is checked before it is handed out (a server restart or a dropped database
+    ends idle ones), and one a request left broken or mid-transaction is not reused."""
 
     def __init__(self, dsn: str, timeout_ms: int | None = None, size: int = 8):
+        from psycopg_pool import ConnectionPool
+
         self.dsn = dsn
         self.timeout_ms = int(timeout_ms or os.environ.get("XMMDB_WEB_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
-        self.pool: queue.LifoQueue = queue.LifoQueue(maxsize=size)
-
-    def _new(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, autocommit=True, application_name="xmmdb_web",
-                               options=f"-c statement_timeout={self.timeout_ms}", connect_timeout=10)
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=size, open=True, timeout=30.0, name="xmmdb_web",
+                                   check=ConnectionPool.check_connection,
+                                   kwargs={"autocommit": True, "application_name": "xmmdb_web",
+                                           "options": f"-c statement_timeout={self.timeout_ms}",
+                                           "connect_timeout": 10})
 
     @contextmanager
     def connect(self):
-        conn = None
-        while conn is None:
-            try:
-                conn, idle_since = self.pool.get_nowait()
-            except queue.Empty:
-                conn = self._new()
-                break
-            if time.monotonic() - idle_since > 5:  # a server restart or a dropped database kills idle connections
-                try:
-                    conn.execute("SELECT 1")
-                except psycopg.Error:
-                    conn.close()
-                    conn = None
-        ok = False
-        try:
+        with self.pool.connection() as conn:
             yield conn
-            ok = True
-        finally:
-            if conn.closed or conn.broken or not ok and conn.info.transaction_status != 0:
-                conn.close()
-            else:
-                try:
-                    self.pool.put_nowait((conn, time.monotonic()))
-                except queue.Full:
-                    conn.close()
 
     def close(self) -> None:
-        while True:
-            try:
-                self.pool.get_nowait()[0].close()
-            except queue.Empty:
-                return
+        self.pool.close()
 
     def rows(self, sql, params=None) -> tuple[list[str], list[tuple]]:
         with self.connect() as conn, conn.cursor() as cur:
