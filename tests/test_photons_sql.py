@@ -4,6 +4,8 @@ partitions are pruned, and xmm_image makes a FITS image with a WCS."""
 import io
 
 import numpy as np
+import psycopg
+import pytest
 from astropy.io import fits
 from photon_db import db, dsn  # noqa: F401  (the sample catalogue + events only)
 
@@ -61,3 +63,13 @@ def test_xmm_image_is_a_fits_image_with_wcs(db):
                       M31_ULX).fetchone()[0]
     with fits.open(io.BytesIO(band)) as hdul:
         assert 0 < hdul[0].data.sum() < img.sum() and hdul[0].header["OBS_ID"] == "0112570201"
+    # a camera by any of its spellings; the options checked as every photon function checks them
+    pn = db.execute("""SELECT xmm.xmm_image(%s, %s, 4, 2, '{"instrument": "pn", "tmin": 0}')""", M31_ULX).fetchone()[0]
+    with fits.open(io.BytesIO(pn)) as hdul:
+        assert 0 < hdul[0].data.sum() < img.sum() and hdul[0].header["TSTART"] == 0
+    for options, words in (('{"emin": "soft"}', "option 'emin' must be a number"),
+                           ('{"instrument": "ACIS"}', "unknown instrument 'ACIS'"),
+                           ('{"bins": 3}', "unknown option 'bins'")):
+        with pytest.raises(psycopg.Error, match=words):
+            db.execute("SELECT xmm.xmm_image(%s, %s, 4, 2, %s)", (*M31_ULX, options))
+        db.rollback()

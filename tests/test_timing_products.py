@@ -12,7 +12,7 @@ from xmmdb.errors import XmmError
 from xmmdb.photons.sky import offsets
 from xmmdb.timing import barycenter as bary
 from xmmdb.timing import eventfile, lightcurve as lc, periodogram as pg, select
-from xmmdb.timing.options import BOOL, INTEGER, POSITIVE, TEXT, parse
+from xmmdb.options import BOOL, INTEGER, POSITIVE, TEXT, parse
 from xmmdb_loader.simulate.synthetic import pulsed_times, xmm_orbit
 
 RA, DEC = 10.6847, 41.2690

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 
 from ..errors import XmmError
+from ..instruments import camera
+from ..options import CHECKED_IN_SQL, NUMBER, TEXT, parse
 from .access import SELECTION_KEYS, fetch_photons
 from .sky import project
 
-OPTIONS = {"emin": float, "emax": float, "tmin": float, "tmax": float, "obs_id": str, "instrument": str,
-           **{key: (lambda v: v) for key in SELECTION_KEYS}}     # the event selection: checked in SQL
+OPTIONS = {"emin": (NUMBER, 200.0), "emax": (NUMBER, 12000.0), "tmin": (NUMBER, None), "tmax": (NUMBER, None),
+           "obs_id": (TEXT, None), "instrument": (TEXT, None),
+           **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS}}     # the event selection: checked in SQL
 MAX_PIXELS = 4096
 MAX_SIZE_ARCMIN = 120.0     # a side: a whole EPIC field (30') and its surroundings
-
-
-def parse_options(options) -> dict:
-    if options is None or options == "":
-        return {}
-    opts = json.loads(options) if isinstance(options, str) else dict(options)
-    if not isinstance(opts, dict):
-        raise XmmError("xmm_image: options must be a JSON object", hint=f"known options: {', '.join(OPTIONS)}")
-    unknown = sorted(set(opts) - set(OPTIONS))
-    if unknown:
-        raise XmmError(f"xmm_image: unknown option(s) {', '.join(unknown)}", hint=f"known options: {', '.join(OPTIONS)}")
-    try:
-        return {k: OPTIONS[k](v) for k, v in opts.items() if v is not None}
-    except (TypeError, ValueError):
-        raise XmmError(f"xmm_image: bad option value in {json.dumps(opts)}",
-                       hint="emin/emax in eV and tmin/tmax in TT s are numbers; obs_id and instrument are text") from None
 
 
 def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: float, options=None) -> bytes:
@@ -52,12 +38,17 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
     if not 1 <= n <= MAX_PIXELS:
         raise XmmError(f"xmm_image: {size_arcmin}' in {bin_arcsec}\" pixels makes {n} pixels a side",
                        hint=f"at most {MAX_PIXELS}: use larger bins")
-    opts = parse_options(options)
+    opts = parse(options, OPTIONS, "xmm_image")
+    if opts["instrument"] is not None:
+        if camera(opts["instrument"]) is None:
+            raise XmmError(f"xmm_image: unknown instrument {opts['instrument']!r}",
+                           hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")
+        opts["instrument"] = camera(opts["instrument"])
     radius = size_arcmin * 60.0 / np.sqrt(2.0) + bin_arcsec
-    ev = fetch_photons(db, ra, dec, radius, opts.get("emin", 200.0), opts.get("emax", 12000.0),
-                       opts.get("tmin"), opts.get("tmax"), opts.get("obs_id"), options=opts)
-    if "instrument" in opts:
-        keep = ev["instrument"] == opts["instrument"].upper()
+    ev = fetch_photons(db, ra, dec, radius, opts["emin"], opts["emax"], opts["tmin"], opts["tmax"], opts["obs_id"],
+                       options=opts)
+    if opts["instrument"] is not None:
+        keep = ev["instrument"] == opts["instrument"]
         ev = {k: v[keep] for k, v in ev.items()}
     xi, eta = (np.degrees(v) * 3600.0 for v in project(ra, dec, ev["ra"], ev["dec"]))
     half = n * bin_arcsec / 2.0
@@ -68,15 +59,16 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
                  ("CRVAL1", float(ra)), ("CRVAL2", float(dec)), ("CDELT1", -bin_arcsec / 3600.0),
                  ("CDELT2", bin_arcsec / 3600.0), ("CUNIT1", "deg"), ("CUNIT2", "deg"), ("RADESYS", "ICRS"),
                  ("EQUINOX", 2000.0), ("BUNIT", "count"), ("TELESCOP", "XMM"), ("INSTRUME", "EPIC"),
-                 ("EMIN", opts.get("emin", 200.0)), ("EMAX", opts.get("emax", 12000.0)),
+                 ("EMIN", opts["emin"]), ("EMAX", opts["emax"]),
                  ("NEVENTS", int(img.sum())), ("NOBS", len(set(ev["obs_id"].tolist()))),
                  ("CREATOR", "xmmdb xmm_image")):
         h[k] = v
-    if "obs_id" in opts:
+    if opts["obs_id"] is not None:
         h["OBS_ID"] = opts["obs_id"]
-    if "tmin" in opts or "tmax" in opts:
-        h["TSTART"], h["TSTOP"] = opts.get("tmin", float(ev["time"].min()) if len(ev["time"]) else 0.0), \
-            opts.get("tmax", float(ev["time"].max()) if len(ev["time"]) else 0.0)
+    if opts["tmin"] is not None or opts["tmax"] is not None:
+        first, last = (float(ev["time"].min()), float(ev["time"].max())) if len(ev["time"]) else (0.0, 0.0)
+        h["TSTART"] = first if opts["tmin"] is None else opts["tmin"]
+        h["TSTOP"] = last if opts["tmax"] is None else opts["tmax"]
     h["COMMENT"] = "Counts from all loaded XMM-Newton EPIC exposures (xmmdb); TAN projection about the centre"
     out = io.BytesIO()
     hdu.writeto(out)

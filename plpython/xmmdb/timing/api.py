@@ -18,7 +18,7 @@ from ..errors import NotFound, XmmError
 from ..instruments import camera
 from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select, variability
 from ..photons.access import SELECTION_KEYS
-from .options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, NONNEGATIVE, POSITIVE, TEXT, parse
+from ..options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, NONNEGATIVE, POSITIVE, TEXT, parse
 
 # Bounds: a source region is at most MAX_REGION_ARCSEC (the photons of a region,
 # and the memory of a background annulus, grow with its area); energies stay

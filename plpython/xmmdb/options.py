@@ -1,11 +1,11 @@
-"""The `options jsonb` of the timing functions: known keys, checked types."""
+"""The `options jsonb` of the photon and timing functions: known keys, checked types, declared bounds."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from ..errors import XmmError
+from .errors import XmmError
 
 NUMBER = "number"
 POSITIVE = "positive number"
