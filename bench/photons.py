@@ -1,4 +1,4 @@
-"""Photons (issues 5 and 8): the packed layout (xmm.photon_cell, one row per exposure
+"""Photons: the packed layout (xmm.photon_cell, one row per exposure
 and Q3C cell) against the plain row-per-photon layout, at the same scale:
 bytes/photon (heap, indexes, TOAST), 30" region query p50/p95, load rate; and
 xmm_photons against reading and filtering the same event files with astropy.

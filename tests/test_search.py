@@ -1,5 +1,5 @@
 """The search language on the sample sky: every construct of the
-issue, the name resolver, the errors, and the Q3C plan."""
+language (docs/search.md), the name resolver, the errors, and the Q3C plan."""
 
 import psycopg
 import pytest

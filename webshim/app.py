@@ -452,25 +452,11 @@ def _json_arg(name: str) -> dict:
 
 
 def _spectra(db, srcid: int, detid: int | None = None) -> list[dict]:
-    """The source's spectra, from the spectra table of the fitting issue when it exists."""
-    table = db.value("SELECT to_regclass('xmm.spectrum')::text")
-    if not table:
-        return []
-    try:
-        cols = {r[0] for r in db.rows("SELECT attname FROM pg_attribute WHERE attrelid = 'xmm.spectrum'::regclass"
-                                      " AND attnum > 0 AND NOT attisdropped")[1]}
-        if "detid" not in cols:
-            return []
-        pick = [c for c in ("spectrum_id", "detid", "obs_id", "instrument", "exposure", "file") if c in cols]
-        q = sql.SQL("SELECT {}, {} AS counts FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
-                    " WHERE d.srcid = %s {} {} ORDER BY 2, 3").format(
-            sql.SQL(", ").join(sql.SQL("s.") + sql.Identifier(c) for c in pick),
-            sql.SQL("s.total_counts") if "total_counts" in cols else sql.SQL("NULL"),
-            sql.SQL("AND s.kind = 'source'") if "kind" in cols else sql.SQL(""),
-            sql.SQL("AND d.detid = %s") if detid else sql.SQL(""))
-        return db.dicts(q, (srcid, detid) if detid else (srcid,))
-    except psycopg.Error:
-        return []
+    """The source's stored source spectra (of one detection, with detid), fewest counts first."""
+    return db.dicts("SELECT s.spectrum_id, s.detid, s.obs_id, s.instrument, s.exposure, s.file, s.total_counts AS counts"
+                    "  FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
+                    " WHERE d.srcid = %s AND s.kind = 'source' AND (%s::bigint IS NULL OR d.detid = %s::bigint)"
+                    " ORDER BY 2, 3", (srcid, detid, detid))
 
 
 def _fit_models(db) -> list[str]:
