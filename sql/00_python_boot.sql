@@ -20,12 +20,12 @@ rows = plpy.execute("""
                              WHERE d.datname = pg_catalog.current_database())
        AND s.setrole = 0 AND cfg LIKE 'xmm.python_lib_dir=%'""")
 if not rows or not rows[0]['dir']:
-    plpy.error('xmmdb: the Python lib dir of this database is not configured',
+    plpy.error('the Python lib dir of this database is not configured', sqlstate='55000',
                hint="ALTER DATABASE %s SET xmm.python_lib_dir = '<venv>/lib/python3.11/site-packages' "
                     "(xmmdb init does this)" % plpy.quote_ident(plpy.execute('SELECT pg_catalog.current_database() AS d')[0]['d']))
 lib = rows[0]['dir']
 if not os.path.isdir(lib):
-    plpy.error('xmmdb: xmm.python_lib_dir %s is not a directory readable by the server' % lib)
+    plpy.error('xmm.python_lib_dir %s is not a directory readable by the server' % lib, sqlstate='55000')
 before = list(sys.path)
 site.addsitedir(lib)  # processes the venv's .pth files too
 sys.path[:] = [p for p in sys.path if p not in before] + before  # the venv wins over system packages
@@ -41,8 +41,8 @@ import xmmdb, xmmdb.server
 # The SQL of this database and the Python it calls must be one release.
 installed = plpy.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'xmmdb'")[0]['extversion']
 if xmmdb.__version__ != installed:
-    plpy.error('xmmdb: this database has the xmmdb extension %s, but the server imports the xmmdb Python package %s '
-               '(from %s)' % (installed, xmmdb.__version__, lib),
+    plpy.error('this database has the xmmdb extension %s, but the server imports the xmmdb Python package %s '
+               '(from %s)' % (installed, xmmdb.__version__, lib), sqlstate='55000',
                hint='bring them to one version: `xmmdb init` upgrades the database (ALTER EXTENSION xmmdb UPDATE), '
                     '`make install venv` installs the package of the checkout; then reconnect')
 xmmdb.server.configure()
@@ -71,7 +71,8 @@ BEGIN
   IF context IS NOT NULL AND left(sqlstate, 2) IN ('38', 'XX') THEN
     RAISE EXCEPTION USING MESSAGE = message, DETAIL = context, ERRCODE = sqlstate;
   END IF;
-  message := regexp_replace(message, '^(xmmdb|plpy\.Error): ', '');
+  -- each PL/Python level names the exception before the message: spiexceptions.X: plpy.Error: xmmdb: …
+  message := regexp_replace(message, '^((spiexceptions\.\w+|plpy\.\w+|xmmdb): )+', '');
   IF coalesce(hint, '') IN ('', 'None') THEN
     RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate;
   END IF;

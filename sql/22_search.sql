@@ -8,7 +8,10 @@
 CREATE FUNCTION xmm.search_sql(q text, target text,
                                OUT result text, OUT message text, OUT hint text, OUT sqlstate text)
 LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+try:
+    GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+except plpy.SPIError as exc:   # the boot's error (no lib dir, another release) as data too
+    return {'result': None, 'message': exc.args[0], 'hint': (exc.spidata or [None] * 3)[2], 'sqlstate': exc.sqlstate}
 from xmmdb.pg import Spi; from xmmdb.sqlsafe import outcome; from xmmdb.search import to_sql
 return outcome(to_sql, Spi(plpy), q, target)
 $$;
@@ -44,12 +47,24 @@ COMMENT ON FUNCTION xmm.xmm_search_detections(text) IS
 -- IAU names, observation targets); CDS Sesame only with SET xmm.sesame = on.
 -- One row, or none when the name is unknown. (The argument is unnamed: a
 -- parameter may not share the name of an output column.)
-CREATE FUNCTION xmm.xmm_resolve(text)
+CREATE FUNCTION xmm.python_resolve(text)
 RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text)
 LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
 GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
 from xmmdb.pg import Spi, call; from xmmdb.search import resolve_rows
 return call(plpy, resolve_rows, Spi(plpy), args[0])
 $$;
+
+CREATE FUNCTION xmm.xmm_resolve(text)
+RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text)
+LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
+DECLARE msg text; hint text; state text; ctx text;
+BEGIN
+  RETURN QUERY SELECT * FROM xmm.python_resolve($1);
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
+                          ctx = PG_EXCEPTION_CONTEXT;
+  PERFORM xmm.raise_error(msg, hint, state, ctx);
+END $$;
 COMMENT ON FUNCTION xmm.xmm_resolve(text) IS
   'Position of a name (M 31, NGC 0224, 4XMM J..., an observation target) or of written coordinates, offline';

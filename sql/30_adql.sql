@@ -5,7 +5,10 @@
 
 CREATE FUNCTION xmm.adql_sql(query text, OUT result text, OUT message text, OUT hint text, OUT sqlstate text)
 LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+try:
+    GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
+except plpy.SPIError as exc:   # the boot's error (no lib dir, another release) as data too
+    return {'result': None, 'message': exc.args[0], 'hint': (exc.spidata or [None] * 3)[2], 'sqlstate': exc.sqlstate}
 from xmmdb.pg import Spi; from xmmdb.sqlsafe import outcome; from xmmdb.adql import to_sql
 return outcome(to_sql, Spi(plpy), query)
 $$;

@@ -100,7 +100,7 @@ GRANT USAGE ON SCHEMA tap_schema TO PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA tap_schema TO PUBLIC;
 
 -- Tables of schema xmm that are bookkeeping, not data, and stay out of TAP
--- even when they carry a comment. Other issues add their internal tables here.
+-- even when they carry a comment. A new internal table is added to this list.
 CREATE TABLE xmm.tap_unpublished (table_name text PRIMARY KEY);
 INSERT INTO xmm.tap_unpublished VALUES ('load_log'), ('tap_unpublished'), ('fit_cache'), ('name_cache'), ('photon_cell');
 COMMENT ON TABLE xmm.tap_unpublished IS 'Tables of schema xmm that TAP_SCHEMA does not publish (bookkeeping, caches)';

@@ -25,7 +25,7 @@ from xmmdb_loader import database
 from xmmdb_loader.cli import LOADERS, sample_files
 from xmmdb_loader.dsn import with_dbname
 
-RELEASE_COMMITS = {"0.1.0": "064a1eb", "0.2.0": "b6062d9", "0.3.0": "6a6a2b2", "0.4.0": "2a41adf"}   # a commit whose loader and sql/ made each release
+RELEASE_COMMITS = {"0.1.0": "064a1eb", "0.2.0": "b6062d9", "0.3.0": "6a6a2b2", "0.4.0": "2a41adf", "0.5.0": "c85aa01"}   # a commit whose loader and sql/ made each release
 PREVIOUS = sorted(RELEASE_COMMITS)          # every earlier release upgrades, through the ones between
 
 # What describes a database's xmmdb objects: one row per object, (kind, name, definition).
@@ -224,10 +224,16 @@ def test_a_session_whose_package_differs_from_the_extension_is_told_so(upgraded)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE pg_extension SET extversion = '0.0.1' WHERE extname = 'xmmdb'")
     try:
-        with psycopg.connect(dsn) as conn, pytest.raises(psycopg.Error) as err:
-            conn.execute("SELECT * FROM xmm_resolve('M 82')")
-        assert "extension 0.0.1" in str(err.value) and f"package {xmmdb.__version__}" in str(err.value)
-        assert "xmmdb init" in err.value.diag.message_hint and "reconnect" in err.value.diag.message_hint
+        with psycopg.connect(dsn) as conn:
+            for call in ("SELECT * FROM xmm_resolve('M 82')", "SELECT count(*) FROM xmm_search('M82')",
+                         f"SELECT count(*) FROM xmm_lightcurve({PULSAR}, 100)"):   # three ways of calling Python
+                with pytest.raises(psycopg.Error) as err:
+                    conn.execute(call)
+                conn.rollback()
+                message = err.value.diag.message_primary
+                assert message.startswith("this database has the xmmdb extension 0.0.1") and \
+                    f"package {xmmdb.__version__}" in message, (call, message)
+                assert "xmmdb init" in err.value.diag.message_hint and "reconnect" in err.value.diag.message_hint
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("UPDATE pg_extension SET extversion = %s WHERE extname = 'xmmdb'",

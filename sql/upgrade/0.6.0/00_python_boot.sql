@@ -1,0 +1,3 @@
+-- The boot's errors (no lib dir, a package of another release) carry SQLSTATE 55000 and
+-- reach users through the fronts as messages with their hints.
+-- functions of sql/00_python_boot.sql

@@ -1,0 +1,3 @@
+-- xmm_resolve reports its errors as every public function does (a PL/pgSQL front over
+-- xmm.python_resolve): the message as written, with its hint and SQLSTATE.
+-- functions of sql/22_search.sql

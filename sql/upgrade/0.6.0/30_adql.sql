@@ -1,0 +1,2 @@
+-- The boot's errors reach ADQL users as messages, as every other error does.
+-- functions of sql/30_adql.sql
