@@ -96,3 +96,12 @@ def test_an_fdot_grid_finds_nothing_in_a_constant_source_at_low_frequencies():
     t = np.sort(start[k] + rng.random(1500) * length[k])
     r = pg.search({"o": t}, 2 / T, 0.05, oversample=2, windows={"o": [(start, stop, 1500)]}, fdot_max=2e-8)
     assert r["fap"] > 0.01, (r["best_frequency"], r["best_fdot"], r["best_power"])
+
+
+def test_the_cost_bound_counts_the_window_as_well_as_the_photons():
+    """Ten photons behind 20,000 short GTIs: the window's 40,000 edges are summed at every
+    frequency as the photons are, so the search is refused before it starts, not run for minutes."""
+    start = np.arange(20_000) * 5.0
+    t = np.sort(np.random.default_rng(16).choice(start, 10) + 1.0)
+    with pytest.raises(XmmError, match="too large"):
+        pg.search({"o": t}, 0.01, 5.0, oversample=2, windows={"o": [(start, start + 4.0, 10)]})

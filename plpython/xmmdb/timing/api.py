@@ -64,8 +64,8 @@ PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, **SEARCH_OPTIONS, "radius": (POSITIVE, 
 
 def _options(options, spec: dict, function: str) -> dict:
     opts = parse(options, spec, function)
-    if opts.get("combine") not in (None, "auto", "coherent", "incoherent"):
-        raise XmmError(f"{function}: unknown combine {opts['combine']!r}: use 'auto', 'coherent' or 'incoherent'")
+    if opts.get("combine") is not None and opts["combine"] not in pg.COMBINE:
+        raise XmmError(f"{function}: unknown combine {opts['combine']!r}: use " + ", ".join(map(repr, pg.COMBINE)))
     if opts.get("instrument") is not None:
         name = camera(opts["instrument"])
         if name is None:
@@ -239,16 +239,14 @@ def _search(db, sel, slow, fmin, fmax, opts, notice, max_work=None) -> dict:
     windows = {o: [(e.start, e.stop, int(np.sum(keys == "|".join(e.key)))) for e in sel.exposures
                    if e.obs_id == o] for o in epochs}
     if fmin is None or max_work:   # a blind search: the band follows the data, within a cost bound
-        if pg.combination(epochs, opts["combine"]) == "coherent" and epochs:
-            span = max(v[-1] for v in epochs.values()) - min(v[0] for v in epochs.values())
-        else:
-            span = max((np.ptp(v) for v in epochs.values() if len(v) > 1), default=0.0)
+        span = pg.searched_span(epochs, opts["combine"])
         if fmin is None:
             fmin = 2.0 / span if span > 0 else 1e-3
         if max_work and span > 0 and len(t):
             cell = pg.FDOT_CELL / (opts["oversample"] * span * span)
             n_fdot = 2 * np.floor(opts["fdot_max"] / cell) + 1
-            top = fmin + max_work / (len(t) * opts["harmonics"] * n_fdot) / (opts["oversample"] * span)
+            points = len(t) + sum(pg.Window(w, 0.0).edge_count(opts["fdot_max"]) for w in windows.values() if w)
+            top = fmin + max_work / (points * opts["harmonics"] * n_fdot) / (opts["oversample"] * span)
             if top < fmax:
                 _tell([f"searched up to {top:.4g} Hz, not {fmax:.4g} Hz: the cost bound of one source"], notice)
                 fmax = top

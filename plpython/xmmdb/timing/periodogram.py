@@ -108,6 +108,12 @@ class Window:
         self.exposures = [(a, b, w / total) for a, b, w in self.exposures] if total > 0 else []
         self.t0 = t0
 
+    def edge_count(self, fdot: float = 0.0) -> int:
+        """The points harmonics() sums over: each interval's two ends (in pieces, three sums, with fdot)."""
+        if not fdot:
+            return sum(2 * len(a) for a, _, _ in self.exposures)
+        return sum(6 * len(split_intervals(a, b, piece_length(fdot))[0]) for a, b, _ in self.exposures)
+
     def harmonics(self, freqs: np.ndarray, ms: list, fdot: float = 0.0, tm: float = 0.0) -> np.ndarray:
         """W_m(f) for each m of ms: a (len(ms), K) complex array (two rows at a time: the
         memory of a harmonic, not of all of them). With a frequency derivative (phase
@@ -122,7 +128,7 @@ class Window:
             inverse = np.where(freqs > 0, 1.0 / freqs, 0.0)
         for a, b, w in self.exposures:
             if fdot:   # pieces short enough for the linear phase
-                a, b = split_intervals(a, b, np.sqrt(0.008 / abs(fdot)))
+                a, b = split_intervals(a, b, piece_length(fdot))
             edges = np.concatenate([b, a])
             sign = np.concatenate([np.ones(len(b)), -np.ones(len(a))]) * (w / np.sum(b - a))
             extra = c = None
@@ -139,6 +145,11 @@ class Window:
                 s = s - fdot * s1 * inverse + fdot * fdot * s2 * inverse * inverse if fdot else s
                 out[row] += np.where(freqs > 0, s * inverse / (2j * np.pi * m), w)
         return out
+
+
+def piece_length(fdot: float) -> float:
+    """The longest interval whose phase is linear to fdot L^2 / 8 <= 0.001 cycle."""
+    return float(np.sqrt(0.008 / abs(fdot)))
 
 
 def split_intervals(a: np.ndarray, b: np.ndarray, longest: float) -> tuple[np.ndarray, np.ndarray]:
@@ -245,17 +256,29 @@ MAX_DRIFT = 0.1                  # |fdot| T / 2 <= MAX_DRIFT f: a pulsar's frequ
 COHERENT_FILL = 1.0 / 3.0        # observations are phase-connected when their spans fill this much of the whole
 
 
+COMBINE = ("auto", "coherent", "incoherent")
+
+
 def combination(epochs: dict, combine: str) -> str:
     """'coherent' or 'incoherent': how several observations are searched. auto: coherently when
     their spans fill at least COHERENT_FILL of the time from the first photon to the last (close
     observations, whose gaps a phase carries across), else each on its own with the powers added."""
-    if combine not in ("auto", "coherent", "incoherent"):
+    if combine not in COMBINE:
         raise XmmError(f"unknown combine {combine!r}: use 'auto', 'coherent' or 'incoherent'")
     if len(epochs) < 2 or combine != "auto":
         return "coherent" if len(epochs) < 2 else combine
     whole = max(t[-1] for t in epochs.values()) - min(t[0] for t in epochs.values())
     filled = sum(t[-1] - t[0] for t in epochs.values())
     return "coherent" if whole > 0 and filled >= COHERENT_FILL * whole else "incoherent"
+
+
+def searched_span(epochs: dict, combine: str) -> float:
+    """T of the search: from the first photon to the last when the observations are searched
+    coherently, else the longest observation's."""
+    spans = [t[-1] - t[0] for t in epochs.values() if len(t)]
+    if combination(epochs, combine) == "coherent" and epochs:
+        return max(t[-1] for t in epochs.values()) - min(t[0] for t in epochs.values())
+    return max(spans, default=0.0)
 
 
 def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics: int = 2,
@@ -289,7 +312,7 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
         raise XmmError(f"the H-test searches one coherent photon set; these photons come from {len(epochs)} "
                        "observations too far apart to connect",
                        hint='choose one with {"obs_id": …}, or use {"method": "z2"}, which adds observations')
-    span = max(t[-1] - t[0] for t in epochs.values())
+    span = searched_span(epochs, "incoherent")   # one epoch each now: its span
     if span <= 0:
         raise XmmError("the photons span no time")
     df = 1.0 / (oversample * span)
@@ -297,7 +320,10 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
     dfdot = FDOT_CELL / (oversample * span * span)
     fdots = dfdot * np.arange(-np.floor(fdot_max / dfdot), np.floor(fdot_max / dfdot) + 1) if fdot_max else np.zeros(1)
     n_harm = H_HARMONICS if method == "h" else harmonics
-    work = n_photons * nf * n_harm * len(fdots)
+    window = {o: Window(windows[o], float(t[0])) if windows and windows.get(o) else None for o, t in epochs.items()}
+    # the window's interval edges are summed like photons (three times, in pieces, with an fdot grid)
+    edges = sum(w.edge_count(fdot_max) for w in window.values() if w is not None)
+    work = (n_photons + edges) * nf * n_harm * len(fdots)
     if nf > MAX_FREQUENCIES or work > MAX_WORK:
         raise XmmError(f"{nf:,} frequencies x {len(fdots):,} fdot x {n_photons:,} photons is too large a search "
                        f"(df = {df:.3g} Hz for a {span:,.0f} s span)",
@@ -308,7 +334,6 @@ def search(epochs: dict, fmin: float, fmax: float, method: str = "z2", harmonics
                        f"{work * SECONDS_PER_OPERATION:,.0f} s, more than the statement timeout of {budget_s:g} s",
                        hint="narrow fmin..fmax, lower oversample or harmonics, or raise statement_timeout",
                        sqlstate="54000")
-    window = {o: Window(windows[o], float(t[0])) if windows and windows.get(o) else None for o, t in epochs.items()}
     freqs = fmin + df * np.arange(nf)
     power, best_fdot = np.full(nf, -np.inf), np.zeros(nf)
     for fd in fdots:
