@@ -12,7 +12,7 @@
 
 CREATE FUNCTION xmm.python_boot() RETURNS void
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
-import os, site, sys, tempfile
+import os, site, sys
 rows = plpy.execute("""
     SELECT pg_catalog.split_part(cfg, '=', 2) AS dir
       FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) AS cfg
@@ -31,7 +31,7 @@ site.addsitedir(lib)  # processes the venv's .pth files too
 sys.path[:] = [p for p in sys.path if p not in before] + before  # the venv wins over system packages
 # A backend must not fork worker pools or look for a display or the network.
 os.environ.update(OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND='Agg',
-                  MPLCONFIGDIR=os.path.join(tempfile.gettempdir(), 'xmmdb-mpl-%d' % os.getuid()))
+                  MPLCONFIGDIR=os.path.join(os.environ.get('TMPDIR') or '/tmp', 'xmmdb-mpl-%d' % os.getuid()))
 try:
     import xmmdb.interrupts
     xmmdb.interrupts.save_handlers()   # PostgreSQL's, before any library can replace them

@@ -43,10 +43,49 @@ BEGIN RETURN QUERY EXECUTE xmm.xmm_to_sql(q, 'detection'); END $$;
 COMMENT ON FUNCTION xmm.xmm_search_detections(text) IS
   'Detections matching a search-language query (cones on the detection position ra, dec)';
 
--- Name or coordinates -> position, offline (OpenNGC, xmm.name_cache, catalogue
--- IAU names, observation targets); CDS Sesame only with SET xmm.sesame = on.
--- One row, or none when the name is unknown. (The argument is unnamed: a
--- parameter may not share the name of an output column.)
+-- A name -> its position, offline, in SQL (no Python: a new session's first
+-- xmm_resolve of a name costs a few index lookups). The first that knows the
+-- name wins: OpenNGC (NGC/IC, Messier, common names and the cross-identifiers
+-- OpenNGC lists), xmm.name_cache, the catalogue's IAU names ('4XMM J...', the
+-- prefix and spaces optional), the observation targets (their mean pointing).
+-- Names compare by xmm.name_key(). One row, or none.
+CREATE FUNCTION xmm.named_position(text)
+RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text)
+LANGUAGE plpgsql STABLE STRICT SET search_path = xmm, public, pg_temp AS $$
+DECLARE
+  k text := xmm.name_key($1);
+  iau text := substring(regexp_replace(upper($1), '[[:space:]]+', '', 'g')
+                        FROM '^(?:4XMM)?J?([0-9]{6}\.[0-9][+-][0-9]{6})$');
+BEGIN
+  RETURN QUERY SELECT o.label, o.ra, o.dec, 'OpenNGC'
+                 FROM xmm.object_name n JOIN xmm.ngc_object o USING (object) WHERE n.key = k;
+  IF FOUND THEN RETURN; END IF;
+  RETURN QUERY SELECT c.name, c.ra, c.dec, c.origin || ' (cached)' FROM xmm.name_cache c WHERE c.key = k;
+  IF FOUND THEN RETURN; END IF;
+  RETURN QUERY SELECT s.iauname, s.sc_ra, s.sc_dec, 'catalogue' FROM xmm.source s
+                WHERE s.iauname = ANY (ARRAY[$1, '4XMM J' || iau]) LIMIT 1;
+  IF FOUND THEN RETURN; END IF;
+  -- the mean of the pointings' unit vectors, so that targets at RA 359.9 and 0.1 average to 0
+  RETURN QUERY
+    SELECT t.name, CASE WHEN t.lon < 0 THEN t.lon + 360 ELSE t.lon END, t.lat,
+           format('observation target (%s observations)', t.n)
+      FROM (SELECT min(o.target) AS name, count(*) AS n,
+                   degrees(atan2(avg(cos(radians(o.dec_pnt)) * sin(radians(o.ra_pnt))),
+                                 avg(cos(radians(o.dec_pnt)) * cos(radians(o.ra_pnt))))) AS lon,
+                   degrees(atan2(avg(sin(radians(o.dec_pnt))),
+                                 sqrt(avg(cos(radians(o.dec_pnt)) * cos(radians(o.ra_pnt))) ^ 2
+                                      + avg(cos(radians(o.dec_pnt)) * sin(radians(o.ra_pnt))) ^ 2))) AS lat
+              FROM xmm.observation o
+             WHERE xmm.name_key(o.target) = k AND o.ra_pnt IS NOT NULL) AS t
+     WHERE t.n > 0;
+END $$;
+COMMENT ON FUNCTION xmm.named_position(text) IS
+  'Position of a name from the offline tables (OpenNGC, name cache, IAU names, observation targets), or no row';
+
+-- Name or coordinates -> position (xmmdb.search.names): a name from the
+-- tables above, a position written out, and only with SET xmm.sesame = on,
+-- CDS Sesame over the network (its answers are cached). (The argument is
+-- unnamed: a parameter may not share the name of an output column.)
 CREATE FUNCTION xmm.python_resolve(text)
 RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text)
 LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
@@ -55,11 +94,17 @@ from xmmdb.pg import Spi, call; from xmmdb.search import resolve_rows
 return call(plpy, resolve_rows, Spi(plpy), args[0])
 $$;
 
+-- A name in the tables needs no Python; anything else (a position written
+-- out, an unknown name, text too long to be a name) goes to the resolver.
 CREATE FUNCTION xmm.xmm_resolve(text)
 RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text)
 LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
 DECLARE msg text; hint text; state text; ctx text;
 BEGIN
+  IF length($1) <= 256 THEN   -- xmmdb.search.names.MAX_NAME_LENGTH
+    RETURN QUERY SELECT * FROM xmm.named_position(btrim($1));
+    IF FOUND THEN RETURN; END IF;
+  END IF;
   RETURN QUERY SELECT * FROM xmm.python_resolve($1);
 EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,

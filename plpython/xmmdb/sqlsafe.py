@@ -12,13 +12,10 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 from .errors import XmmError
 
@@ -135,7 +132,6 @@ class Table:
     name: str                 # e.g. 'source'
     sql: str                  # schema-qualified, quoted: xmm.source
     columns: dict[str, Column] = field(default_factory=dict)
-    doc: str = ""
     schema: str = "xmm"
 
     @property
@@ -155,6 +151,8 @@ class Table:
 def unknown(kind: str, name: str, known, column: int | None = None, hint: str | None = None,
             sqlstate: str = SYNTAX) -> XmmError:
     """`unknown column 'sc_det_mll' (did you mean sc_det_ml?)`; the hint says where."""
+    import difflib   # only for a mistake: a session's first query need not import it
+
     close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
     msg = f"unknown {kind} '{name}'" + (f" (did you mean {close[0]}?)" if close else "")
     return XmmError(msg, hint=where(column, hint), sqlstate=sqlstate)
@@ -171,15 +169,13 @@ _CATALOG_SQL = """
 SELECT n.nspname AS schema_name, c.relname AS table_name,
        quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_sql,
        a.attname AS column_name, quote_ident(a.attname) AS column_sql,
-       format_type(a.atttypid, a.atttypmod) AS type,
-       coalesce(col_description(c.oid, a.attnum), '') AS doc,
-       coalesce(obj_description(c.oid, 'pg_class'), '') AS table_doc
+       format_type(a.atttypid, a.atttypmod) AS type
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
    AND left(c.relname, 3) <> 'pg_'
- ORDER BY n.nspname, c.relname, a.attnum"""
+ ORDER BY n.nspname, c.relname, a.attnum"""  # no descriptions: reading pg_description costs a new session 10 ms
 
 # What TAP publishes (sql/80_tap_schema.sql), when the database has TAP_SCHEMA.
 _PUBLISHED_SQL = """
@@ -214,9 +210,8 @@ class Catalog:
             tkey = f"{r['schema_name']}.{r['table_name']}"
             if keep is not None and f"{tkey}.{r['column_name']}" not in keep:
                 continue
-            t = tables.setdefault(tkey, Table(r["table_name"], r["table_sql"], doc=r["table_doc"],
-                                              schema=r["schema_name"]))
-            t.columns[r["column_name"]] = Column(r["column_name"], r["column_sql"], r["type"], r["doc"])
+            t = tables.setdefault(tkey, Table(r["table_name"], r["table_sql"], schema=r["schema_name"]))
+            t.columns[r["column_name"]] = Column(r["column_name"], r["column_sql"], r["type"])
         catalog = cls(tables, schemas[0])
         if cache:
             _catalog_cache[key] = catalog
@@ -250,12 +245,17 @@ def _lalr(package: str, filename: str, write_tables: bool = False):
     then costs ~5 ms instead of the ~120 ms of building the LALR tables. The tables are read only
     from the installed package, which only its installer can write (they are a pickle), and
     lark rebuilds when their hash does not match the grammar, lark and Python."""
+    import importlib
+    import os
+
     import lark
 
-    source = resources.files(package).joinpath(filename)
-    tables = source.with_name(filename + ".tables") if isinstance(source, Path) else None
-    cache = str(tables) if tables is not None and (write_tables or tables.is_file()) else False
-    return lark.Lark(source.read_text(), parser="lalr", lexer="basic", propagate_positions=True,
+    source = os.path.join(os.path.dirname(importlib.import_module(package).__file__), filename)
+    tables = source + ".tables"
+    cache = tables if write_tables or os.path.isfile(tables) else False
+    with open(source, encoding="utf-8") as f:
+        grammar = f.read()
+    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
                      maybe_placeholders=False, cache=cache)
 
 

@@ -85,7 +85,7 @@ class Transpiler:
         for name, (typ, expr, doc) in spec["derived"].items():
             if name not in columns:
                 columns[name] = Column(name, expr.format(t=base.name), typ, doc, derived=True)
-        self.table = Table(base.name, base.sql, columns, base.doc, base.schema)
+        self.table = Table(base.name, base.sql, columns, base.schema)
         self.position = spec["position"]
         self.resolver = resolver
         self.q = ""

@@ -1,12 +1,13 @@
 """Positions from names or coordinates, offline first (`xmm_resolve`).
 
-Order: coordinates written out (`10.68 41.27`, `00h42m44.3s +41d16m09s`,
-`00:42:44.3 +41:16:09`, `00 42 44.3 +41 16 09`); the OpenNGC names shipped
-with the extension (NGC/IC, Messier, common names and the cross-identifiers
-OpenNGC lists); the name cache; the catalogue's own IAU names; the targets of
-the observations; and only when `SET xmm.sesame = on`, CDS Sesame over the
-network (its answers are cached). Names are compared by `xmm.name_key()`, so
-`M 31`, `m31`, `Messier 31`, `NGC224` and `NGC 0224` are one name.
+Order: a name in the database's tables, looked up in SQL by
+`xmm.named_position()` (OpenNGC's NGC/IC, Messier, common names and
+cross-identifiers, the name cache, the catalogue's IAU names, the observation
+targets; compared by `xmm.name_key()`, so `M 31`, `m31`, `Messier 31`,
+`NGC224` and `NGC 0224` are one name); coordinates written out (`10.68 41.27`,
+`00h42m44.3s +41d16m09s`, `00:42:44.3 +41:16:09`, `00 42 44.3 +41 16 09`);
+and only when `SET xmm.sesame = on`, CDS Sesame over the network (its
+answers are cached).
 """
 
 from __future__ import annotations
@@ -110,14 +111,7 @@ class Resolver:
         if len(text) > MAX_NAME_LENGTH:
             raise XmmError(f"a name or position is at most {MAX_NAME_LENGTH} characters long, "
                            f"not {len(text)}", sqlstate="22023")
-        coords = parse_coordinates(text)
-        if coords:
-            return Position(text, coords[0], coords[1], "coordinates")
-        for finder in (self._openngc, self._cache, self._iauname, self._target, self._sesame):
-            found = finder(text)
-            if found:
-                return found
-        return None
+        return self._named(text) or self._coordinates(text) or self._sesame(text)
 
     def position(self, text: str, column: int | None = None) -> Position:
         """Like resolve, but a name that cannot be resolved is an error for humans."""
@@ -129,43 +123,14 @@ class Resolver:
                                 "e.g. cone('10.68 41.27', '10arcmin')"))
         return found
 
-    def _one(self, sql: str, value, typ: str = "text") -> Position | None:
-        rows = query(self.db, sql, (value,), (typ,))
-        if not rows or rows[0]["ra"] is None:
-            return None
-        r = rows[0]
-        return Position(r["name"], float(r["ra"]), float(r["dec"]), r["origin"])
+    def _named(self, text):
+        rows = query(self.db, "SELECT * FROM xmm.named_position($1)", (text,), ("text",))
+        return Position(rows[0]["name"], rows[0]["ra"], rows[0]["dec"], rows[0]["origin"]) if rows else None
 
-    def _openngc(self, text):
-        return self._one("SELECT o.label AS name, o.ra, o.dec, 'OpenNGC' AS origin"
-                         "  FROM xmm.object_name n JOIN xmm.ngc_object o USING (object)"
-                         " WHERE n.key = xmm.name_key($1)", text)
-
-    def _cache(self, text):
-        return self._one("SELECT name, ra, dec, origin || ' (cached)' AS origin FROM xmm.name_cache"
-                         " WHERE key = xmm.name_key($1)", text)
-
-    def _iauname(self, text):
-        core = re.sub(r"\s+", "", text.upper())
-        m = re.fullmatch(r"(?:4XMM)?J?(\d{6}\.\d[+-]\d{6})", core)
-        names = [text] + (["4XMM J" + m.group(1)] if m else [])
-        return self._one("SELECT iauname AS name, sc_ra AS ra, sc_dec AS dec, 'catalogue' AS origin"
-                         "  FROM xmm.source WHERE iauname = ANY($1) LIMIT 1", names, "text[]")
-
-    def _target(self, text):
-        # the mean pointing (a mean of unit vectors) of the observations of this target
-        rows = query(self.db, """
-            SELECT min(target) AS name, count(*) AS n,
-                   avg(cos(radians(dec_pnt)) * cos(radians(ra_pnt))) AS x,
-                   avg(cos(radians(dec_pnt)) * sin(radians(ra_pnt))) AS y, avg(sin(radians(dec_pnt))) AS z
-              FROM xmm.observation
-             WHERE xmm.name_key(target) = xmm.name_key($1) AND ra_pnt IS NOT NULL""", (text,), ("text",))
-        if not rows or not rows[0]["n"]:
-            return None
-        r = rows[0]
-        ra = math.degrees(math.atan2(r["y"], r["x"])) % 360.0
-        dec = math.degrees(math.atan2(r["z"], math.hypot(r["x"], r["y"])))
-        return Position(r["name"], ra, dec, f"observation target ({r['n']} observations)")
+    @staticmethod
+    def _coordinates(text):
+        coords = parse_coordinates(text)
+        return Position(text, coords[0], coords[1], "coordinates") if coords else None
 
     def _online_enabled(self) -> bool:
         if self.online is not None:

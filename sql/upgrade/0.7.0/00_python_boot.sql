@@ -1,0 +1,2 @@
+-- The boot no longer imports tempfile (25 ms of a new session's first call).
+-- functions of sql/00_python_boot.sql

@@ -1,0 +1,3 @@
+-- Names are looked up in SQL (xmm.named_position): a new session's first
+-- xmm_resolve of a name needs no Python.
+-- functions of sql/22_search.sql
