@@ -99,6 +99,7 @@ test-py:
 
 fuzz: start
 	XMMDB_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q tests -k fuzz
+	XMMDB_ALL_RELEASES=1 $(PY) -m pytest -q tests/test_upgrade.py   # from every release, not only the oldest and newest
 
 bench: db
 	$(PY) -m bench.run $(BENCH_ARGS)

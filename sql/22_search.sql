@@ -2,30 +2,11 @@
 -- over xmmdb.search. The SQL a query becomes reads only whitelisted columns,
 -- quotes every literal and uses the Q3C index for cones.
 
--- Errors for humans: the Python side returns an XmmError as data (message,
--- hint, SQLSTATE) and xmm.raise_error raises it as it is.
-
-CREATE FUNCTION xmm.search_sql(q text, target text,
-                               OUT result text, OUT message text, OUT hint text, OUT sqlstate text)
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-try:
-    GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-except plpy.SPIError as exc:   # the boot's error (no lib dir, another release) as data too
-    return {'result': None, 'message': exc.args[0], 'hint': (exc.spidata or [None] * 3)[2], 'sqlstate': exc.sqlstate}
-from xmmdb.pg import Spi; from xmmdb.sqlsafe import outcome; from xmmdb.search import to_sql
-return outcome(to_sql, Spi(plpy), q, target)
-$$;
-
 -- The SELECT a query becomes: xmm_to_sql('M82 AND is_ulx').
 -- target: 'source' (as xmm_search) or 'detection' (as xmm_search_detections).
-CREATE FUNCTION xmm.xmm_to_sql(q text, target text DEFAULT 'source') RETURNS text
-LANGUAGE plpgsql VOLATILE SET search_path = xmm, public, pg_temp AS $$
-DECLARE r record;
-BEGIN
-  r := xmm.search_sql(q, target);
-  PERFORM xmm.raise_error(r.message, r.hint, r.sqlstate);
-  RETURN r.result;
-END $$;
+-- python front: xmmdb.search.to_sql(db, q, target)
+CREATE FUNCTION xmm.xmm_to_sql(q text, target text DEFAULT 'source')
+RETURNS text VOLATILE;
 COMMENT ON FUNCTION xmm.xmm_to_sql(text, text) IS
   'The SQL a search-language query becomes (see docs/search.md), e.g. xmm_to_sql(''M82 AND is_ulx'')';
 
@@ -86,13 +67,9 @@ COMMENT ON FUNCTION xmm.named_position(text) IS
 -- tables above, a position written out, and only with SET xmm.sesame = on,
 -- CDS Sesame over the network (its answers are cached). (The argument is
 -- unnamed: a parameter may not share the name of an output column.)
+-- python: xmmdb.search.resolve_rows(db, args[0])
 CREATE FUNCTION xmm.python_resolve(text)
-RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text)
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import Spi, call; from xmmdb.search import resolve_rows
-return call(plpy, resolve_rows, Spi(plpy), args[0])
-$$;
+RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text) VOLATILE;
 
 -- A name in the tables needs no Python; anything else (a position written
 -- out, an unknown name, text too long to be a name) goes to the resolver.

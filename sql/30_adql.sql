@@ -3,27 +3,12 @@
 -- service runs the text xmm_adql returns in a read-only transaction;
 -- xmm_adql_run runs it here and returns each row as a json object.
 
-CREATE FUNCTION xmm.adql_sql(query text, OUT result text, OUT message text, OUT hint text, OUT sqlstate text)
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-try:
-    GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-except plpy.SPIError as exc:   # the boot's error (no lib dir, another release) as data too
-    return {'result': None, 'message': exc.args[0], 'hint': (exc.spidata or [None] * 3)[2], 'sqlstate': exc.sqlstate}
-from xmmdb.pg import Spi; from xmmdb.sqlsafe import outcome; from xmmdb.adql import to_sql
-return outcome(to_sql, Spi(plpy), query)
-$$;
-
 -- The PostgreSQL SELECT an ADQL query becomes, e.g.
 --   xmm_adql('SELECT TOP 5 iauname FROM xmm.source WHERE CONTAINS(POINT(''ICRS'', sc_ra, sc_dec),
 --             CIRCLE(''ICRS'', 148.97, 69.68, 0.05)) = 1')
-CREATE FUNCTION xmm.xmm_adql(query text) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
-DECLARE r record;
-BEGIN
-  r := xmm.adql_sql(query);
-  PERFORM xmm.raise_error(r.message, r.hint, r.sqlstate);
-  RETURN r.result;
-END $$;
+-- python front: xmmdb.adql.to_sql(db, query)
+CREATE FUNCTION xmm.xmm_adql(query text)
+RETURNS text STABLE;
 COMMENT ON FUNCTION xmm.xmm_adql(text) IS
   'The PostgreSQL (Q3C) SELECT an ADQL query becomes (see docs/adql.md)';
 

@@ -51,21 +51,13 @@ CREATE INDEX fit_cache_used_idx ON xmm.fit_cache (last_used);
 COMMENT ON TABLE xmm.fit_cache IS 'Spectral fit results by (detection, instrument, model, options); cleared for a detection when its products are reloaded';
 
 -- The computation (no cache): thin body over xmmdb.spectral.store.
+-- python: xmmdb.spectral.store.fit_detection_row(db, detid, instrument, model, options)
 CREATE FUNCTION xmm.fit_compute(detid bigint, instrument text, model text, options jsonb)
-RETURNS xmm.fit_result
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import call, Spi; from xmmdb.spectral.store import fit_detection_row
-return call(plpy, fit_detection_row, Spi(plpy), detid, instrument, model, options)
-$$;
+RETURNS xmm.fit_result VOLATILE;
 
+-- python: xmmdb.spectral.store.fit_detection_png(db, detid, instrument, model, options)
 CREATE FUNCTION xmm.fit_plot_png(detid bigint, instrument text, model text, options jsonb)
-RETURNS bytea
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import call, Spi; from xmmdb.spectral.store import fit_detection_png
-return call(plpy, fit_detection_png, Spi(plpy), detid, instrument, model, options)
-$$;
+RETURNS bytea VOLATILE;
 
 -- (detid, instrument) of a source's best spectrum: the source spectrum with the most
 -- counts; with {"joint": true} in the options, 'EPIC' (all cameras of that detection).

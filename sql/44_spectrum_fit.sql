@@ -6,21 +6,13 @@
 --   xmm_fit_spectrum(spectrum_id, model, options)       -> xmm.fit_result
 --   xmm_fit_spectrum_plot(spectrum_id, model, options)  -> PNG
 
+-- python: xmmdb.spectral.store.fit_spectrum_row(db, spectrum_id, model, options)
 CREATE FUNCTION xmm.fit_spectrum_compute(spectrum_id bigint, model text, options jsonb)
-RETURNS xmm.fit_result
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import call, Spi; from xmmdb.spectral.store import fit_spectrum_row
-return call(plpy, fit_spectrum_row, Spi(plpy), spectrum_id, model, options)
-$$;
+RETURNS xmm.fit_result VOLATILE;
 
+-- python: xmmdb.spectral.store.fit_spectrum_png(db, spectrum_id, model, options)
 CREATE FUNCTION xmm.fit_spectrum_png(spectrum_id bigint, model text, options jsonb)
-RETURNS bytea
-LANGUAGE plpython3u VOLATILE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import call, Spi; from xmmdb.spectral.store import fit_spectrum_png
-return call(plpy, fit_spectrum_png, Spi(plpy), spectrum_id, model, options)
-$$;
+RETURNS bytea VOLATILE;
 
 CREATE FUNCTION xmm.xmm_fit_spectrum(spectrum_id bigint, model text, options jsonb DEFAULT '{}')
 RETURNS xmm.fit_result

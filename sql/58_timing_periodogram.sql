@@ -1,18 +1,6 @@
 -- Pulsation searches (xmmdb.timing.periodogram, docs/timing.md).
 
-CREATE FUNCTION xmm.python_periodogram(srcid bigint, fmin double precision, fmax double precision, options jsonb)
-RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
-               best_period double precision, best_fdot double precision, best_power double precision,
-               fap double precision,
-               probability double precision, n_trials double precision, n_photons integer,
-               statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
-               combination text)
-LANGUAGE plpython3u STABLE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import Spi, call; from xmmdb.timing.api import periodogram
-return [call(plpy, periodogram, Spi(plpy), srcid, fmin, fmax, options, notice=plpy.notice)]
-$$;
-
+-- python front: xmmdb.timing.api.periodogram(db, srcid, fmin, fmax, options, notice=notice)
 CREATE FUNCTION xmm.xmm_periodogram(srcid bigint, fmin double precision, fmax double precision,
                                     options jsonb DEFAULT '{}')
 RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
@@ -20,16 +8,7 @@ RETURNS TABLE (frequency double precision[], power double precision[], best_freq
                fap double precision,
                probability double precision, n_trials double precision, n_photons integer,
                statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
-               combination text)
-LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
-DECLARE msg text; hint text; state text; ctx text;
-BEGIN
-  RETURN QUERY SELECT * FROM xmm.python_periodogram(srcid, fmin, fmax, options);
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
-                          ctx = PG_EXCEPTION_CONTEXT;
-  PERFORM xmm.raise_error(msg, hint, state, ctx);
-END $$;
+               combination text) STABLE;
 
 COMMENT ON FUNCTION xmm.xmm_periodogram(bigint, double precision, double precision, jsonb) IS
   'Z^2_n (default n = 2) or H-test periodogram of a source''s barycentred photons between fmin and fmax (Hz): '

@@ -7,33 +7,13 @@
 --   SELECT p.* FROM xmm_search('n_detections >= 2') s CROSS JOIN LATERAL xmm_pulsation_search(s.srcid) p;
 -- The row's fap is the source's own; over a search of K sources the chance of any false
 -- detection is 1 - (1 - fap)^K (docs/timing.md).
-CREATE FUNCTION xmm.python_pulsation_search(srcid bigint, options jsonb)
-RETURNS TABLE (n_photons integer, fmin double precision, fmax double precision,
-               best_frequency double precision, best_period double precision, best_fdot double precision,
-               best_power double precision,
-               fap double precision, n_trials double precision, statistic text, candidates jsonb, skipped text,
-               software text, settings jsonb)
-LANGUAGE plpython3u STABLE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import Spi, call; from xmmdb.timing.api import pulsation_search
-return [call(plpy, pulsation_search, Spi(plpy), srcid, options, notice=plpy.notice)]
-$$;
-
+-- python front: xmmdb.timing.api.pulsation_search(db, srcid, options, notice=notice)
 CREATE FUNCTION xmm.xmm_pulsation_search(srcid bigint, options jsonb DEFAULT '{}')
 RETURNS TABLE (n_photons integer, fmin double precision, fmax double precision,
                best_frequency double precision, best_period double precision, best_fdot double precision,
                best_power double precision,
                fap double precision, n_trials double precision, statistic text, candidates jsonb, skipped text,
-               software text, settings jsonb)
-LANGUAGE plpgsql STABLE SET search_path = xmm, public, pg_temp AS $$
-DECLARE msg text; hint text; state text; ctx text;
-BEGIN
-  RETURN QUERY SELECT * FROM xmm.python_pulsation_search(srcid, options);
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE,
-                          ctx = PG_EXCEPTION_CONTEXT;
-  PERFORM xmm.raise_error(msg, hint, state, ctx);
-END $$;
+               software text, settings jsonb) STABLE;
 
 COMMENT ON FUNCTION xmm.xmm_pulsation_search(bigint, jsonb) IS
   'A bounded blind pulsation search of one source (exposure-corrected Z^2_2 from 2/T to the fastest camera''s '
@@ -56,16 +36,12 @@ $$;
 --   search_fap = 1 - (1 - fap)^n_searched, n_searched the sources searched (not skipped).
 --   SELECT * FROM xmm_pulsation_survey(ARRAY(SELECT srcid FROM xmm_search('n_detections >= 2')))
 --    WHERE search_fap < 0.01;
+-- python: xmmdb.timing.api.pulsation_survey(db, srcids, options, notice=notice)
 CREATE FUNCTION xmm.python_pulsation_survey(srcids bigint[], options jsonb)
 RETURNS TABLE (srcid bigint, n_photons integer, fmin double precision, fmax double precision,
                best_frequency double precision, best_period double precision, best_fdot double precision,
                best_power double precision, fap double precision, n_trials double precision, statistic text,
-               candidates jsonb, skipped text, software text, settings jsonb)
-LANGUAGE plpython3u STABLE SET search_path = xmm, public, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-from xmmdb.pg import Spi, call_each; from xmmdb.timing.api import pulsation_survey
-return call_each(plpy, pulsation_survey, Spi(plpy), srcids, options, notice=plpy.notice)
-$$;
+               candidates jsonb, skipped text, software text, settings jsonb) STABLE;
 
 CREATE FUNCTION xmm.xmm_pulsation_survey(srcids bigint[], options jsonb DEFAULT '{}')
 RETURNS TABLE (srcid bigint, n_photons integer, fmin double precision, fmax double precision,

@@ -1,14 +1,17 @@
 """The bridge between PL/Python function bodies and the xmmdb package.
 
-A body in sql/ is three lines:
+The build writes each body in sql/ from one template (setup/build_extension.py):
 
     GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-    from xmmdb.pg import call; from xmmdb.search import to_sql
-    return call(plpy, to_sql, q)
+    from xmmdb.pg import Spi, call, rows; from xmmdb.timing.api import lightcurve
+    db, notice = Spi(plpy), plpy.notice
+    return rows(plpy, call(plpy, lightcurve, db, srcid, bin_s, options, notice=notice))
 
 `call` turns an XmmError into a PostgreSQL error carrying its message, hint
 and SQLSTATE, so psql, JDBC and the web shim all see the human message.
 """
+
+import types
 
 from .errors import XmmError
 from .interrupts import Cancelled, cancellable, restore_handlers
@@ -34,11 +37,19 @@ def call(plpy, func, *args, **kwargs):
         restore_handlers()
 
 
-def call_each(plpy, func, *args, **kwargs):
-    """Yields the rows of the generator func(*args, **kwargs), each step run as call runs a
-    function (a set-returning function's rows stream: none is held)."""
-    rows = call(plpy, func, *args, **kwargs)
-    while (row := call(plpy, next, rows, None)) is not None:
+def rows(plpy, result):
+    """What a set-returning body returns: one row (a dict) as a list of one; a generator's rows
+    one by one, each computed as `call` runs a function (stoppable, errors for humans) so that
+    none is held; anything else (a list of rows) as it is."""
+    if isinstance(result, dict):
+        return [result]
+    if isinstance(result, types.GeneratorType):
+        return _each(plpy, result)
+    return result
+
+
+def _each(plpy, generator):
+    while (row := call(plpy, next, generator, None)) is not None:
         yield row
 
 

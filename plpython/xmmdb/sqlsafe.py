@@ -87,16 +87,6 @@ def category(sql_type: str) -> str:
     return _CATEGORIES.get(re.sub(r"\(.*\)", "", sql_type).strip(), OTHER)
 
 
-def outcome(func, *args) -> dict:
-    """func(*args) as a row {result, message, hint, sqlstate}: an XmmError becomes
-    data, which a PL/pgSQL wrapper raises (xmm.raise_error) so that psql shows the
-    message as it is, without PL/Python's 'plpy.Error:' prefix."""
-    try:
-        return {"result": func(*args), "message": None, "hint": None, "sqlstate": None}
-    except XmmError as exc:
-        return {"result": None, "message": exc.message, "hint": exc.hint, "sqlstate": exc.sqlstate}
-
-
 _plans: dict = {}
 
 

@@ -1,0 +1,2 @@
+-- PL/Python bodies and fronts built from one template (setup/build_extension.py).
+-- functions of sql/53_photon_image.sql
