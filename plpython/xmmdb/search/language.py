@@ -89,13 +89,23 @@ class Transpiler:
         self.position = spec["position"]
         self.resolver = resolver
         self.q = ""
+        self.cones: dict[str, str] = {}   # a cone's condition -> the same cone as rows of xmm.<table>s_in_cone
 
     # -- entry point
     def to_sql(self, q: str) -> str:
+        """SELECT <table>.* FROM xmm.<table> WHERE <the query>; when the query is a cone, or a cone
+        AND more, the cone's rows come from xmm.<table>s_in_cone, whose plan the session keeps
+        (a cone's q3c_radial_query costs a new plan of 100 index ranges each time)."""
         self.q = q
         tree = parse(q)
-        where, _ = self.expr(tree, 0)
-        return f"SELECT {self.table.name}.* FROM {self.table.sql} WHERE {where}"
+        conjuncts = ([self.expr(child, 1) for child in tree.children] if tree.data == "and_expr"
+                     else [self.expr(tree, 0)])
+        cone = next((sql for sql, _ in conjuncts if sql in self.cones), None)
+        rest = [sql if p > 1 or len(conjuncts) == 1 else f"({sql})" for sql, p in conjuncts if sql != cone]
+        if cone is None:
+            return f"SELECT {self.table.name}.* FROM {self.table.sql} WHERE {' AND '.join(rest)}"
+        return (f"SELECT {self.table.name}.* FROM {self.cones[cone]} AS {self.table.name}"
+                + (f" WHERE {' AND '.join(rest)}" if rest else ""))
 
     # -- boolean structure: returns (sql, precedence) with 0 OR, 1 AND, 2 NOT, 3 atom
     def expr(self, node, depth):
@@ -196,8 +206,10 @@ class Transpiler:
         pos = self.resolver.position(where, column)
         ra, dec = self.position
         c = self.table.columns
-        return (f"q3c_radial_query({c[ra].sql}, {c[dec].sql}, {literal(float(pos.ra))}, "
-                f"{literal(float(pos.dec))}, {literal(float(radius))})")
+        point = f"{literal(float(pos.ra))}, {literal(float(pos.dec))}, {literal(float(radius))}"
+        sql = f"q3c_radial_query({c[ra].sql}, {c[dec].sql}, {point})"
+        self.cones[sql] = f"xmm.{self.table.name}s_in_cone({point})"
+        return sql
 
     def arg_text(self, arg) -> str:
         first = arg.children[0]
