@@ -4,12 +4,10 @@
 -- Sources within sr_deg degrees of (ra_deg, dec_deg), nearest first.
 CREATE FUNCTION xmm.vo_cone(ra_deg double precision, dec_deg double precision, sr_deg double precision)
 RETURNS SETOF xmm.source
--- No SET clause (names are qualified instead): a SET would stop PostgreSQL from
--- inlining the function, and q3c then plans the cone without its constants: a scan.
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT s.* FROM xmm.source s
-   WHERE public.q3c_radial_query(s.sc_ra, s.sc_dec, ra_deg, dec_deg, sr_deg)
-   ORDER BY public.q3c_dist(s.sc_ra, s.sc_dec, ra_deg, dec_deg)
+-- The cone of the query language (xmm.sources_in_cone: a plan the session keeps).
+LANGUAGE sql STABLE SET search_path = xmm, public, pg_temp AS $$
+  SELECT s.* FROM xmm.sources_in_cone(ra_deg, dec_deg, sr_deg) s
+   ORDER BY q3c_dist(s.sc_ra, s.sc_dec, ra_deg, dec_deg)
 $$;
 
 COMMENT ON FUNCTION xmm.vo_cone(double precision, double precision, double precision) IS

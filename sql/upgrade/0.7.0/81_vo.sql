@@ -1,0 +1,2 @@
+-- The cone search reads the query language's cone (xmm.sources_in_cone).
+-- functions of sql/81_vo.sql
