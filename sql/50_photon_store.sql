@@ -156,12 +156,8 @@ END $$;
 CREATE FUNCTION xmm.cone_cells(ra double precision, "dec" double precision, radius_deg double precision)
 RETURNS bigint[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT array_agg(DISTINCT c ORDER BY c)
-    FROM (SELECT q3c_radial_query_it(ra, dec, r + 2.8e-6, 2 * i, f) AS lo,
-                 q3c_radial_query_it(ra, dec, r + 2.8e-6, 2 * i + 1, f) AS hi
-            FROM generate_series(0, 49) AS i, (VALUES (0), (1)) AS full_(f),
-                 xmm.checked_cone_radius(ra, dec, radius_deg) AS r) AS ranges,
+    FROM xmm.cone_ranges(ra, dec, xmm.checked_cone_radius(ra, dec, radius_deg) + 2.8e-6) AS ranges,
          generate_series(lo >> 36, (hi - 1) >> 36) AS c
-   WHERE hi > lo
 $$;
 COMMENT ON FUNCTION xmm.cone_cells(double precision, double precision, double precision) IS
   'Photon cells overlapping a cone (deg): use as  WHERE cell = ANY (xmm.cone_cells(ra, dec, r))  on photon';

@@ -216,6 +216,10 @@ def test_the_cone_functions_are_q3c_radial_query(db):
             [list(x) for x in zip(*cones)]).fetchone()[0]
         assert differ == 0, table
     assert db.execute("SELECT count(*) FROM xmm.sources_in_cone(10.68, 41.27, 12)").fetchone()[0] > 100
+    for ra, dec, r in ((0, 95, 1), (0, 0, float("nan")), (0, 0, 181), (float("inf"), 0, 1)):
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="is not on the sky"):
+            db.execute("SELECT count(*) FROM xmm.sources_in_cone(%s, %s, %s)", (ra, dec, r))
+        db.rollback()
 
 
 # ---------------------------------------------------------------- errors

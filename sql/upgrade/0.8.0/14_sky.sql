@@ -1,0 +1,2 @@
+-- One home for a cone's Q3C ranges (xmm.cone_ranges) and a clear error for a cone off the sky.
+-- functions of sql/14_sky.sql

@@ -1,0 +1,2 @@
+-- The catalogue's cones read xmm.cone_ranges.
+-- functions of sql/22_search.sql
