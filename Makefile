@@ -94,8 +94,12 @@ lint: venv
 test-sql:
 	@$(PY) tests/run_regress.py
 
+# Test files spread over one process per core (each with its own scratch database), then
+# the tests marked serial alone: they change settings the whole cluster sees.
+TEST_WORKERS ?= $(shell nproc)
 test-py:
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]   # 5: none selected
 
 fuzz: start
 	XMMDB_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q tests -k fuzz

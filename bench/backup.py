@@ -12,10 +12,10 @@ import time
 import psycopg
 
 from xmmdb_loader import database
-from xmmdb_loader.catalog import load_catalog
+from xmmdb_loader.catalogue import load_catalogue
 from xmmdb_loader.dsn import with_dbname
 
-from .catalog import SEED, ensure_catalogue
+from .catalogue import SEED, ensure_catalogue
 from .run import WORK
 
 PGBIN = "/usr/lib/postgresql/15/bin"
@@ -49,9 +49,9 @@ def run(bench) -> None:
     with psycopg.connect(restored) as conn:
         conn.execute("TRUNCATE xmm.detection, xmm.source, xmm.observation, xmm.load_log CASCADE")
         conn.commit()
-        files = sorted((WORK / f"catalog-{bench.sources}-{SEED}" / "catalog").glob("*.fits"))
+        files = sorted((WORK / f"catalogue-{bench.sources}-{SEED}" / "catalogue").glob("*.fits"))
         t0 = time.perf_counter()
-        load_catalog(conn, files, progress=False)
+        load_catalogue(conn, files, progress=False)
         t_reload = time.perf_counter() - t0
     with psycopg.connect(with_dbname(bench.server_dsn, "postgres"), autocommit=True) as conn:
         conn.execute("DROP DATABASE xmmbench_restore WITH (FORCE)")
@@ -61,4 +61,4 @@ def run(bench) -> None:
     bench.row("backup", "pg_dump -Fc size", dump_bytes / 2**20, "MiB", note=f"{dump_bytes / size:.2f} of the database")
     bench.row("backup", "pg_dump -Fd -j 2", t_fd, "s", alternative="pg_dump -Fc", alt_value=t_fc)
     bench.row("backup", "pg_restore (one job) of the -Fc dump", t_restore, "s",
-              alternative="xmmdb load catalog of the FITS files (catalogue only)", alt_value=t_reload)
+              alternative="xmmdb load catalogue of the FITS files (catalogue only)", alt_value=t_reload)

@@ -44,7 +44,7 @@ COUNTS = (100, 300, 1000, 2000)
 FRACTIONS = (0.1, 0.2, 0.35, 0.5)
 SRCID0 = 980_000_000
 STINGRAY_SOURCES = 3
-BASE = {"barycenter": False, "radius": 15}
+BASE = {"barycentre": False, "radius": 15}
 
 
 @dataclass

@@ -7,7 +7,7 @@ database (`xmmbench` on the same server) holds the 1M-source catalogue and is
 reused between runs while its seed and size are unchanged.
 
     make bench                              all sections
-    make bench BENCH_ARGS="--only catalog"  one section
+    make bench BENCH_ARGS="--only catalogue"  one section
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from xmmdb_loader.dsn import find_dsn, with_dbname
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "work"
-SECTIONS = ["catalog", "search", "cold", "spectral", "photons", "timing", "pulsars", "web", "concurrency", "backup"]
+SECTIONS = ["catalogue", "search", "cold", "spectral", "photons", "timing", "pulsars", "web", "concurrency", "backup"]
 
 
 @dataclass

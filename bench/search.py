@@ -12,7 +12,7 @@ from xmmdb.pg import Psycopg
 from xmmdb.search import Position, Transpiler
 from xmmdb.sqlsafe import Catalog
 
-from .catalog import ensure_catalogue
+from .catalogue import ensure_catalogue
 from .run import percentiles, timed
 
 QUERIES = [

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from xmmdb.timing import barycenter as bary
+from xmmdb.timing import barycentre as bary
 from xmmdb.timing import ephemeris
 from xmmdb_loader.simulate.synthetic import event_list_hdul, orbit_hdul, xmm_orbit
 from xmmdb_loader import database
@@ -97,13 +97,13 @@ def run(bench) -> None:
     dsn, events, orbit = ensure_source(bench)
     with psycopg.connect(dsn) as conn:
         sql = "SELECT xmm_extract_events(%s, 20, %s)"
-        data = conn.execute(sql, (SRCID, '{"barycenter": true}')).fetchone()[0]  # warm: boot, kernel, imports
+        data = conn.execute(sql, (SRCID, '{"barycentre": true}')).fetchone()[0]  # warm: boot, kernel, imports
         from astropy.io import fits
         import io
 
         with fits.open(io.BytesIO(data)) as hdul:
             n = len(hdul["EVENTS"].data)
-        bary_ms = timed(lambda: conn.execute(sql, (SRCID, '{"barycenter": true}')).fetchone(), 7)
+        bary_ms = timed(lambda: conn.execute(sql, (SRCID, '{"barycentre": true}')).fetchone(), 7)
         plain_ms = timed(lambda: conn.execute(sql, (SRCID, '{}')).fetchone(), 7)
         fetch_s = _fetch_seconds(conn)
     p50, _ = percentiles(bary_ms)

@@ -16,7 +16,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
-from .catalog import ensure_catalogue
+from .catalogue import ensure_catalogue
 from .run import WORK, percentiles
 
 CLIENTS = 20

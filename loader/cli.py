@@ -3,7 +3,7 @@
     xmmdb init [--sample DIR]         create or upgrade the database and extension, load the sample
     xmmdb status                      what is loaded, and the versions
     xmmdb dsn [--save]                the connection string every command uses, and where it came from
-    xmmdb load KIND FILE…             load files: catalog, responses, products, events (see xmmdb load KIND --help)
+    xmmdb load KIND FILE…             load files: catalogue, responses, products, events (see xmmdb load KIND --help)
     xmmdb simulate --out DIR          write a simulated sky in the 4XMM / pipeline formats
 
 The database: --dsn, else $XMMDB_DSN, else the private cluster of the checkout
@@ -27,7 +27,7 @@ from .staging import LoadError
 # `xmmdb load KIND FILE…`: each kind is a function (conn, paths, progress) in a loader module,
 # in the order kinds are loaded (a kind links to what the kinds before it loaded).
 LOADERS = {
-    "catalog": ("xmmdb_loader.catalog", "load_catalog", "4XMM catalogue and observation-list files"),
+    "catalogue": ("xmmdb_loader.catalogue", "load_catalogue", "4XMM catalogue and observation-list files"),
     "classes": ("xmmdb_loader.classes", "load_classes", "catalogues of known objects (NAME, RA, DEC, CLASS)"),
     "responses": ("xmmdb_loader.products", "load_responses", "canned RMFs and other ARF/RMF files (or a directory)"),
     "products": ("xmmdb_loader.products", "load_products", "EPIC spectra (pipeline SRSPEC/BGSPEC/SRCARF, OGIP PHA)"),
@@ -36,7 +36,7 @@ LOADERS = {
 
 # What `xmmdb load KIND --help` says of each kind's files.
 LOAD_HELP = {
-    "catalog": """\
+    "catalogue": """\
 Load 4XMM catalogue files: the catalogue (one row per detection, with DETID,
 SRCID, the source's SC_* columns and the observation's OBS_ID), e.g.
 4XMM_DR14cat_v1.0.fits, and the observation list (OBS_ID, RA_PNT, DEC_PNT,
@@ -153,7 +153,7 @@ def status_text(conn: psycopg.Connection, package_version: str) -> str:
 
 def cmd_init(args) -> None:
     from . import database
-    from .catalog import sha256
+    from .catalogue import sha256
 
     dsn = dsn_of(args)
     if database.ensure_database(dsn):

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from xmmdb.instruments import CAMERAS, MJDREF
 from xmmdb.photons.sky import deproject
 
-from .catalog import sha256
+from .catalogue import sha256
 from .staging import LoadError
 
 CELL_LEVEL = 12                 # cell = q3c_ang2ipix(ra, dec) >> 36: level-12 Q3C nodes, ~1.3'

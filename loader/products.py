@@ -23,7 +23,7 @@ from tqdm import tqdm
 from xmmdb.errors import XmmError
 from . import ogip
 
-from .catalog import sha256
+from .catalogue import sha256
 from .staging import LoadError
 
 RESPONSE_SUFFIXES = (".rmf", ".arf", ".rsp", ".fits", ".fit", ".fits.gz", ".ftz", ".rmf.gz", ".arf.gz")

@@ -1,6 +1,6 @@
 -- The 4XMM catalogue as distributed: one flat row per detection carrying its
 -- source's SC_* columns and its observation's columns. It is also the input
--- format of `xmmdb load catalog`: the loader stages a file into a table shaped
+-- format of `xmmdb load catalogue`: the loader stages a file into a table shaped
 -- like this view and xmm.ingest_catalogue() splits it into the three tables.
 
 CREATE VIEW xmm.catalogue AS

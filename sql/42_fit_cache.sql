@@ -10,21 +10,21 @@ CREATE FUNCTION xmm.fit_cache_quota() RETURNS bigint LANGUAGE sql IMMUTABLE AS $
 COMMENT ON FUNCTION xmm.fit_cache_limit() IS 'Most fits xmm.fit_cache keeps (least recently used go first)';
 COMMENT ON FUNCTION xmm.fit_cache_quota() IS 'Most fits of xmm.fit_cache made by one role that is not a loader';
 
--- The checks every fitting function makes of its options before any work: a JSON
--- object, boolean flags, at most 4 kB (they are a cache key). The rest is checked
--- in Python (xmmdb.spectral.fit.check_options).
+-- What the cache reads of a fit's options before any Python runs: a JSON object of at most
+-- 4 kB (it is the cache key) and the flags refit and joint, checked here in the words of
+-- xmmdb.options. Every option is declared once, in xmmdb.spectral.fit.OPTIONS.
 CREATE FUNCTION xmm.fit_options(options jsonb) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   k text;
 BEGIN
   IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
-    RAISE EXCEPTION 'options: expected a JSON object, got %', jsonb_typeof(options)
+    RAISE EXCEPTION 'fit options: options must be a JSON object, not %', jsonb_typeof(options)
       USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. {"emin": 0.5, "group": 20}';
   END IF;
   FOREACH k IN ARRAY ARRAY['refit', 'joint'] LOOP
-    IF options ? k AND jsonb_typeof(options->k) <> 'boolean' THEN
-      RAISE EXCEPTION 'options: key "%" must be a boolean, got %', k, options->k
+    IF options ? k AND jsonb_typeof(options->k) NOT IN ('boolean', 'null') THEN
+      RAISE EXCEPTION 'fit options: option ''%'' must be a boolean, not %', k, options->k
         USING ERRCODE = 'invalid_parameter_value';
     END IF;
   END LOOP;

@@ -1,6 +1,6 @@
 -- Images of the photon store (for JS9): counts from all epochs on a TAN grid.
 -- A PL/Python body behind a PL/pgSQL front that raises its errors as they are
--- (as the timing functions, sql/55_timing_barycenter.sql).
+-- (as the timing functions, sql/55_timing_barycentre.sql).
 
 -- python front: xmmdb.photons.image.counts_image(db, ra, dec, size_arcmin, bin_arcsec, options)
 CREATE FUNCTION xmm.xmm_image(ra double precision, "dec" double precision, size_arcmin double precision,

@@ -8,4 +8,4 @@ RETURNS bytea STABLE;
 COMMENT ON FUNCTION xmm.xmm_extract_events(bigint, double precision, jsonb) IS
   'FITS event file (OGIP: EVENTS, one GTI extension per exposure, STDGTI their union) of the photons within '
   'radius_arcsec (default 20-40" by flux) of a source, all epochs; options: obs_id, instrument, emin, emax (eV), '
-  'barycenter (TIME/GTIs in TDB at the solar-system barycentre, JPL DE421)';
+  'barycentre (TIME/GTIs in TDB at the solar-system barycentre, JPL DE421)';

@@ -8,7 +8,7 @@ RETURNS TABLE ("time" double precision, rate double precision, error double prec
 COMMENT ON FUNCTION xmm.xmm_lightcurve(bigint, double precision, jsonb) IS
   'Background-subtracted, GTI-aware light curve (count/s summed over exposures) in bins of bin_s seconds: '
   'time = bin centre (TT s since MJDREF 50814, TDB if barycentred), fracexp = GTI fraction of the bin; options: '
-  'obs_id, instrument, emin, emax, radius, background, bkg_inner, bkg_outer (arcsec), min_fracexp, barycenter';
+  'obs_id, instrument, emin, emax, radius, background, bkg_inner, bkg_outer (arcsec), min_fracexp, barycentre';
 
 -- python front: xmmdb.timing.api.lightcurve_plot(db, srcid, bin_s, options, notice=notice)
 CREATE FUNCTION xmm.xmm_lightcurve_plot(srcid bigint, bin_s double precision, options jsonb DEFAULT '{}')

@@ -14,6 +14,6 @@ COMMENT ON FUNCTION xmm.xmm_periodogram(bigint, double precision, double precisi
   'Z^2_n (default n = 2) or H-test periodogram of a source''s barycentred photons between fmin and fmax (Hz): '
   'exposure-corrected for the GTIs, the fundamental among the peak''s harmonic relatives (candidates) and its '
   'trials-corrected false-alarm probability; options: obs_id, '
-  'instrument, emin, emax, radius, method (z2 | h), harmonics, oversample, barycenter, combine (auto | coherent | '
+  'instrument, emin, emax, radius, method (z2 | h), harmonics, oversample, barycentre, combine (auto | coherent | '
   'incoherent), fdot_max (Hz/s: also search frequency derivatives; best_fdot), threads; exposures whose readout '
   'frames are too slow for fmax are left out (excluded)';

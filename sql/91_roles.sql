@@ -18,6 +18,10 @@
 -- xmm.ingest_catalogue() fails on INSERT. Roles are cluster-wide: they are
 -- created once and reused by every database with the extension.
 
+-- The roles' rows are the cluster's: a second database installing at the same moment would
+-- update them too and fail ("tuple concurrently updated"); it waits for this one instead.
+LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE;
+
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'xmm_reader') THEN

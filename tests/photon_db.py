@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from conftest import SAMPLE, drop_database, scratch_database
-from xmmdb_loader.catalog import load_catalog
+from xmmdb_loader.catalogue import load_catalogue
 from xmmdb_loader.events import load_events
 
 
@@ -16,7 +16,7 @@ def dsn(server_dsn):
     name = f"xmmtest_photons_{os.getpid()}"
     url = scratch_database(server_dsn, name, sample=False)
     with psycopg.connect(url) as conn:
-        load_catalog(conn, sorted((SAMPLE / "catalog").glob("*.fits")), progress=False)
+        load_catalogue(conn, sorted((SAMPLE / "catalogue").glob("*.fits")), progress=False)
         load_events(conn, sorted((SAMPLE / "events").glob("*.FTZ")), progress=False)
     yield url
     drop_database(server_dsn, name)

@@ -25,7 +25,7 @@ def snapshot(db):
 
 def test_corpus_is_large_enough():
     assert len(CASES) >= 30
-    assert {c["kind"] for c in CASES} >= {"catalog", "products", "events"}
+    assert {c["kind"] for c in CASES} >= {"catalogue", "products", "events"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])

@@ -33,7 +33,7 @@ OPTIONS = [
     """'{"emin": -1e9, "emax": 1e9, "tmin": -1e12, "tmax": 1e12}'""",
     """'{"group": 1000000000, "emin": 1e-9, "emax": 1e9, "niter": 1000000000}'""",
     """'{"size": 1000000000, "pixel": 1e-9, "bin": 1e-9}'""",
-    """'{"barycenter": true, "radius": 1e9, "obs_id": "0000000000"}'""",
+    """'{"barycentre": true, "radius": 1e9, "obs_id": "0000000000"}'""",
     "(SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 100000) g)",
 ]
 ANY_SPECTRUM = "(SELECT min(spectrum_id) FROM xmm.spectrum WHERE kind = 'source')"
@@ -101,11 +101,11 @@ CASES = {
                   for a, b, s, p, o in [("10.68", "41.27", "1e6", "1e-6", "'{}'"), ("10.68", "41.27", "180", "0", "'{}'"),
                                         ("'NaN'", "0", "10", "4", "'{}'"), ("10.68", "41.27", "10", "4", OPTIONS[6]),
                                         ("10.68", "41.27", "60", "1e-3", "'{}'")]],
-    "xmm_barycenter": [f"cardinality(xmm_barycenter({t}, 10.68, 41.27, '0112570101'))"
+    "xmm_barycentre": [f"cardinality(xmm_barycentre({t}, 10.68, 41.27, '0112570101'))"
                        for t in (HUGE_ARRAY, "ARRAY['NaN'::float8, 'Infinity']", "ARRAY[1e308, -1e308]")],
     "xmm_extract_events": [f"length(xmm_extract_events({s}, {r}, {o}))"
                            for s, r, o in [(PULSAR, "1e9", "'{}'"), (PULSAR, "'NaN'", "'{}'"), (PULSAR, "30", OPTIONS[7]),
-                                           (PULSAR, "648000", """'{"barycenter": true}'"""), ("-1", "30", "'{}'")]],
+                                           (PULSAR, "648000", """'{"barycentre": true}'"""), ("-1", "30", "'{}'")]],
     "xmm_lightcurve": [f"(SELECT count(*) FROM xmm_lightcurve({s}, {b}, {o}))"
                        for s, b, o in [(PULSAR, "1e-9", "'{}'"), (PULSAR, "1e308", "'{}'"), (PULSAR, "100", OPTIONS[2]),
                                        (PULSAR, "100", OPTIONS[3]), (PULSAR, "'NaN'", "'{}'"), (PULSAR, "100", OPTIONS[8])]],

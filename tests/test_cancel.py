@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from conftest import SAMPLE
 
+pytestmark = pytest.mark.serial    # each test times a cancel to a fraction of a second: alone on the machine
+
 
 @pytest.fixture
 def fitted(dsn):

@@ -45,7 +45,7 @@ def test_status_from_any_directory_after_the_dsn_is_saved(elsewhere, dsn):
     assert which.stdout.strip() == dsn and "config" in which.stderr
     status = run(["status"], cwd, env).stdout
     assert f"extension {xmmdb.__version__}, Python package {xmmdb.__version__}" in status
-    n_sources = len(set(fits.getdata(SAMPLE / "catalog" / "xmmdb_sample_cat.fits")["SRCID"].tolist()))
+    n_sources = len(set(fits.getdata(SAMPLE / "catalogue" / "xmmdb_sample_cat.fits")["SRCID"].tolist()))
     assert re.search(rf"sources +{n_sources:,}\n", status) and "photons" in status
 
 
@@ -61,10 +61,10 @@ def test_dsn_order(elsewhere, dsn):
 def test_version_and_help_for_each_kind(elsewhere):
     cwd, env = elsewhere
     assert run(["--version"], cwd, env).stdout.strip() == f"xmmdb {xmmdb.__version__}"
-    helps = {kind: run(["load", kind, "--help"], cwd, env).stdout for kind in ("catalog", "responses", "products",
+    helps = {kind: run(["load", kind, "--help"], cwd, env).stdout for kind in ("catalogue", "responses", "products",
                                                                                 "events")}
     assert len(set(helps.values())) == 4
-    assert "OBS_ID" in helps["catalog"] and "RESPFILE" in helps["products"] and "GTI" in helps["events"]
+    assert "OBS_ID" in helps["catalogue"] and "RESPFILE" in helps["products"] and "GTI" in helps["events"]
     assert "canned" in helps["responses"]
 
 

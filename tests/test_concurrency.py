@@ -6,7 +6,7 @@ from bench.concurrency import run_mixed
 
 
 def test_twenty_clients_mixed_requests_without_errors(dsn):
-    result = run_mixed(dsn, clients=20, seconds=10)
+    result = run_mixed(dsn, clients=20, seconds=6)
     assert result["errors"] == []
     done = {kind: len(v) for kind, v in result["timings"].items()}
     assert set(done) == {"search", "photons", "extract", "fit"}, done

@@ -18,7 +18,7 @@ from astropy.io import fits
 from conftest import REPO, SAMPLE
 
 from xmmdb_loader import database
-from xmmdb_loader.catalog import load_catalog
+from xmmdb_loader.catalogue import load_catalogue
 
 
 def cluster(state: Path, command: str) -> subprocess.CompletedProcess:
@@ -47,9 +47,9 @@ def test_every_acknowledged_commit_survives_a_postmaster_kill(throwaway_cluster)
         database.ensure_extension(conn, None)
         database.configure_database(conn)
         conn.execute("CREATE TABLE acknowledged (i int PRIMARY KEY)")
-    files = sorted((SAMPLE / "catalog").glob("*.fits"))
+    files = sorted((SAMPLE / "catalogue").glob("*.fits"))
     with psycopg.connect(dsn) as conn:
-        load_catalog(conn, files, progress=False)        # returns after its commit
+        load_catalogue(conn, files, progress=False)        # returns after its commit
     acknowledged = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         for i in range(300):
@@ -65,7 +65,7 @@ def test_every_acknowledged_commit_survives_a_postmaster_kill(throwaway_cluster)
     with psycopg.connect(dsn) as conn:
         assert [r[0] for r in conn.execute("SELECT i FROM acknowledged ORDER BY i")] == acknowledged
         assert conn.execute("SELECT count(*) FROM xmm.load_log").fetchone()[0] == len(files)
-        n_rows = len(fits.getdata(SAMPLE / "catalog" / "xmmdb_sample_cat.fits"))
+        n_rows = len(fits.getdata(SAMPLE / "catalogue" / "xmmdb_sample_cat.fits"))
         assert conn.execute("SELECT count(*) FROM xmm.detection").fetchone()[0] == n_rows
 
 

@@ -28,10 +28,10 @@ def fault_dsn(server_dsn):
 
 @pytest.fixture(scope="module")
 def big_catalogue(tmp_path_factory):
-    """The sample catalogue tiled four times with fresh ids: ~28k detections."""
-    base = Table.read(SAMPLE / "catalog" / "xmmdb_sample_cat.fits")
+    """The sample catalogue tiled twice with fresh ids: ~14k detections."""
+    base = Table.read(SAMPLE / "catalogue" / "xmmdb_sample_cat.fits")
     tiles = []
-    for k in range(4):
+    for k in range(2):
         t = base.copy()
         t["DETID"] += k * 10**7
         t["SRCID"] += k * 10**7
@@ -50,7 +50,7 @@ def state(dsn):
 
 
 def start_load(dsn, path):
-    return subprocess.Popen([XMMDB, "load", "catalog", str(path)], env={**os.environ, "XMMDB_DSN": dsn},
+    return subprocess.Popen([XMMDB, "load", "catalogue", str(path)], env={**os.environ, "XMMDB_DSN": dsn},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -78,13 +78,13 @@ def wait_gone(dsn, pid, timeout=30.0):
 
 def complete_twice(dsn, path, before):
     """A re-run loads everything; a second re-run changes nothing."""
-    done = subprocess.run([XMMDB, "load", "catalog", str(path)], env={**os.environ, "XMMDB_DSN": dsn},
+    done = subprocess.run([XMMDB, "load", "catalogue", str(path)], env={**os.environ, "XMMDB_DSN": dsn},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     n = len(Table.read(path))
     after = state(dsn)
     assert after[1] == before[1] + n and after[3] == before[3] + 1
-    again = subprocess.run([XMMDB, "load", "catalog", str(path)], env={**os.environ, "XMMDB_DSN": dsn},
+    again = subprocess.run([XMMDB, "load", "catalogue", str(path)], env={**os.environ, "XMMDB_DSN": dsn},
                            capture_output=True, text=True)
     assert again.returncode == 0 and "0 new, 0 updated" in again.stderr
     assert state(dsn)[:3] == after[:3]
@@ -119,7 +119,7 @@ def test_backend_terminated_mid_copy(fault_dsn, big_catalogue):
 
 def test_statement_timeout_is_a_clear_error(fault_dsn, big_catalogue):
     before = state(fault_dsn)
-    out = subprocess.run([XMMDB, "load", "catalog", str(big_catalogue)],
+    out = subprocess.run([XMMDB, "load", "catalogue", str(big_catalogue)],
                          env={**os.environ, "XMMDB_DSN": fault_dsn, "PGOPTIONS": "-c statement_timeout=50"},
                          capture_output=True, text=True)
     assert out.returncode == 1
@@ -151,7 +151,7 @@ def test_disk_full_is_a_clear_error(fault_dsn, big_catalogue, tiny_tablespace):
     """The loader stages into temporary tables; with them on a full disk the
     load fails with PostgreSQL's own message and writes nothing."""
     before = state(fault_dsn)
-    out = subprocess.run([XMMDB, "load", "catalog", str(big_catalogue)],
+    out = subprocess.run([XMMDB, "load", "catalogue", str(big_catalogue)],
                          env={**os.environ, "XMMDB_DSN": fault_dsn, "PGOPTIONS": f"-c temp_tablespaces={tiny_tablespace}"},
                          capture_output=True, text=True)
     assert out.returncode == 1

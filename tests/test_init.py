@@ -27,8 +27,8 @@ def fresh(server_dsn, monkeypatch):
 @pytest.fixture
 def tiny_sample(tmp_path):
     """A sample folder with one small file: the observation list."""
-    (tmp_path / "catalog").mkdir()
-    shutil.copy(SAMPLE / "catalog" / "xmmdb_sample_obslist.fits", tmp_path / "catalog")
+    (tmp_path / "catalogue").mkdir()
+    shutil.copy(SAMPLE / "catalogue" / "xmmdb_sample_obslist.fits", tmp_path / "catalogue")
     return tmp_path
 
 
@@ -81,3 +81,46 @@ def test_outdated_extension_with_only_the_sample_is_rebuilt(fresh, tiny_sample, 
     assert cli.main(["init", "--sample", str(tiny_sample)]) == 0
     assert "extension xmmdb rebuilt" in capsys.readouterr().err
     assert counts(fresh) == (1, 29)
+
+
+def test_two_databases_install_at_the_same_moment(server_dsn):
+    """The roles are the cluster's: a database creating the extension while another's creation
+    is not yet committed waits for it and succeeds, rather than failing with 'tuple
+    concurrently updated' on the roles' rows."""
+    import threading
+
+    from xmmdb_loader import database
+
+    names = [f"xmmtest_init{k}_{os.getpid()}" for k in (1, 2)]
+    errors = []
+    try:
+        conns = []
+        for name in names:
+            drop_database(server_dsn, name)
+            database.ensure_database(with_dbname(server_dsn, name))
+            conn = psycopg.connect(with_dbname(server_dsn, name), autocommit=True)
+            for ext in database.REQUIRED_EXTENSIONS:
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
+            conns.append(conn)
+        first, second = conns
+        first.autocommit = False
+        first.execute("CREATE EXTENSION xmmdb")             # not committed yet
+
+        def install():
+            try:
+                second.execute("CREATE EXTENSION xmmdb")
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=install)
+        thread.start()
+        thread.join(2.0)
+        assert thread.is_alive()                           # it waits for the first
+        first.commit()
+        thread.join(60)
+        assert errors == [] and not thread.is_alive()
+        for conn in conns:
+            conn.close()
+    finally:
+        for name in names:
+            drop_database(server_dsn, name)

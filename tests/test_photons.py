@@ -105,14 +105,18 @@ def test_xmm_photons_is_the_exact_cone(db):
     centres = db.execute("SELECT ra, dec FROM xmm.photon ORDER BY time LIMIT 5").fetchall()
     centres += [(10.6847, 41.2690), (10.7083, 41.3011), (11.9, 42.0)]
     radii = (5.0, 30.0, 120.0, 5400.0)
-    selections = (('{"all_events": true}', "true"), ("{}", "xmm.standard_event(instrument, pattern, flag)"))
-    # the brute force: one scan of every photon per centre, all radii and selections at once
+    selections = (('{"all_events": true}', "true"), ("{}", "standard"))
+    # the brute force: the view decoded once, then one scan per centre for all radii and selections
+    db.execute("CREATE TEMP TABLE every_photon AS SELECT ra, dec, pi, xmm.standard_event(instrument, pattern, flag)"
+               " AS standard FROM xmm.photon")
     sums = ", ".join(f"count(*) FILTER (WHERE d <= {r} AND {sel}), sum(pi) FILTER (WHERE d <= {r} AND {sel})"
                      for r in radii for _, sel in selections)
-    for ra, dec in centres:
-        slow = db.execute(f"SELECT {sums} FROM (SELECT *, q3c_dist(ra, dec, %s, %s) * 3600 AS d FROM xmm.photon) p",
+    for n, (ra, dec) in enumerate(centres):
+        slow = db.execute(f"SELECT {sums} FROM (SELECT *, q3c_dist(ra, dec, %s, %s) * 3600 AS d FROM every_photon) p",
                           (ra, dec)).fetchone()
         for i, (radius, (options, _)) in enumerate((r, s) for r in radii for s in selections):
+            if radius > 120 and 0 < n < len(centres) - 1:
+                continue      # the degree-wide cone (0.4 s a call) at the first and the off-field centre only
             fast = db.execute("SELECT count(*), sum(pi) FROM xmm.xmm_photons(%s, %s, %s, 0, 30000, NULL, NULL, %s)",
                               (ra, dec, radius, options)).fetchone()
             assert fast == (slow[2 * i], slow[2 * i + 1]), (ra, dec, radius, options)
@@ -126,17 +130,16 @@ def test_xmm_photons_values_are_the_views(db):
              (10.6606, 41.3137, 45.0, 0, 30000, t_mid, t_mid + 2000)]
     for ra, dec, radius, emin, emax, tmin, tmax in cones:
         args = (ra, dec, radius, emin, emax, tmin, tmax)
-        db.execute("SET LOCAL enable_nestloop = off")  # both sides once, then a hash join
-        n, same = db.execute(
-            "WITH x AS MATERIALIZED (SELECT * FROM xmm.xmm_photons(%s, %s, %s, %s, %s, %s, %s)),"
-            "     p AS MATERIALIZED (SELECT * FROM xmm.photon WHERE cell = ANY (xmm.cone_cells(%s, %s, %s / 3600.0)))"
-            "SELECT count(*), count(*) FILTER (WHERE p.ra = x.ra AND p.dec = x.dec)"
-            "  FROM x JOIN p USING (obs_id, instrument, exp_id, time, pi, pattern, flag, ccdnr, x, y, cell)",
+        columns = "obs_id, instrument, exp_id, time, pi, pattern, flag, ccdnr, x, y, cell, ra, dec"
+        n, missing = db.execute(
+            "WITH x AS MATERIALIZED (SELECT * FROM xmm.xmm_photons(%s, %s, %s, %s, %s, %s, %s))"
+            f"SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM (SELECT {columns} FROM x EXCEPT ALL"
+            f"  SELECT {columns} FROM xmm.photon WHERE cell = ANY (xmm.cone_cells(%s, %s, %s / 3600.0))) d)",
             args + (ra, dec, radius)).fetchone()
         limits = db.execute(
             "SELECT count(*) FILTER (WHERE pi < %s OR pi > %s OR time < coalesce(%s, time) OR time > coalesce(%s, time))"
             "  FROM xmm.xmm_photons(%s, %s, %s, %s, %s, %s, %s)", (emin, emax, tmin, tmax) + args).fetchone()[0]
-        assert n > 0 and same == n and limits == 0, (args, n, same, limits)
+        assert n > 0 and missing == 0 and limits == 0, (args, n, missing, limits)
 
 
 def test_a_corrupt_packed_row_is_an_error_not_a_crash(db):
@@ -199,7 +202,7 @@ def _bad_files(tmp_path: Path) -> dict:
     out["truncated.fits"] = "cannot read"
     (tmp_path / "notfits.fits").write_text("SIMPLE = maybe\n")
     out["notfits.fits"] = "cannot read"
-    shutil.copy(SAMPLE / "catalog" / "xmmdb_sample_obslist.fits", tmp_path / "obslist.fits")
+    shutil.copy(SAMPLE / "catalogue" / "xmmdb_sample_obslist.fits", tmp_path / "obslist.fits")
     out["obslist.fits"] = "not an EPIC event list"
     with fits.open(good) as hdul:
         for key in ("TCTYP2", "TCRVL2"):

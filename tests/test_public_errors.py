@@ -15,7 +15,7 @@ OFF_SKY = "10, 95"
 CASES = {
     "xmm_adql": "SELECT xmm_adql('SELEC srcid FROM xmm.source')",
     "xmm_adql_run": "SELECT count(*) FROM xmm_adql_run('SELECT nope FROM xmm.source')",
-    "xmm_barycenter": f"SELECT xmm_barycenter(ARRAY[1.0], {OFF_SKY}, '0112570101')",
+    "xmm_barycentre": f"SELECT xmm_barycentre(ARRAY[1.0], {OFF_SKY}, '0112570101')",
     "xmm_coverage": f"SELECT count(*) FROM xmm_coverage({OFF_SKY})",
     "xmm_extract_events": f"SELECT xmm_extract_events({PULSAR}, 1e9)",
     "xmm_fit": "SELECT * FROM xmm_fit(-1, 'phabs_pl')",

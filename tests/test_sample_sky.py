@@ -13,14 +13,14 @@ from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 from conftest import SAMPLE
 
-from xmmdb_loader.simulate import catalog
+from xmmdb_loader.simulate import catalogue
 
 SEED = 20141123          # the documented seed of `make sample`
 
 
 @pytest.fixture(scope="module")
 def sky():
-    return (Table.read(SAMPLE / "catalog" / "xmmdb_sample_cat.fits"), Table.read(SAMPLE / "truth" / "sources.fits"),
+    return (Table.read(SAMPLE / "catalogue" / "xmmdb_sample_cat.fits"), Table.read(SAMPLE / "truth" / "sources.fits"),
             Table.read(SAMPLE / "truth" / "epochs.fits"))
 
 
@@ -58,7 +58,7 @@ def test_the_catalogue_separates_sources_as_the_pipeline_can(sky):
     ids = np.asarray(cat["SRCID"])
     first = np.unique(ids, return_index=True)[1]
     c = SkyCoord(np.asarray(cat["SC_RA"])[first] * u.deg, np.asarray(cat["SC_DEC"])[first] * u.deg)
-    i, j, _, _ = search_around_sky(c, c, catalog.MIN_SEPARATION_ARCSEC * u.arcsec)
+    i, j, _, _ = search_around_sky(c, c, catalogue.MIN_SEPARATION_ARCSEC * u.arcsec)
     assert not np.any(i != j)
     nucleus = SkyCoord(10.6847 * u.deg, 41.2690 * u.deg)
     assert (c.separation(nucleus) < 5 * u.arcsec).sum() <= 1
@@ -85,7 +85,7 @@ def test_the_truth_accounts_for_every_detection(sky):
 
 
 def test_make_sample_rebuilds_the_catalogue_byte_for_byte(tmp_path):
-    catalog.write_catalog(tmp_path, np.random.default_rng(SEED))
-    for name in ("catalog/xmmdb_sample_cat.fits", "catalog/xmmdb_sample_obslist.fits", "truth/sources.fits",
+    catalogue.write_catalogue(tmp_path, np.random.default_rng(SEED))
+    for name in ("catalogue/xmmdb_sample_cat.fits", "catalogue/xmmdb_sample_obslist.fits", "truth/sources.fits",
                  "truth/epochs.fits"):
         assert filecmp.cmp(tmp_path / name, SAMPLE / name, shallow=False), name

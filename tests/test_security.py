@@ -226,6 +226,7 @@ def test_the_watchdog_runs(server_dsn):
         assert conn.execute("SHOW xmmdb.reader_statement_timeout").fetchone()[0] == "1min"
 
 
+@pytest.mark.serial
 def test_a_reader_that_lifts_its_statement_timeout_is_cancelled_all_the_same(two_readers, watchdog_limits):
     alice, bob = two_readers
     watchdog_limits(reader_statement_timeout="2s")
@@ -237,6 +238,7 @@ def test_a_reader_that_lifts_its_statement_timeout_is_cancelled_all_the_same(two
     assert bob.execute("SELECT 1").fetchone() == (1,)      # the others go on
 
 
+@pytest.mark.serial
 def test_a_reader_idle_in_a_transaction_is_ended(two_readers, watchdog_limits):
     alice, _ = two_readers
     watchdog_limits(reader_idle_in_transaction_timeout="2s")
@@ -248,6 +250,7 @@ def test_a_reader_idle_in_a_transaction_is_ended(two_readers, watchdog_limits):
         alice.execute("SELECT 1")
 
 
+@pytest.mark.serial
 def test_a_reader_that_takes_too_much_memory_is_ended(two_readers, watchdog_limits):
     alice, bob = two_readers
     watchdog_limits(reader_memory_limit="300MB")

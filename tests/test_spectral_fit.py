@@ -303,13 +303,13 @@ def test_batch_over_a_query(tx):
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs*blackbody')", "unknown component or model 'blackbody'"),
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"params\": {{\"gamma\": 2}}}}')",
      "unknown parameter 'gamma'"),
-    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"group\": \"20\"}}')", "key 'group' must be a count or \"file\""),
+    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"group\": \"20\"}}')", "option 'group' must be a count"),
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"refit\": 1}}')", "must be a boolean"),
-    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '[1]')", "expected a JSON object"),
+    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '[1]')", "options must be a JSON object, not array"),
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"emin\": 14.5, \"emax\": 15, \"group\": 0}}')", "zero counts"),
     ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"spectrum\": \"nope.fits\"}}')",
      "spectrum 'nope.fits' is not a source spectrum of detection"),
-    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"spectrum\": [1]}}')", "key 'spectrum' must be a file name or id"),
+    ("SELECT xmm_fit_detection({detid}, 'PN', 'phabs_pl', '{{\"spectrum\": [1]}}')", "option 'spectrum' must be a file name or id"),
 ])
 def test_bad_input_gives_clear_errors_and_caches_nothing(conn, truth, sql, words):
     detid = int(truth[truth["INSTRUMENT"] == "PN"][-1]["DETID"])

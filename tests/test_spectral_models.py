@@ -87,13 +87,21 @@ def test_bad_expressions(bad, words):
 
 
 @pytest.mark.parametrize("options,words", [
-    ({"emin": "x"}, "key 'emin' must be a number"),
-    ({"group": 2.5}, "key 'group' must be a count or \"file\""),
-    ({"stat": "chi3"}, "stat 'chi3' is not one of"),
-    ({"foo": 1}, "unknown key 'foo'"),
+    ({"emin": "x"}, "option 'emin' must be a positive number"),
+    ({"emax": 200}, "option 'emax' is 200; it may be at most 100"),
+    ({"group": 2.5}, "option 'group' must be a count \\(0 or more\\) or \"file\""),
+    ({"group": 10**6}, "option 'group' is 1000000; it may be at most 100000"),
+    ({"stat": "chi3"}, "option 'stat' must be one of chi2xspecvar, .*, wstat, not \"chi3\""),
+    ({"foo": 1}, "unknown option 'foo'"),
     ({"emin": 5, "emax": 2}, "must be below emax"),
-    ([1], "expected a JSON object"),
+    ([1], "options must be a JSON object, not array"),
 ])
 def test_bad_options(options, words):
     with pytest.raises(XmmError, match=words):
         check_options(options)
+
+
+def test_a_misspelt_option_is_answered_with_the_nearest():
+    with pytest.raises(XmmError, match="unknown option 'emn'") as e:
+        check_options({"emn": 0.5})
+    assert e.value.hint.startswith("did you mean 'emin'? known options: emin (positive number)")

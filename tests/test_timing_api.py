@@ -84,7 +84,7 @@ def fake_store(monkeypatch, store):
 
 def test_extract_events_barycentred_with_notices():
     said = []
-    data = api.extract_events(FakeDb(), 42, None, '{"barycenter": true}', notice=said.append)
+    data = api.extract_events(FakeDb(), 42, None, '{"barycentre": true}', notice=said.append)
     with fits.open(io.BytesIO(data)) as hdul:
         h = hdul["EVENTS"].header
         assert h["TIMESYS"] == "TDB" and h["BARY_POS"] == "MIXED" and h["SRC_RAD"] == 20.0
@@ -116,8 +116,8 @@ def test_errors_for_humans():
     with pytest.raises(XmmError, match="srcid must not be NULL"):
         api.extract_events(FakeDb(), None)
     with pytest.raises(XmmError, match="finite ra and dec"):
-        api.barycenter_times(FakeDb(), [T_A], None, DEC)
-    assert api.barycenter_times(FakeDb(), None, RA, DEC) is None
+        api.barycentre_times(FakeDb(), [T_A], None, DEC)
+    assert api.barycentre_times(FakeDb(), None, RA, DEC) is None
 
 
 def test_lightcurve_with_background():
@@ -126,24 +126,24 @@ def test_lightcurve_with_background():
     assert set(obs) == {"0100000001"} and np.all(np.diff(t) > 0)
     # source: 0.05 count/s in pn and in MOS1; the background under it is subtracted
     assert np.median(rate) == pytest.approx(0.1, abs=0.03)
-    bary = api.lightcurve(FakeDb(), 42, 2000.0, {"obs_id": "0100000001", "barycenter": True}, notice=lambda m: None)
+    bary = api.lightcurve(FakeDb(), 42, 2000.0, {"obs_id": "0100000001", "barycentre": True}, notice=lambda m: None)
     assert len(bary) == len(rows) and 50 < abs(bary[0][0] - rows[0][0]) < 500
     assert np.median([r[1] for r in bary]) == pytest.approx(np.median(rate), rel=0.05)
     png = api.lightcurve_plot(FakeDb(), 42, 2000.0, {}, notice=lambda m: None)
     assert png[:4] == b"\x89PNG"
 
 
-def test_periodogram_and_barycenter_times():
+def test_periodogram_and_barycentre_times():
     said = []
     # the synthetic pulse is at the spacecraft (TT), so search unbarycentred times
-    r = api.periodogram(FakeDb(), 42, 0.82, 0.845, {"harmonics": 2, "barycenter": False}, notice=said.append)
+    r = api.periodogram(FakeDb(), 42, 0.82, 0.845, {"harmonics": 2, "barycentre": False}, notice=said.append)
     assert r["best_frequency"] == pytest.approx(FREQ, abs=2e-5) and r["fap"] < 1e-6 and not r["barycentred"]
     assert len(r["frequency"]) == len(r["power"]) > 100
     times = [T_A + 100.0, None, T_A + 200.0]
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        out = api.barycenter_times(FakeDb(), times, RA, DEC)
+        out = api.barycentre_times(FakeDb(), times, RA, DEC)
     assert out[1] is None and 100 < abs(out[0] - times[0]) < 500 and "geocentre" in str(w[0].message)
     said.clear()
-    orb = api.barycenter_times(FakeDb(), times, RA, DEC, "0100000001", notice=said.append)
+    orb = api.barycentre_times(FakeDb(), times, RA, DEC, "0100000001", notice=said.append)
     assert not said and 1e-3 < abs(orb[0] - out[0]) < 0.4

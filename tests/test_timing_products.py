@@ -10,7 +10,7 @@ from astropy.io import fits
 
 from xmmdb.errors import XmmError
 from xmmdb.photons.sky import offsets
-from xmmdb.timing import barycenter as bary
+from xmmdb.timing import barycentre as bary
 from xmmdb.timing import eventfile, lightcurve as lc, periodogram as pg, select
 from xmmdb.options import BOOL, INTEGER, POSITIVE, TEXT, parse
 from xmmdb_loader.simulate.synthetic import pulsed_times, xmm_orbit
@@ -196,13 +196,13 @@ def test_periodogram_finds_the_pulsar(sel):
 
 
 def test_options_are_checked():
-    spec = {"obs_id": (TEXT, None), "barycenter": (BOOL, False), "harmonics": (INTEGER, 2), "emin": (POSITIVE, 200.0)}
-    assert parse('{"harmonics": 3}', spec, "f") == {"obs_id": None, "barycenter": False, "harmonics": 3, "emin": 200.0}
+    spec = {"obs_id": (TEXT, None), "barycentre": (BOOL, False), "harmonics": (INTEGER, 2), "emin": (POSITIVE, 200.0)}
+    assert parse('{"harmonics": 3}', spec, "f") == {"obs_id": None, "barycentre": False, "harmonics": 3, "emin": 200.0}
     with pytest.raises(XmmError, match="unknown option 'colour'") as e:
         parse({"colour": 1}, spec, "f")
     assert "harmonics" in e.value.hint
-    with pytest.raises(XmmError, match="'barycenter' must be a boolean"):
-        parse({"barycenter": "yes"}, spec, "f")
+    with pytest.raises(XmmError, match="'barycentre' must be a boolean"):
+        parse({"barycentre": "yes"}, spec, "f")
     with pytest.raises(XmmError, match="positive integer"):
         parse({"harmonics": 1.5}, spec, "f")
     with pytest.raises(XmmError, match="JSON object"):

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from astropy.io import fits
 
-from xmmdb.timing import barycenter as bary
+from xmmdb.timing import barycentre as bary
 from xmmdb_loader.simulate.synthetic import event_list_hdul, orbit_hdul, pulsed_times, spacecraft_times, xmm_orbit
 
 SRCID = 990000002
@@ -57,7 +57,7 @@ def test_periodogram_finds_the_pulsar_after_barycentring(pulsar):
     df = 1 / (5 * SPAN)
     assert abs(f - FREQ) < 2 * df and fap < 1e-10 and bc and stat == "Z2_2"
     # without barycentring the Doppler shift of XMM's orbit smears and moves the peak
-    f_raw, fap_raw, *_ = conn.execute(q, (SRCID, '{"barycenter": false}')).fetchone()
+    f_raw, fap_raw, *_ = conn.execute(q, (SRCID, '{"barycentre": false}')).fetchone()
     assert abs(f_raw - FREQ) > 2 * df or fap_raw > 1e3 * fap
     fh, faph = conn.execute("SELECT best_frequency, fap FROM xmm_periodogram(%s, 0.825, 0.84, "
                             "'{\"method\": \"h\"}')", (SRCID,)).fetchone()
@@ -66,7 +66,7 @@ def test_periodogram_finds_the_pulsar_after_barycentring(pulsar):
 
 def test_barycentred_events_recover_the_emission_times(pulsar):
     conn, t_b = pulsar
-    (data,) = conn.execute("SELECT xmm_extract_events(%s, 3, '{\"barycenter\": true}')", (SRCID,)).fetchone()
+    (data,) = conn.execute("SELECT xmm_extract_events(%s, 3, '{\"barycentre\": true}')", (SRCID,)).fetchone()
     with fits.open(io.BytesIO(data)) as hdul:
         h = hdul["EVENTS"].header
         assert h["BARY_POS"] == "ORBIT" and h["TIMESYS"] == "TDB"

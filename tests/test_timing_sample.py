@@ -50,7 +50,7 @@ def test_a_wide_search_reports_the_fundamental_not_a_subharmonic(db, truth):
 
 def test_sample_pulsar_event_file_is_barycentred_with_the_orbit(db, truth):
     p = truth["pulsar"]
-    (data,) = db.execute("SELECT xmm_extract_events(%s, NULL, '{\"barycenter\": true}')", (p["srcid"],)).fetchone()
+    (data,) = db.execute("SELECT xmm_extract_events(%s, NULL, '{\"barycentre\": true}')", (p["srcid"],)).fetchone()
     with fits.open(io.BytesIO(data)) as hdul:
         h = hdul["EVENTS"].header
         assert h["BARY_POS"] == "ORBIT" and h["PLEPHEM"] == "JPL-DE421" and h["SRCID"] == p["srcid"]

@@ -61,7 +61,7 @@ def test_extract_all_epochs(a907, tmp_path):
 
 def test_extract_barycentred_without_orbit(a907):
     del a907.notices[:]
-    (data,) = one(a907, "SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0201903501\", \"barycenter\": true}')",
+    (data,) = one(a907, "SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0201903501\", \"barycentre\": true}')",
                   SRCID)
     assert any("no orbit file" in m for m in a907.notices)
     with fits.open(io.BytesIO(data)) as hdul:
@@ -72,7 +72,7 @@ def test_extract_barycentred_without_orbit(a907):
     (raw,) = one(a907, "SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0201903501\"}')", SRCID)
     with fits.open(io.BytesIO(raw)) as hdul:
         t = hdul["EVENTS"].data["TIME"]
-    (again,) = one(a907, "SELECT xmm_barycenter(%s, %s, %s)", list(t[:50]), RA, DEC)
+    (again,) = one(a907, "SELECT xmm_barycentre(%s, %s, %s)", list(t[:50]), RA, DEC)
     assert np.allclose(np.array(again), t_bary[:50], atol=2e-6, rtol=0)  # 1 us storage resolution
     assert 100 < abs(t_bary[0] - t[0]) < 500
 
@@ -93,13 +93,13 @@ def test_errors_reach_sql_as_messages(a907):
     cases = [("SELECT xmm_extract_events(987654321)", "there is no source with srcid 987654321", "02000"),
              ("SELECT xmm_extract_events(%s, 20, '{\"obs_id\": \"0000000001\"}')" % SRCID,
               "xmm_extract_events: no photons within", "02000"),
-             ("SELECT xmm_extract_events(%s, 20, '{\"barycentre\": true}')" % SRCID,
-              "xmm_extract_events: unknown option 'barycentre'", "22023"),
+             ("SELECT xmm_extract_events(%s, 20, '{\"barycenter\": true}')" % SRCID,   # hint: did you mean
+              "xmm_extract_events: unknown option 'barycenter'", "22023"),
              ("SELECT * FROM xmm_lightcurve(%s, -5)" % SRCID, "xmm_lightcurve: bin_s must be a positive", "22023"),
              ("SELECT xmm_lightcurve_plot(%s, 0)" % SRCID, "xmm_lightcurve_plot: bin_s must be", "22023"),
              ("SELECT * FROM xmm_periodogram(%s, 0.5, 1.0, '{\"harmonics\": \"two\"}')" % SRCID,
               "xmm_periodogram: option 'harmonics' must be a positive integer", "22023"),
-             ("SELECT xmm_barycenter(ARRAY[1e12], 149.59, -11.06)", "times outside the span of JPL-DE421", "22023"),
+             ("SELECT xmm_barycentre(ARRAY[1e12], 149.59, -11.06)", "times outside the span of JPL-DE421", "22023"),
              ("SELECT xmm_image(149.59, -11.06, -3, 4)", "xmm_image: size_arcmin and bin_arcsec must be positive",
               "22023")]
     for sql, message, sqlstate in cases:

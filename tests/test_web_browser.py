@@ -147,7 +147,7 @@ def test_run_a_fit_and_see_the_plot(browser, live_url, app, bright):
 def test_get_photons_and_open_them_with_astropy(browser, live_url, app, bright):
     assert bright["photon_srcid"], "no photons in the sample database"
     browser.get(f"{live_url}/source/{bright['photon_srcid']}")
-    browser.find_element(By.ID, "barycenter").click()
+    browser.find_element(By.ID, "barycentre").click()
     browser.find_element(By.ID, "photons-go").click()
     path = wait(browser, lambda d: next((p for p in d.downloads.glob("*.fits")), None), 120)
     wait(browser, lambda d: not list(d.downloads.glob("*.crdownload")), 60)

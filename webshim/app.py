@@ -18,6 +18,8 @@ import time
 import psycopg
 from flask import Flask, Response, abort, jsonify, render_template, request, url_for
 from psycopg import sql
+from xmmdb.spectral.fit import METHODS, STATS
+from xmmdb.spectral.models import NAMED
 
 from . import formats
 from .db import Database, error_info, resolve_dsn
@@ -36,9 +38,6 @@ EXAMPLES = [
     ('"J0958" IN iauname', "a substring of the IAU name"),
     ("srcid IN {1, 2, 3}", "a list of sources"),
 ]
-FIT_MODELS = ["phabs_pl", "phabs_bb", "phabs_diskbb", "phabs_brems", "phabs_pl_bb", "tbabs_pl", "wabs_pl"]
-FIT_STATS = ["chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat"]
-FIT_METHODS = ["levmar", "neldermead", "moncar"]
 
 
 def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_ms: int | None = None) -> Flask:
@@ -209,8 +208,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         photons = bool(db.value("SELECT EXISTS (SELECT 1 FROM xmm.xmm_photons(%s, %s, 60))",
                                 (src["sc_ra"], src["sc_dec"])))
         return render_template("source.html", src=src, dets=dets, fields=fields, spectra=spectra, photons=photons,
-                               models=FIT_MODELS, stats=FIT_STATS, methods=FIT_METHODS,
-                               fit_models=_fit_models(db))
+                               models=list(NAMED), stats=STATS, methods=METHODS)
 
     @app.route("/source/<int:srcid>.json")
     def source_json(srcid):
@@ -288,8 +286,8 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
     @app.route("/source/<int:srcid>/events.fits")
     def events(srcid):
         opts = {}
-        if request.args.get("barycenter") in ("1", "true", "on", "yes"):
-            opts["barycenter"] = True
+        if request.args.get("barycentre") in ("1", "true", "on", "yes"):
+            opts["barycentre"] = True
         if request.args.get("obs_id"):
             opts["obs_id"] = request.args["obs_id"]
         for k in ("emin", "emax"):
@@ -297,7 +295,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
                 opts[k] = request.args.get(k, type=float)
         radius = request.args.get("radius", type=float)
         data = db.value("SELECT xmm.xmm_extract_events(%s, %s, %s::jsonb)", (srcid, radius, json.dumps(opts)))
-        suffix = "_bary" if opts.get("barycenter") else ""
+        suffix = "_bary" if opts.get("barycentre") else ""
         return Response(bytes(data), mimetype="application/fits",
                         headers={"Content-Disposition": f'attachment; filename="xmmdb_{srcid}_events{suffix}.fits"'})
 
@@ -457,10 +455,6 @@ def _spectra(db, srcid: int, detid: int | None = None) -> list[dict]:
                     "  FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
                     " WHERE d.srcid = %s AND s.kind = 'source' AND (%s::bigint IS NULL OR d.detid = %s::bigint)"
                     " ORDER BY 2, 3", (srcid, detid, detid))
-
-
-def _fit_models(db) -> list[str]:
-    return FIT_MODELS
 
 
 def _fit_options() -> tuple[str, dict, int | None, str | None]:

@@ -3,7 +3,7 @@
 One module per product type; `write_sample` runs them in order with one seed,
 so the bundled sample (data/sample) is reproducible: `make sample`.
 
-    catalog.py   4XMM catalogue + observation list (+ truth: every source, every epoch)
+    catalogue.py 4XMM catalogue + observation list (+ truth: every source, every epoch)
     events.py    EPIC event lists and orbit files (+ truth/events.json: pulsar, variable sources)
     classes/     the planted objects as a catalogue of known objects (pulsar, ULXs, extended, variables)
     spectra.py   EPIC pipeline spectra, backgrounds, ARFs and canned RMFs of the brightest detections
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import catalog, events, spectra
+from . import catalogue, events, spectra
 
 
 def write_sample(out: Path, seed: int = 20141123, n_sources: int | None = None) -> None:
     rng = np.random.default_rng(seed)
-    cat, obslist, truth, epochs = catalog.write_catalog(out, rng, n_sources)
+    cat, obslist, truth, epochs = catalogue.write_catalogue(out, rng, n_sources)
     planted = events.write_events(out, seed, obslist, truth, epochs)
     write_classes(out, truth, planted)
     n_spectra = spectra.write_spectra(out, cat, epochs, truth, seed) if n_sources is None else 0

@@ -93,7 +93,7 @@ def event_list_hdul(obs_id: str, instrument: str, exp_id: str, time: np.ndarray,
 def spacecraft_times(t_bary: np.ndarray, ra: float, dec: float, orbit=None) -> np.ndarray:
     """TT spacecraft times of photons that reach the barycentre at t_bary (inverts
     the barycentric correction by fixed-point iteration; converged to < 1 ns)."""
-    from xmmdb.timing.barycenter import correction
+    from xmmdb.timing.barycentre import correction
 
     t = np.asarray(t_bary, dtype=np.float64).copy()
     for _ in range(4):

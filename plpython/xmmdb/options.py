@@ -1,4 +1,7 @@
-"""The `options jsonb` of the photon and timing functions: known keys, checked types, declared bounds."""
+"""The `options jsonb` of every function that takes one: known keys, checked types, declared bounds.
+
+A function declares its options once, as {key: (kind, default[, upper bound])}; a kind is one
+of the names below or a tuple of the words allowed (matched without regard to case)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,22 @@ INTEGER = "positive integer"
 BOOL = "boolean"
 TEXT = "text"
 FRACTION = "number between 0 and 1"
+OBJECT = "JSON object"
+COUNT_OR_FILE = 'count (0 or more) or "file"'
+NAME_OR_ID = "file name or id"
 CHECKED_IN_SQL = "value"   # passed on as it is: SQL checks it (the event selection, xmm.event_rule)
+
+
+def describe(kind) -> str:
+    return "one of " + ", ".join(kind) if isinstance(kind, tuple) else kind
+
+
+def _show(number) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _ok(kind: str, value) -> bool:
@@ -24,7 +42,15 @@ def _ok(kind: str, value) -> bool:
         return isinstance(value, bool)
     if kind == TEXT:
         return isinstance(value, str) and value != ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(kind, tuple):
+        return isinstance(value, str) and value.lower() in kind
+    if kind == OBJECT:
+        return isinstance(value, dict)
+    if kind == COUNT_OR_FILE:
+        return value == "file" or _number(value) and float(value).is_integer() and value >= 0
+    if kind == NAME_OR_ID:
+        return isinstance(value, str) and value != "" or _number(value) and float(value).is_integer()
+    if not _number(value):
         return False
     if kind == POSITIVE:
         return value > 0
@@ -43,7 +69,7 @@ def parse(options, spec: dict[str, tuple], function: str) -> dict:
     A number over its declared bound is an error that states the bound."""
     if options is None or options == "":
         given = {}
-    elif isinstance(options, dict):
+    elif not isinstance(options, (str, bytes)):
         given = options
     else:
         try:
@@ -51,18 +77,29 @@ def parse(options, spec: dict[str, tuple], function: str) -> dict:
         except (TypeError, ValueError) as exc:
             raise XmmError(f"{function}: options are not valid JSON ({exc})") from exc
     if not isinstance(given, dict):
-        raise XmmError(f"{function}: options must be a JSON object such as '{{\"obs_id\": \"0123456789\"}}'")
+        kind = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(given), "null")
+        raise XmmError(f"{function}: options must be a JSON object, not {kind}",
+                       hint="known options: " + ", ".join(spec))
     unknown = sorted(set(given) - set(spec))
     if unknown:
+        import difflib   # only for a mistake
+
+        close = difflib.get_close_matches(unknown[0], spec, n=1)
         raise XmmError(f"{function}: unknown option {', '.join(repr(k) for k in unknown)}",
-                       hint="known options: " + ", ".join(f"{k} ({v[0]})" for k, v in spec.items()))
+                       hint=(f"did you mean {close[0]!r}? " if close else "")
+                       + "known options: " + ", ".join(f"{k} ({describe(v[0])})" for k, v in spec.items()))
     out = {}
     for key, (kind, default, *bound) in spec.items():
         value = given.get(key, default)
         if key in given and value is not None and not _ok(kind, value):
-            raise XmmError(f"{function}: option {key!r} must be a {kind}, not {json.dumps(value)}")
-        if key in given and value is not None and bound and value > bound[0]:
-            raise XmmError(f"{function}: option {key!r} is {value:g}; it may be at most {bound[0]:g}",
+            article = "" if isinstance(kind, tuple) else "an " if kind[0] in "aeiou" else "a "
+            raise XmmError(f"{function}: option {key!r} must be {article}{describe(kind)}, not {json.dumps(value)}")
+        if key in given and _number(value) and bound and value > bound[0]:
+            raise XmmError(f"{function}: option {key!r} is {_show(value)}; it may be at most {_show(bound[0])}",
                            sqlstate="54000")
-        out[key] = int(value) if kind == INTEGER and value is not None else value
+        if isinstance(kind, tuple) and value is not None:
+            value = value.lower()
+        elif kind in (INTEGER, COUNT_OR_FILE, NAME_OR_ID) and _number(value):
+            value = int(value)
+        out[key] = value
     return out

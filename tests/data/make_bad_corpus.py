@@ -28,7 +28,7 @@ def case(name: str, kind: str, expected: str):
 # --- catalogue ---------------------------------------------------------------
 
 def small_catalogue(n=3) -> Table:
-    cat = Table.read(SAMPLE / "catalog" / "xmmdb_sample_cat.fits")[:n]
+    cat = Table.read(SAMPLE / "catalogue" / "xmmdb_sample_cat.fits")[:n]
     cat["DETID"] = np.arange(9 * 10**9, 9 * 10**9 + n)
     cat["SRCID"] = np.arange(9 * 10**9, 9 * 10**9 + n)
     cat["OBS_ID"] = "0999999999"
@@ -42,7 +42,7 @@ def catalogue_cases():
         cat = small_catalogue()
         changed = change(cat)
         cat = cat if changed is None else changed
-        cat.write(case(name, "catalog", expected), format=fmt, overwrite=True)
+        cat.write(case(name, "catalogue", expected), format=fmt, overwrite=True)
 
     broken("cat_missing_sc_dec.fits", r"required column SC_DEC is missing", lambda c: c.remove_column("SC_DEC"))
     broken("cat_missing_detid_and_srcid.fits", r"not a 4XMM catalogue",
@@ -88,11 +88,11 @@ def catalogue_cases():
     good = OUT / "_good_catalogue.fits"
     small_catalogue().write(good, overwrite=True)
     data = good.read_bytes()
-    case("cat_truncated.fits", "catalog", r"cannot read the file").write_bytes(data[: len(data) // 2 + 100])
-    case("cat_not_fits.fits", "catalog", r"cannot read the file").write_text("SIMPLE = this is not FITS\n")
+    case("cat_truncated.fits", "catalogue", r"cannot read the file").write_bytes(data[: len(data) // 2 + 100])
+    case("cat_not_fits.fits", "catalogue", r"cannot read the file").write_text("SIMPLE = this is not FITS\n")
     fits.HDUList([fits.PrimaryHDU(np.zeros((4, 4), np.float32))]).writeto(
-        case("cat_image_only.fits", "catalog", r"no binary table extension"), overwrite=True)
-    case("cat_unknown_type.txt", "catalog", r"unknown file type").write_text("DETID,SRCID\n1,2\n")
+        case("cat_image_only.fits", "catalogue", r"no binary table extension"), overwrite=True)
+    case("cat_unknown_type.txt", "catalogue", r"unknown file type").write_text("DETID,SRCID\n1,2\n")
     good.unlink()
 
 

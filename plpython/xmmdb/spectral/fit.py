@@ -20,16 +20,30 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import XmmError
+from ..options import BOOL, COUNT_OR_FILE, NAME_OR_ID, OBJECT, POSITIVE, parse
 from . import models
 
 STATS = ("chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat")
 METHODS = ("levmar", "neldermead", "moncar")
 ERRORS = ("covar", "conf", "none")
-OPTIONS = {"emin": "number", "emax": "number", "group": "count or \"file\"", "stat": "text", "method": "text",
-           "params": "object", "errors": "text", "joint": "boolean", "refit": "boolean", "spectrum": "file name or id"}
 DEFAULT_RANGE = {"EPN": (0.2, 12.0), "EMOS1": (0.2, 10.0), "EMOS2": (0.2, 10.0)}
 FLUX_BAND = (0.2, 12.0)
 MAX_GROUP = 100000
+MAX_ENERGY = 100.0     # keV
+# The options of every fitting function (xmmdb.options.parse). joint and refit are read in SQL
+# before a fit, by the cache (xmm.fit_options checks them there; they never reach a fit).
+OPTIONS = {
+    "emin": (POSITIVE, None, MAX_ENERGY),      # keV; default: the camera's range (DEFAULT_RANGE)
+    "emax": (POSITIVE, None, MAX_ENERGY),
+    "group": (COUNT_OR_FILE, 20, MAX_GROUP),   # least counts a group, 0: none, "file": the file's GROUPING
+    "stat": (STATS, None),                     # default: chi2xspecvar when grouped, else wstat or cstat
+    "method": (METHODS, "levmar"),
+    "errors": (ERRORS, "covar"),
+    "params": (OBJECT, None),                  # {"PhoIndex": 2} or {"nH": {"value", "min", "max", "frozen"}}
+    "spectrum": (NAME_OR_ID, None),            # which of a detection's spectra
+    "joint": (BOOL, None),
+    "refit": (BOOL, None),
+}
 
 
 @dataclass
@@ -93,42 +107,10 @@ def quiet():
 
 
 def check_options(options) -> dict:
-    """Validated options with defaults filled in; an XmmError names the bad key."""
-    if options is None:
-        options = {}
-    if not isinstance(options, dict):
-        raise XmmError(f"options: expected a JSON object, got {type(options).__name__}",
-                       hint='e.g. {"emin": 0.5, "group": 20}')
-    out = dict(options)
-    for key, value in options.items():
-        kind = OPTIONS.get(key)
-        if kind is None:
-            raise XmmError(f"options: unknown key {key!r}", hint="known keys: " + ", ".join(OPTIONS))
-        ok = {"number": isinstance(value, (int, float)) and not isinstance(value, bool),
-              "integer": isinstance(value, int) and not isinstance(value, bool),
-              "text": isinstance(value, str), "object": isinstance(value, dict),
-              "boolean": isinstance(value, bool),
-              "file name or id": isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool),
-              'count or "file"': value == "file" or isinstance(value, int) and not isinstance(value, bool)
-              }[kind]
-        if not ok:
-            raise XmmError(f"options: key {key!r} must be a {kind}, got {json_type(value)} {value!r}")
-    for key, allowed in (("stat", STATS), ("method", METHODS), ("errors", ERRORS)):
-        if key in out and out[key].lower() not in allowed:
-            raise XmmError(f"options: {key} {out[key]!r} is not one of {', '.join(allowed)}")
-        if key in out:
-            out[key] = out[key].lower()
-    if out.get("group") != "file" and not 0 <= out.get("group", 0) <= MAX_GROUP:
-        raise XmmError(f"options: group must be from 0 to {MAX_GROUP} (minimum counts per group; 0 = no grouping)"
-                       ' or "file" (the spectrum\'s own GROUPING and QUALITY)')
-    for key in ("emin", "emax"):
-        if key in out and not (0 < out[key] < 100):
-            raise XmmError(f"options: {key} must be between 0 and 100 keV, got {out[key]}")
-    if "emin" in out and "emax" in out and out["emin"] >= out["emax"]:
-        raise XmmError(f"options: emin {out['emin']} must be below emax {out['emax']}")
-    out.setdefault("group", 20)
-    out.setdefault("method", "levmar")
-    out.setdefault("errors", "covar")
+    """Every option with its value or default; an XmmError names the bad key."""
+    out = parse(options, OPTIONS, "fit options")
+    if out["emin"] is not None and out["emax"] is not None and out["emin"] >= out["emax"]:
+        raise XmmError(f"fit options: emin {out['emin']:g} must be below emax {out['emax']:g}")
     return out
 
 
@@ -237,7 +219,8 @@ def prepare(spec: Spectrum, opts: dict, stat: str):
     """The DataPHA grouped, filtered to the energy range, background-subtracted for chi2."""
     data = sherpa_data(spec)
     lo, hi = DEFAULT_RANGE.get(spec.instrument, (0.2, 12.0))
-    emin, emax = opts.get("emin", lo), opts.get("emax", hi)
+    emin = lo if opts["emin"] is None else opts["emin"]
+    emax = hi if opts["emax"] is None else opts["emax"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         group(data, spec.source, opts["group"])
@@ -301,8 +284,8 @@ def _fit(spectra, model, options):
     t0 = time.perf_counter()
     opts = check_options(options)
     built = models.build(model)
-    specs = _param_options(built, opts.get("params", {}))
-    stat_name = opts.get("stat") or ("chi2xspecvar" if opts["group"] != 0 else
+    specs = _param_options(built, opts["params"] or {})
+    stat_name = opts["stat"] or ("chi2xspecvar" if opts["group"] != 0 else
                                      "wstat" if all(s.background is not None for s in spectra) else "cstat")
     if stat_name == "wstat" and any(s.background is None for s in spectra):
         raise XmmError("options: stat wstat needs a background spectrum, and "

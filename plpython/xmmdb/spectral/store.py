@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -108,14 +109,6 @@ def spectrum(db, r: dict) -> Spectrum:
                     {"spectrum_id": r["spectrum_id"]})
 
 
-def _options(options):
-    if options is None:
-        return {}
-    if isinstance(options, str):
-        return json.loads(options)
-    return dict(options)
-
-
 HINT = "see docs/spectral.md for models and options"
 RESULT_KEYS = ("instrument", "model", "expression", "statistic", "stat", "dof", "rstat", "qval", "emin", "emax",
                "nbins", "flux", "flux_err", "flux_unabs", "flux_unabs_err", "fit_time", "succeeded")
@@ -123,7 +116,7 @@ RESULT_KEYS = ("instrument", "model", "expression", "statistic", "stat", "dof", 
 
 def fit_detection(db, detid: int, instrument: str, model: str, options) -> tuple[dict, list, dict]:
     try:
-        options = check_options(_options(options))
+        options = check_options(options)
         det, spectra = detection_spectra(db, detid, instrument, options.get("spectrum"))
         return det, spectra, fit(spectra, model, options)
     except XmmError as exc:
@@ -163,11 +156,11 @@ def stored_spectrum(db, spectrum_id: int) -> tuple[dict, Spectrum]:
 
 def fit_spectrum(db, spectrum_id: int, model: str, options) -> tuple[dict, Spectrum, dict]:
     try:
-        options = check_options(_options(options))
-        if "spectrum" in options:
-            raise XmmError("options: spectrum chooses among a detection's spectra; here the spectrum is given")
+        options = check_options(options)
+        if options["spectrum"] is not None:
+            raise XmmError("fit options: spectrum chooses among a detection's spectra; here the spectrum is given")
         row, spec = stored_spectrum(db, spectrum_id)
-        return row, spec, fit([spec], model, options)
+        return row, spec, fit([spec], model.strip().lower() if isinstance(model, str) else model, options)
     except XmmError as exc:
         if exc.hint is None:
             exc.hint = HINT
@@ -181,7 +174,8 @@ def fit_spectrum_row(db, spectrum_id: int, model: str, options) -> dict:
         if row["detid"] is not None else []
     out = {k: res[k] for k in RESULT_KEYS}
     out.update(srcid=det[0]["srcid"] if det else None, detid=row["detid"], obs_id=row["obs_id"] or None,
-               params=json.dumps(res["params"]), spectrum_ids=[spectrum_id], cached=False, fitted_at=None)
+               params=json.dumps(res["params"]), spectrum_ids=[spectrum_id], cached=False,
+               fitted_at=datetime.now(timezone.utc).isoformat())
     return out
 
 

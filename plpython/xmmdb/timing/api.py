@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..errors import NotFound, XmmError
 from ..instruments import camera
-from . import barycenter, eventfile, lightcurve as lc, periodogram as pg, select, variability
+from . import barycentre, eventfile, lightcurve as lc, periodogram as pg, select, variability
 from ..photons.access import SELECTION_KEYS
 from ..options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, NONNEGATIVE, POSITIVE, TEXT, parse
 
@@ -27,7 +27,7 @@ MAX_REGION_ARCSEC = 600.0
 MAX_ENERGY_EV = 20000.0
 MAX_HARMONICS = 20
 MAX_OVERSAMPLE = 100.0
-MAX_TIMES = 2_000_000             # xmm_barycenter: times in one call
+MAX_TIMES = 2_000_000             # xmm_barycentre: times in one call
 MAX_SURVEY_SOURCES = 1_000_000    # xmm_pulsation_survey: sources in one call (the catalogue's size)
 DEFAULT_THREADS = min(2, os.cpu_count() or 1)   # a search's compute threads unless {"threads": n}
 PROGRESS_EVERY_S = 30.0           # a survey says how far it is at most this often
@@ -39,7 +39,7 @@ SELECT_OPTIONS = {
     "instrument": (TEXT, None),
     **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS},   # pattern, flag, all_events, flare_filter
 }
-EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycenter": (BOOL, False)}
+EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycentre": (BOOL, False)}
 LIGHTCURVE_OPTIONS = {**EXTRACT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
                       "bkg_inner": (POSITIVE, None, MAX_REGION_ARCSEC), "bkg_outer": (POSITIVE, None, MAX_REGION_ARCSEC),
                       "min_fracexp": (FRACTION, 0.1)}
@@ -48,7 +48,7 @@ SEARCH_OPTIONS = {"combine": (TEXT, "auto"), "fdot_max": (NONNEGATIVE, 0.0, pg.M
                   "threads": (INTEGER, DEFAULT_THREADS, pg.MAX_THREADS)}
 PULSATION_OPTIONS = {**SELECT_OPTIONS, **SEARCH_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC),
                      "method": (TEXT, "z2"), "harmonics": (INTEGER, 2, MAX_HARMONICS),
-                     "oversample": (POSITIVE, 2.0, MAX_OVERSAMPLE), "barycenter": (BOOL, True),
+                     "oversample": (POSITIVE, 2.0, MAX_OVERSAMPLE), "barycentre": (BOOL, True),
                      "fmin": (POSITIVE, None, 1e3), "fmax": (POSITIVE, None, 1e3),
                      "min_photons": (INTEGER, 50, 1e6), "max_work": (POSITIVE, 2e9, pg.MAX_WORK)}
 VARIABILITY_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC), "background": (BOOL, True),
@@ -57,7 +57,7 @@ VARIABILITY_OPTIONS = {**SELECT_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_A
 PERIODOGRAM_OPTIONS = {**SELECT_OPTIONS, **SEARCH_OPTIONS, "radius": (POSITIVE, None, MAX_REGION_ARCSEC),
                        "method": (TEXT, "z2"),
                        "harmonics": (INTEGER, 2, MAX_HARMONICS), "oversample": (POSITIVE, 5.0, MAX_OVERSAMPLE),
-                       "barycenter": (BOOL, True)}
+                       "barycentre": (BOOL, True)}
 
 
 
@@ -84,15 +84,15 @@ def _tell(notes, notice) -> None:
         (notice or _warn)("xmmdb: " + n)
 
 
-def barycenter_times(db, times, ra, dec, obs_id=None, notice=None):
-    """xmm_barycenter: the times (TT s since MJDREF 50814) at the solar-system
+def barycentre_times(db, times, ra, dec, obs_id=None, notice=None):
+    """xmm_barycentre: the times (TT s since MJDREF 50814) at the solar-system
     barycentre (TDB), for a source at (ra, dec); the orbit of obs_id if loaded."""
     if times is None:
         return None
     if len(times) > MAX_TIMES:
-        raise XmmError(f"xmm_barycenter: {len(times):,} times; one call takes at most {MAX_TIMES:,}",
+        raise XmmError(f"xmm_barycentre: {len(times):,} times; one call takes at most {MAX_TIMES:,}",
                        hint="call it on chunks of the times", sqlstate="54000")
-    barycenter.unit_vector(ra, dec)  # checks the position first
+    barycentre.unit_vector(ra, dec)  # checks the position first
     values = np.array([np.nan if v is None else v for v in times], dtype=np.float64)
     good = np.isfinite(values)
     orbit = None
@@ -102,13 +102,13 @@ def barycenter_times(db, times, ra, dec, obs_id=None, notice=None):
         why = f"observation {obs_id} has no orbit loaded" if obs_id else "no obs_id given"
         _tell([f"{why}: barycentred at the geocentre (Earth centre), off by up to 0.4 s"], notice)
     out = values.copy()
-    out[good] = barycenter.barycentre(values[good], ra, dec, orbit)
+    out[good] = barycentre.barycentre(values[good], ra, dec, orbit)
     return [None if not g else float(v) for g, v in zip(good, out)]
 
 
 def _selection(db, srcid, radius, opts, function, notice):
     sel = select.select(db, srcid, radius, opts, function)
-    if opts.get("barycenter"):
+    if opts.get("barycentre"):
         sel = select.barycentre(sel, select.orbits(db, sel.obs_ids))
     _tell(sel.notes, notice)
     return sel
@@ -128,7 +128,7 @@ def _lightcurve(db, srcid, bin_s, options, notice, function):
     bkg = None
     if opts["background"]:
         bkg = lc.background(db, sel, opts)
-        if opts.get("barycenter"):
+        if opts.get("barycentre"):
             bkg = _barycentre_background(sel, bkg)
     return sel, lc.bin_lightcurve(sel, bin_s, bkg, opts["min_fracexp"])
 
@@ -180,7 +180,7 @@ def _search_selection(db, srcid, opts, fmax, function, notice):
     sel, slow, fmax = spread_frames(db, sel, fmax)
     if slow:
         _tell([f"left out, frame time above 1/(2 fmax) = {0.5 / fmax:g} s: " + ", ".join(slow)], notice)
-    if opts.get("barycenter"):
+    if opts.get("barycentre"):
         sel = select.barycentre(sel, select.orbits(db, sel.obs_ids))
     _tell(sel.notes, notice)
     return sel, slow, fmax
@@ -254,7 +254,7 @@ def _search(db, sel, slow, fmin, fmax, opts, notice, max_work=None) -> dict:
                       " AS s")[0]["s"] or None      # seconds; 0: no timeout
     out = pg.search(epochs, fmin, fmax, opts["method"], opts["harmonics"], opts["oversample"], budget_s=budget,
                     windows=windows, fdot_max=opts["fdot_max"], combine=opts["combine"], threads=opts["threads"])
-    out["barycentred"] = bool(opts["barycenter"])
+    out["barycentred"] = bool(opts["barycentre"])
     out["excluded"] = slow
     out["fmin"], out["fmax"] = float(fmin), float(fmax)
     return out
@@ -332,7 +332,7 @@ def variability_tests(db, srcid, options=None, notice=None) -> list[tuple]:
     if not 0 < opts["p0"] < 1:
         raise XmmError(f"xmm_variability: option 'p0' (the false-positive rate of a change point) must be "
                        f"between 0 and 1, not {opts['p0']}")
-    sel = _selection(db, srcid, opts["radius"], {**opts, "barycenter": False}, "xmm_variability", notice)
+    sel = _selection(db, srcid, opts["radius"], {**opts, "barycentre": False}, "xmm_variability", notice)
     sel = spread_frames(db, sel, keep_all=True)[0]
     bkg = None
     if opts["background"]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import NotFound, XmmError
-from . import barycenter
+from . import barycentre as bary
 
 PHOTON_COLUMNS = ("time", "ra", "dec", "x", "y", "pi", "pattern", "flag", "ccdnr", "obs_id", "instrument", "exp_id")
 
@@ -266,7 +266,7 @@ def select(db, srcid, radius: float | None, opts: dict, function: str) -> Select
 def orbits(db, obs_ids) -> dict:
     from ..photons import fetch_orbit
 
-    return {o: barycenter.Orbit.from_columns(fetch_orbit(db, o), o) for o in obs_ids}
+    return {o: bary.Orbit.from_columns(fetch_orbit(db, o), o) for o in obs_ids}
 
 
 def barycentre(sel: Selection, orbit_of: dict) -> Selection:
@@ -291,8 +291,8 @@ def barycentre(sel: Selection, orbit_of: dict) -> Selection:
         used[o] = orbit
         for e in sel.exposures:
             if e.obs_id == o:
-                exposures.append(replace(e, start=barycenter.barycentre(e.start, sel.ra, sel.dec, orbit),
-                                         stop=barycenter.barycentre(e.stop, sel.ra, sel.dec, orbit)))
+                exposures.append(replace(e, start=bary.barycentre(e.start, sel.ra, sel.dec, orbit),
+                                         stop=bary.barycentre(e.stop, sel.ra, sel.dec, orbit)))
     t = barycentre_times(t, obs, sel.ra, sel.dec, used)
     order = np.argsort(t, kind="stable")
     photons = {k: np.asarray(v)[order] for k, v in dict(sel.photons, time=t).items()}
@@ -306,5 +306,5 @@ def barycentre_times(t: np.ndarray, obs: np.ndarray, ra: float, dec: float, orbi
     out = np.asarray(t, dtype=np.float64).copy()
     for o in np.unique(obs).tolist():
         mine = obs == o
-        out[mine] = barycenter.barycentre(out[mine], ra, dec, orbit_of.get(o))
+        out[mine] = bary.barycentre(out[mine], ra, dec, orbit_of.get(o))
     return out

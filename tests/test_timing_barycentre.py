@@ -1,4 +1,4 @@
-"""Barycentring (xmmdb.timing.barycenter) against an independent implementation:
+"""Barycentring (xmmdb.timing.barycentre) against an independent implementation:
 the PyPI `barycenter` package (M. Bachetti; astropy + ERFA + the same JPL DE421
 kernel, its own XMM orbit-file reader and interpolator), fed the same orbit as
 a PPS orbit file."""
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xmmdb.errors import XmmError
-from xmmdb.timing import barycenter as bary
+from xmmdb.timing import barycentre as bary
 from xmmdb.timing import ephemeris
 from xmmdb_loader.simulate.synthetic import orbit_hdul, xmm_orbit
 

@@ -1,4 +1,4 @@
-"""`xmmdb load catalog FILE…`: 4XMM catalogue and observation-list files.
+"""`xmmdb load catalogue FILE…`: 4XMM catalogue and observation-list files.
 
 All files of one call load in one transaction: either every file is in, or
 none is and the database is as it was.
@@ -51,7 +51,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_catalog(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=None) -> dict:
+def load_catalogue(conn: psycopg.Connection, paths: list[Path], progress: bool = True, out=None) -> dict:
     """Loads catalogue files; returns {table: {inserted, updated, unchanged}} summed over files."""
     out = out or sys.stderr
     tables = [read_table(Path(p)) for p in paths]

@@ -6,11 +6,11 @@
 -- front that raises its errors as they are (xmm.raise_error: no Python type
 -- prefix, no traceback).
 
--- python front: xmmdb.timing.api.barycenter_times(db, times, ra, dec, obs_id, notice=notice)
-CREATE FUNCTION xmm.xmm_barycenter(times double precision[], ra double precision, "dec" double precision,
+-- python front: xmmdb.timing.api.barycentre_times(db, times, ra, dec, obs_id, notice=notice)
+CREATE FUNCTION xmm.xmm_barycentre(times double precision[], ra double precision, "dec" double precision,
                                    obs_id text DEFAULT NULL)
 RETURNS double precision[] STABLE;
 
-COMMENT ON FUNCTION xmm.xmm_barycenter(double precision[], double precision, double precision, text) IS
+COMMENT ON FUNCTION xmm.xmm_barycentre(double precision[], double precision, double precision, text) IS
   'Event times (TT s since MJDREF 50814) at the solar-system barycentre (TDB s since MJDREF 50814) for a source '
   'at ra, dec (deg, ICRS): JPL DE421, the orbit of obs_id (without one: the geocentre, ~0.4 s off, with a NOTICE)';

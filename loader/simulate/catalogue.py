@@ -527,8 +527,8 @@ def fainter_of_clashes(cat, min_sep_arcsec=MIN_SEPARATION_ARCSEC) -> np.ndarray:
     return np.unique(ids[fainter])
 
 
-def write_catalog(out, rng, n_sources=None):
-    """Writes out/catalog/{obslist,cat}.fits and out/truth/{sources,epochs}.fits; returns the tables."""
+def write_catalogue(out, rng, n_sources=None):
+    """Writes out/catalogue/{obslist,cat}.fits and out/truth/{sources,epochs}.fits; returns the tables."""
     from pathlib import Path
 
     out = Path(out)
@@ -559,10 +559,10 @@ def write_catalog(out, rng, n_sources=None):
         renumber[:-1][kept_det] = np.arange(kept_det.sum())
         epoch = {k: v[kept_epoch] for k, v in epoch.items()}
         epoch["src"], epoch["det"] = new_index[epoch["src"]], renumber[epoch["det"]]
-    (out / "catalog").mkdir(parents=True, exist_ok=True)
+    (out / "catalogue").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)
-    for table, path, extname in ((obslist, out / "catalog" / "xmmdb_sample_obslist.fits", "OBSERVATIONS"),
-                                 (cat, out / "catalog" / "xmmdb_sample_cat.fits", "SRCLIST"),
+    for table, path, extname in ((obslist, out / "catalogue" / "xmmdb_sample_obslist.fits", "OBSERVATIONS"),
+                                 (cat, out / "catalogue" / "xmmdb_sample_cat.fits", "SRCLIST"),
                                  (truth, out / "truth" / "sources.fits", "TRUTH"),
                                  (epochs, out / "truth" / "epochs.fits", "EPOCHS")):
         table.meta["EXTNAME"] = extname

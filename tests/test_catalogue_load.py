@@ -10,13 +10,13 @@ import psycopg
 import pytest
 from astropy.table import Table
 
-from xmmdb_loader.catalog import load_catalog
+from xmmdb_loader.catalogue import load_catalogue
 from xmmdb_loader.staging import LoadError
 
 from conftest import SAMPLE
 
-CATALOGUE = SAMPLE / "catalog" / "xmmdb_sample_cat.fits"
-OBSLIST = SAMPLE / "catalog" / "xmmdb_sample_obslist.fits"
+CATALOGUE = SAMPLE / "catalogue" / "xmmdb_sample_cat.fits"
+OBSLIST = SAMPLE / "catalogue" / "xmmdb_sample_obslist.fits"
 
 
 def counts(db):
@@ -49,7 +49,7 @@ def test_footprint_finds_the_observations_covering_a_point(db):
 
 def test_reload_changes_nothing(db):
     before = db.execute("SELECT md5(string_agg(s::text, '' ORDER BY srcid)) FROM source s").fetchone()
-    totals = load_catalog(db, [OBSLIST, CATALOGUE], progress=False)
+    totals = load_catalogue(db, [OBSLIST, CATALOGUE], progress=False)
     assert all(t["inserted"] == 0 and t["updated"] == 0 for t in totals.values())
     assert db.execute("SELECT md5(string_agg(s::text, '' ORDER BY srcid)) FROM source s").fetchone() == before
 
@@ -60,7 +60,7 @@ def test_csv_and_votable_load_like_fits(db, tmp_path):
     before = counts(db)
     for fmt, name in (("ascii.csv", "cat.csv"), ("votable", "cat.vot")):
         cat.write(tmp_path / name, format=fmt)
-        totals = load_catalog(db, [tmp_path / name], progress=False)
+        totals = load_catalogue(db, [tmp_path / name], progress=False)
         assert totals["detection"]["inserted"] == 0 and totals["detection"]["updated"] == 0, fmt
         assert totals["detection"]["unchanged"] == len(cat)
     assert counts(db) == before
@@ -70,7 +70,7 @@ def test_changed_values_are_updated(db, tmp_path):
     cat = Table.read(CATALOGUE)[:5]
     cat["EP_8_DET_ML"] = cat["EP_8_DET_ML"] + 1
     cat.write(tmp_path / "changed.fits")
-    totals = load_catalog(db, [tmp_path / "changed.fits"], progress=False)
+    totals = load_catalogue(db, [tmp_path / "changed.fits"], progress=False)
     assert totals["detection"]["updated"] == 5
 
 
@@ -79,7 +79,7 @@ def reject(db, tmp_path, table, match, name="bad.fits"):
     table.write(path, overwrite=True)
     before = counts(db)
     with pytest.raises((LoadError, psycopg.Error), match=match):
-        load_catalog(db, [path], progress=False)
+        load_catalogue(db, [path], progress=False)
     db.rollback()
     assert counts(db) == before
 
@@ -138,7 +138,7 @@ def test_truncated_fits(db, tmp_path):
     with open(path, "r+b") as f:
         f.truncate(path.stat().st_size // 2)
     with pytest.raises(LoadError, match=r"truncated.fits: cannot read the file"):
-        load_catalog(db, [path], progress=False)
+        load_catalogue(db, [path], progress=False)
 
 
 def test_one_bad_file_keeps_the_good_one_out_too(db, tmp_path):
@@ -148,7 +148,7 @@ def test_one_bad_file_keeps_the_good_one_out_too(db, tmp_path):
     bad.write(tmp_path / "bad.fits")
     before = counts(db)
     with pytest.raises(psycopg.Error, match="duplicate key"):
-        load_catalog(db, [tmp_path / "good.fits", tmp_path / "bad.fits"], progress=False)
+        load_catalogue(db, [tmp_path / "good.fits", tmp_path / "bad.fits"], progress=False)
     db.rollback()
     assert counts(db) == before
 
@@ -159,7 +159,7 @@ def test_cli_reports_errors_and_exit_code(dsn, tmp_path):
     cat.write(tmp_path / "noname.fits")
     env = {"XMMDB_DSN": dsn, "PATH": "/usr/bin:/bin"}
     xmmdb = shutil.which("xmmdb") or str(__import__("sys").prefix + "/bin/xmmdb")
-    out = subprocess.run([xmmdb, "load", "catalog", str(tmp_path / "noname.fits")], env=env,
+    out = subprocess.run([xmmdb, "load", "catalogue", str(tmp_path / "noname.fits")], env=env,
                          capture_output=True, text=True)
     assert out.returncode == 1
     assert "noname.fits: required column IAUNAME is missing" in out.stderr

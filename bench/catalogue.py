@@ -9,7 +9,7 @@ import time
 import psycopg
 
 from xmmdb_loader import database
-from xmmdb_loader.catalog import load_catalog
+from xmmdb_loader.catalogue import load_catalogue
 from xmmdb_loader.simulate import write_sample
 
 from .run import WORK, percentiles, timed
@@ -19,11 +19,11 @@ SEED = 7
 
 def ensure_catalogue(bench) -> tuple[int, float | None]:
     """The benchmark database with the N-source catalogue; (detections, load seconds or None if reused)."""
-    folder = WORK / f"catalog-{bench.sources}-{SEED}"
-    files = sorted((folder / "catalog").glob("*.fits"))
+    folder = WORK / f"catalogue-{bench.sources}-{SEED}"
+    files = sorted((folder / "catalogue").glob("*.fits"))
     if not files:
         write_sample(folder, seed=SEED, n_sources=bench.sources)
-        files = sorted((folder / "catalog").glob("*.fits"))
+        files = sorted((folder / "catalogue").glob("*.fits"))
     database.ensure_database(bench.dsn)
     with psycopg.connect(bench.dsn, autocommit=True) as conn:
         state = database.ensure_extension(conn, database.available_build_id(conn), keep_data=False)
@@ -37,7 +37,7 @@ def ensure_catalogue(bench) -> tuple[int, float | None]:
         conn.execute("TRUNCATE xmm.detection, xmm.source, xmm.observation CASCADE")
         conn.commit()
         t0 = time.perf_counter()
-        load_catalog(conn, files, progress=False)
+        load_catalogue(conn, files, progress=False)
         seconds = time.perf_counter() - t0
         return conn.execute("SELECT count(*) FROM xmm.detection").fetchone()[0], seconds
 
@@ -47,13 +47,13 @@ def run(bench) -> None:
     with bench.connect() as conn:
         n_src = conn.execute("SELECT count(*) FROM xmm.source").fetchone()[0]
         if seconds:
-            bench.row("catalog", f"load {n_src:,} sources + {n_det:,} detections (one transaction, incl. index, cluster)",
+            bench.row("catalogue", f"load {n_src:,} sources + {n_det:,} detections (one transaction, incl. index, cluster)",
                       n_det / seconds, "detections/s", note=f"{seconds:.0f} s in all")
         sizes = conn.execute("SELECT pg_total_relation_size('xmm.source'), pg_total_relation_size('xmm.detection')"
                              ).fetchone()
-        bench.row("catalog", "source table + indexes per source", sizes[0] / n_src, "B",
+        bench.row("catalogue", "source table + indexes per source", sizes[0] / n_src, "B",
                   note=f"{sizes[0] / 2**20:,.0f} MiB for {n_src:,}")
-        bench.row("catalog", "detection table + indexes per detection", sizes[1] / n_det, "B",
+        bench.row("catalogue", "detection table + indexes per detection", sizes[1] / n_det, "B",
                   note=f"{sizes[1] / 2**20:,.0f} MiB for {n_det:,}")
         rng = random.Random(1)
         centres = conn.execute("SELECT sc_ra, sc_dec FROM xmm.source TABLESAMPLE SYSTEM (1) LIMIT 500").fetchall()
@@ -79,8 +79,8 @@ def run(bench) -> None:
         seq50, _ = percentiles(timed(lambda: cone(hand), 15))
         conn.execute("RESET enable_indexscan; RESET enable_bitmapscan")
         n_found = sum(len(cone(ours)) for _ in range(50)) / 50
-        bench.row("catalog", "10' cone p50: xmm.sources_in_cone (the query language's cones; Q3C ranges, kept plan)",
+        bench.row("catalogue", "10' cone p50: xmm.sources_in_cone (the query language's cones; Q3C ranges, kept plan)",
                   p50, "ms", "≤ 2 ms", "q3c_radial_query, a prepared statement", h50,
                   note=f"p95 {p95:.2f} ms vs {h95:.2f} ms; {n_found:.0f} sources per cone; the same rows (asserted)")
-        bench.row("catalog", "10' cone p50 (Q3C index) against a sequential scan", p50, "ms", "≥ 100× a scan",
+        bench.row("catalogue", "10' cone p50 (Q3C index) against a sequential scan", p50, "ms", "≥ 100× a scan",
                   "same cone, sequential scan", seq50)

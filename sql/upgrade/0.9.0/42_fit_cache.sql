@@ -1,0 +1,2 @@
+-- The cache's checks of a fit's options speak as the options' one validator (xmmdb.options).
+-- functions of sql/42_fit_cache.sql

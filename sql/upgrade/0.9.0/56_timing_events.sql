@@ -1,0 +1,2 @@
+-- The timing option barycenter is now barycentre (the functions' comments name it).
+-- functions of sql/56_timing_events.sql
