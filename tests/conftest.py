@@ -13,7 +13,7 @@ import pytest
 
 from xmmdb_loader import database
 from xmmdb_loader.cli import load_sample
-from xmmdb_loader.dsn import find_dsn, with_dbname
+from xmmdb_loader.dsn import NoDatabase, find_dsn, with_dbname
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -25,17 +25,53 @@ SCRATCH_NAME = re.compile(r"xmm(?:test|test_[a-z0-9]+|regress|fault)_(\d+)")
 
 
 def scratch_database(server_dsn: str, name: str, sample: bool = True) -> str:
+    """A new database with the extension (and the sample sky: a copy of the run's template)."""
     dsn = with_dbname(server_dsn, name)
     drop_orphans(server_dsn)
     drop_database(server_dsn, name)
-    database.ensure_database(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        database.ensure_extension(conn, None)
-        database.configure_database(conn)
     if sample:
-        with psycopg.connect(dsn) as conn:
-            load_sample(conn, SAMPLE)
+        template = sample_template(server_dsn)
+        with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                psycopg.sql.Identifier(name), psycopg.sql.Identifier(template)))
+    else:
+        database.ensure_database(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if not sample:
+            database.ensure_extension(conn, None)
+        database.configure_database(conn)      # per-database settings and grants are not copied
     return dsn
+
+
+def run_pid() -> int:
+    """The pid of this test run: under pytest-xdist its controller's (the workers' parent)."""
+    return os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
+
+
+def sample_template(server_dsn: str) -> str:
+    """The run's database with the extension and the sample sky, built once (by the first
+    process to ask) and copied by CREATE DATABASE … TEMPLATE: ~0.3 s a copy, against ~10 s
+    to create the extension and load the sample."""
+    name = f"xmmtest_template_{run_pid()}"
+    with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))      # released when it closes
+        if not lock.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            dsn = with_dbname(server_dsn, name)
+            database.ensure_database(dsn)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                database.ensure_extension(conn, None)
+                database.configure_database(conn)
+            with psycopg.connect(dsn) as conn:
+                load_sample(conn, SAMPLE)
+    return name
+
+
+def pytest_sessionfinish(session):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):      # the run's last word: its template goes
+        try:
+            drop_database(find_dsn(REPO), f"xmmtest_template_{os.getpid()}")
+        except (psycopg.OperationalError, NoDatabase):
+            pass                                     # no server: nothing was made
 
 
 def drop_orphans(server_dsn: str) -> None:

@@ -81,9 +81,11 @@ def test_scs_metadata_and_errors(client):
     table = parse_single_table(io.BytesIO(rv.data))
     assert len(table.array) == 0
     assert {f.ucd for f in table.fields} >= {"meta.id;meta.main", "pos.eq.ra;meta.main", "pos.eq.dec;meta.main"}
-    for bad in ("/vo/scs?RA=10.68&DEC=41.27", "/vo/scs?RA=abc&DEC=1&SR=0.1", "/vo/scs?RA=10&DEC=95&SR=0.1"):
+    for bad in ("/vo/scs?RA=10.68&DEC=41.27", "/vo/scs?RA=abc&DEC=1&SR=0.1", "/vo/scs?RA=10&DEC=95&SR=0.1",
+                "/vo/scs?RA=10&DEC=1&SR=10.5", "/vo/scs?RA=400&DEC=1&SR=0", "/vo/scs?RA=nan&DEC=1&SR=1"):
         body = client.get(bad).get_data(as_text=True)
-        assert 'name="Error"' in body and 'value="ERROR"' in body
+        assert 'name="Error"' in body and 'value="ERROR"' in body, bad
+    assert "SR in [0, 10] degrees" in client.get("/vo/scs?RA=10&DEC=1&SR=10.5").get_data(as_text=True)
     verbose = parse_single_table(io.BytesIO(client.get("/vo/scs?RA=148.97&DEC=69.68&SR=0.05&VERB=3").data))
     brief = parse_single_table(io.BytesIO(client.get("/vo/scs?RA=148.97&DEC=69.68&SR=0.05&VERB=1").data))
     assert len(verbose.fields) > len(brief.fields) >= 3

@@ -63,9 +63,7 @@ def register(app, db, meta) -> None:
     def scs():
         p = _params()
         try:
-            ra, dec, sr = float(p["RA"]), float(p["DEC"]), float(p["SR"])
-            if not (0 <= ra <= 360 and -90 <= dec <= 90 and 0 <= sr <= 10):
-                raise ValueError("RA must be in [0, 360], DEC in [-90, 90] and SR in [0, 10] degrees")
+            ra, dec, sr = float(p["RA"]), float(p["DEC"]), float(p["SR"])   # bounds: xmm.vo_cone
             verb = int(p.get("VERB") or 2)
         except KeyError as exc:
             return _scs_error(f"missing parameter {exc.args[0]}: the cone search needs RA, DEC and SR in degrees")
@@ -80,9 +78,12 @@ def register(app, db, meta) -> None:
                 principal = [c for (t, c), m in meta.by_table.items() if t == "xmm.source"
                              and (c in SCS_BRIEF or (m.get("ucd") or "").startswith(("phot.flux", "stat.likelihood")))]
                 cols = ", ".join(dict.fromkeys(SCS_BRIEF + principal)) if principal else "*"
-            cur.execute(f"SELECT {cols} FROM xmm.vo_cone(%s, %s, %s) LIMIT %s", (ra, dec, sr, 0 if sr == 0 else SCS_MAXREC + 1))
+            try:
+                cur.execute(f"SELECT {cols} FROM xmm.vo_cone(%s, %s, %s) LIMIT %s", (ra, dec, sr, SCS_MAXREC + 1))
+            except psycopg.errors.InvalidParameterValue as exc:
+                return _scs_error(f"bad parameter value: {exc.diag.message_primary}")
             fields = meta.fields(cur)
-            rows = cur.fetchall()
+            rows = cur.fetchall() if sr > 0 else []      # SR=0: the metadata only
         over = SCS_MAXREC if len(rows) > SCS_MAXREC else None
         return Response(formats.votable(fields, rows[:SCS_MAXREC], name="xmmdb_scs",
                                         description="4XMM sources (xmmdb) within SR degrees of RA, DEC",

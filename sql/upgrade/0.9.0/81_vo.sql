@@ -1,0 +1,2 @@
+-- The cone search's bounds are held by xmm.vo_cone, whoever calls it.
+-- functions of sql/81_vo.sql
