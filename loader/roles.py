@@ -134,6 +134,19 @@ def ensure_login(conn: psycopg.Connection, name: str, role: str, connections: in
     connections = DEFAULT_CONNECTIONS[role] if connections is None else connections
     if not 1 <= connections <= MAX_CONNECTIONS_PER_ROLE:
         raise RoleError(f"connections must be from 1 to {MAX_CONNECTIONS_PER_ROLE}, not {connections}")
+    with conn.transaction():
+        roles_locked(conn)
+        _ensure_login(conn, name, role, connections, reset_unknown)
+
+
+def roles_locked(conn: psycopg.Connection) -> None:
+    """The roles and their settings are the cluster's: two processes changing them at once (two
+    databases set up together) fail with 'tuple concurrently updated' or a duplicate key. Every
+    change takes this lock first (the extension's install script too), so the second waits."""
+    conn.execute("LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _ensure_login(conn: psycopg.Connection, name: str, role: str, connections: int, reset_unknown: bool) -> None:
     row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     if row and row[0]:
         raise RoleError(f"{name!r} is a superuser: it cannot become a {role}")
@@ -165,10 +178,12 @@ SERVICE_GROUPS = {"xmm_web": ("xmm_tap",)}
 
 
 def ensure_service_logins(conn: psycopg.Connection) -> None:
-    for name, (role, connections) in SERVICE_LOGINS.items():
-        ensure_login(conn, name, role, connections, reset_unknown=False)
-        for group in SERVICE_GROUPS.get(name, ()):
-            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
+    with conn.transaction():
+        roles_locked(conn)
+        for name, (role, connections) in SERVICE_LOGINS.items():
+            ensure_login(conn, name, role, connections, reset_unknown=False)
+            for group in SERVICE_GROUPS.get(name, ()):
+                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
 
 
 def remove_login(conn: psycopg.Connection, name: str) -> None:
@@ -178,7 +193,9 @@ def remove_login(conn: psycopg.Connection, name: str) -> None:
                         " JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname = %s AND g.rolname = ANY(%s)",
                         (name, list(GROUPS.values()))).fetchone():
         raise RoleError(f"{name!r} is not a reader or loader login")
-    conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    with conn.transaction():
+        roles_locked(conn)
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
     forget_password(name)
 
 

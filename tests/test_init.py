@@ -124,3 +124,31 @@ def test_two_databases_install_at_the_same_moment(server_dsn):
     finally:
         for name in names:
             drop_database(server_dsn, name)
+
+
+def test_two_databases_set_up_their_logins_at_the_same_moment(dsn, server_dsn):
+    """The archive's logins and their settings are the cluster's: a second `xmmdb init` (here:
+    configure_database) while a first has not committed waits for it, and both succeed."""
+    import threading
+
+    from xmmdb_loader import database
+    from xmmdb_loader.roles import ensure_service_logins
+
+    errors = []
+    with psycopg.connect(dsn) as first, psycopg.connect(dsn, autocommit=True) as second:
+        first.execute("SELECT 1")                              # a transaction, kept open below
+        ensure_service_logins(first)
+
+        def configure():
+            try:
+                database.configure_database(second)
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=configure)
+        thread.start()
+        thread.join(2.0)
+        assert thread.is_alive()                               # it waits for the first
+        first.commit()
+        thread.join(60)
+    assert errors == [] and not thread.is_alive()
