@@ -37,6 +37,9 @@ FORMATS = {
     "csv": "csv", "text/csv": "csv", "text/csv;header=present": "csv",
 }
 SCS_BRIEF = ["srcid", "iauname", "sc_ra", "sc_dec", "sc_poserr", "sc_ep_8_flux"]
+# Cone Search 1.03 names its three required columns by their UCD1 words (what pyvo's SCSRecord.pos
+# and .id, and STILTS, look for); every other column, and TAP, carries its UCD1+ from TAP_SCHEMA.
+SCS_UCD1 = {"srcid": "ID_MAIN", "sc_ra": "POS_EQ_RA_MAIN", "sc_dec": "POS_EQ_DEC_MAIN"}
 
 
 def _params() -> dict:
@@ -83,6 +86,8 @@ def register(app, db, meta) -> None:
             except psycopg.errors.InvalidParameterValue as exc:
                 return _scs_error(f"bad parameter value: {exc.diag.message_primary}")
             fields = meta.fields(cur)
+            for f in fields:
+                f.ucd = SCS_UCD1.get(f.name, f.ucd)
             rows = cur.fetchall() if sr > 0 else []      # SR=0: the metadata only
         over = SCS_MAXREC if len(rows) > SCS_MAXREC else None
         return Response(formats.votable(fields, rows[:SCS_MAXREC], name="xmmdb_scs",
