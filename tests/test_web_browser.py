@@ -27,7 +27,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -142,6 +142,25 @@ def test_run_a_fit_and_see_the_plot(browser, live_url, app, bright):
     assert_clean(browser)
     browser.find_element(By.ID, "fit-plot").location_once_scrolled_into_view
     shot(browser, "fit")
+    # another model: the previous model's parameters (values, frozen flags) are not carried over
+    Select(browser.find_element(By.ID, "fit-model")).select_by_visible_text("phabs_bb")
+    assert [e.get_attribute("value") for e in browser.find_elements(By.CSS_SELECTOR, "#fit-params .pname")] == [""] * 3
+    assert not any(e.is_selected() for e in browser.find_elements(By.CSS_SELECTOR, "#fit-params .pfrozen"))
+    assert "reset" in browser.find_element(By.ID, "fit-status").text
+
+
+def test_a_source_without_a_spectrum_offers_no_fit(browser, live_url, web_dsn):
+    import psycopg
+
+    with psycopg.connect(web_dsn) as conn:
+        srcid = conn.execute("SELECT srcid FROM xmm.source s WHERE NOT EXISTS (SELECT 1 FROM xmm.detection d"
+                             " JOIN xmm.spectrum p USING (detid) WHERE d.srcid = s.srcid) ORDER BY srcid LIMIT 1"
+                             ).fetchone()[0]
+    browser.get(f"{live_url}/source/{srcid}")
+    assert not browser.find_elements(By.ID, "fit-go")
+    assert "cannot be fitted here" in browser.find_element(By.ID, "fit-none").text
+    assert "xmmdb load" not in browser.find_element(By.ID, "spectra").text      # no administrator's command
+    assert_clean(browser)
 
 
 def test_get_photons_and_open_them_with_astropy(browser, live_url, app, bright):

@@ -118,6 +118,11 @@
       body.appendChild(tr);
     }
   }
+  // A new model has parameters of its own: the previous model's values (a frozen nH, say) never carry over.
+  if (fitForm) for (const id of ["#fit-model", "#fit-expr"]) $(id).addEventListener("change", () => {
+    paramRows([{}, {}, {}]);
+    $("#fit-status").textContent = "parameters reset for the new model";
+  });
   function asParams(v) {
     if (!v) return [];
     if (Array.isArray(v)) return v;
