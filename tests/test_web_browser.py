@@ -135,7 +135,11 @@ def test_run_a_fit_and_see_the_plot(browser, live_url, app, bright):
     wait(browser, lambda d: d.execute_script(
         "const i = document.getElementById('fit-plot'); return i && i.complete && i.naturalWidth > 0"), 120)
     table = browser.find_element(By.ID, "fit-param-table").text
-    assert "PhoIndex" in table and "nH" in table
+    assert "PhoIndex" in table and "nH" in table and "10²² cm⁻²" in table      # the nH unit as written
+    assert browser.execute_script(                                           # the table fits its card
+        "const t = document.getElementById('fit-param-table');"
+        "return t.scrollWidth <= t.parentElement.clientWidth"
+        " && t.getBoundingClientRect().right <= document.getElementById('spectra').getBoundingClientRect().right")
     # the best-fit values are now in the form: freeze one and refit
     names = [e.get_attribute("value") for e in browser.find_elements(By.CSS_SELECTOR, "#fit-params .pname")]
     assert any("PhoIndex" in n for n in names)

@@ -50,7 +50,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.context_processor
     def features():
-        return {"hips_url": hips, "ks": _ks}
+        return {"hips_url": hips, "ks": _ks, "unit_display": UNIT_DISPLAY}
 
     app.add_template_filter(_num, "num")
     app.add_template_filter(_hms, "hms")
@@ -383,9 +383,14 @@ def _described(row: dict, table: str, meta) -> list[tuple]:
     return out
 
 
+# Units as an astronomer writes them, for the VOUnit strings of TAP_SCHEMA and the fit's parameter
+# units (the templates' `unit` filter; the page's script gets the same table).
+UNIT_DISPLAY = {"mW/m2": "erg cm⁻² s⁻¹", "erg/(s.cm**2)": "erg cm⁻² s⁻¹", "ct/s": "ct s⁻¹",
+                "10^22 atoms / cm^2": "10²² cm⁻²"}
+
+
 def _unit(u) -> str:
-    """A VOUnit string as an astronomer writes it."""
-    return {"mW/m2": "erg cm⁻² s⁻¹", "erg/(s.cm**2)": "erg cm⁻² s⁻¹", "ct/s": "ct s⁻¹", "10^22 atoms / cm^2": "10²² cm⁻²"}.get(u, u or "")
+    return UNIT_DISPLAY.get(u, u or "")
 
 
 def _num(v, col: str = "") -> str:

@@ -153,9 +153,11 @@
       const order = ["name", "value", "error_lo", "error_hi", "min", "max", "frozen", "unit"];
       const keys = params.length ? order.filter(k => k in params[0]).concat(Object.keys(params[0]).filter(k => !order.includes(k))) : [];
       const ptable = params.length ? `<table id="fit-param-table"><thead><tr>${keys.map(k => `<th>${esc(k)}</th>`).join("")}</tr></thead><tbody>` +
-        params.map(x => `<tr>${keys.map(k => `<td>${typeof x[k] === "boolean" ? (x[k] ? "✓" : "") : num(x[k])}</td>`).join("")}</tr>`).join("") + "</tbody></table>" : "";
+        params.map(x => `<tr>${keys.map(k => `<td>${typeof x[k] === "boolean" ? (x[k] ? "✓" : "") :
+          k === "unit" ? esc((window.XUNITS || {})[x[k]] || x[k] || "") : num(x[k])}</td>`).join("")}</tr>`).join("") +
+        "</tbody></table>" : "";
       out.innerHTML = `<div><img id="fit-plot" alt="fit plot" src="${esc(r.plot_url)}"><p class="small"><a href="${esc(r.plot_url)}">stable link to this plot</a></p></div>` +
-        `<div>${ptable}<table class="fitstats">${rows}</table></div>`;
+        `<div><div class="scroll">${ptable}</div><table class="fitstats">${rows}</table></div>`;
       if (params.length) paramRows(params);
       status.textContent = "done";
     } catch (e) {
