@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from html import unescape
 
 import psycopg
 import pytest
@@ -180,6 +181,11 @@ def test_source_page(client, bright):
     assert "0.2–12 keV" in html
     d = client.get(f"/source/{bright['srcid']}.json").get_json()
     assert d["source"]["srcid"] == bright["srcid"] and len(d["detections"]) >= 2
+    # its neighbours open as a page of results (the VOTable one click away), the source among them
+    neighbours = unescape(re.search(r'id="neighbours" href="([^"]+)"', html).group(1))
+    page = client.get(neighbours)
+    assert page.status_code == 200 and f'href="/source/{bright["srcid"]}"' in page.get_data(as_text=True)
+    assert "/vo/scs?" not in html.split("<main")[0]          # no raw VOTable in the navigation
 
 
 def test_missing_source_is_404(client):
