@@ -56,12 +56,7 @@ def sample_template(server_dsn: str) -> str:
     with psycopg.connect(with_dbname(server_dsn, "postgres"), autocommit=True) as lock:
         lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))      # released when it closes
         if not lock.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            dsn = with_dbname(server_dsn, name)
-            database.ensure_database(dsn)
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                database.ensure_extension(conn, None)
-                database.configure_database(conn)
-            with psycopg.connect(dsn) as conn:
+            with psycopg.connect(scratch_database(server_dsn, name, sample=False)) as conn:
                 load_sample(conn, SAMPLE)
     return name
 

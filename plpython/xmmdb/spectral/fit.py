@@ -270,9 +270,10 @@ def _estimator(name: str):
 
 
 def fit(spectra: list[Spectrum], model: str, options: dict | None = None) -> dict:
-    """Fits one spectrum or several jointly (same source model); returns the result row."""
+    """Fits one spectrum or several jointly (same source model); returns the result row. The
+    model is named in any case and spacing ('PHABS_PL ' is phabs_pl), as the fit cache keys it."""
     with quiet():
-        return _fit(spectra, model, options)
+        return _fit(spectra, model.strip().lower() if isinstance(model, str) else model, options)
 
 
 def _fit(spectra, model, options):

@@ -160,7 +160,7 @@ def fit_spectrum(db, spectrum_id: int, model: str, options) -> tuple[dict, Spect
         if options["spectrum"] is not None:
             raise XmmError("fit options: spectrum chooses among a detection's spectra; here the spectrum is given")
         row, spec = stored_spectrum(db, spectrum_id)
-        return row, spec, fit([spec], model.strip().lower() if isinstance(model, str) else model, options)
+        return row, spec, fit([spec], model, options)
     except XmmError as exc:
         if exc.hint is None:
             exc.hint = HINT
