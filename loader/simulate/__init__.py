@@ -5,6 +5,7 @@ so the bundled sample (data/sample) is reproducible: `make sample`.
 
     catalogue.py 4XMM catalogue + observation list (+ truth: every source, every epoch)
     events.py    EPIC event lists and orbit files (+ truth/events.json: pulsar, variable sources)
+    expmaps.py   EPIC exposure maps of the event lists' exposures, five bands (written by events.py)
     classes/     the planted objects as a catalogue of known objects (pulsar, ULXs, extended, variables)
     spectra.py   EPIC pipeline spectra, backgrounds, ARFs and canned RMFs of the brightest detections
 """

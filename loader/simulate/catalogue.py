@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .events import vignetting
+
 FOV_ARCMIN = 15.0
 CAMERAS = ("PN", "M1", "M2")
 # Band conversion factors (counts/s per erg/cm2/s) of each camera, from the cameras' total
@@ -247,7 +249,7 @@ def observe(rng, obs, src):
     off = separation_arcmin(src["ra"][s], src["dec"][s], obs["ra_pnt"][o], obs["dec_pnt"][o])
     keep = off < FOV_ARCMIN - 0.3
     s, o, off = s[keep], o[keep], off[keep]
-    vignetting = 1.0 - 0.45 * (off / FOV_ARCMIN) ** 2
+    vign = vignetting(off)
     # The epoch's flux and spectrum: variable sources change both.
     variable = src["variable"][s]
     factor = np.where(variable, 10 ** rng.normal(0, 0.4, len(s)), 1.0)
@@ -259,7 +261,7 @@ def observe(rng, obs, src):
         fractions[variable] = band_fractions(gamma[variable], src["nh"][s][variable])
     # Expected counts per camera and band, then per detection (a source and the sources it absorbs).
     ecf = band_ecf()
-    expected = {c: flux[:, None] * fractions * ecf[c][None, :] * (obs["ontime"][c][o] * vignetting)[:, None]
+    expected = {c: flux[:, None] * fractions * ecf[c][None, :] * (obs["ontime"][c][o] * vign)[:, None]
                 for c in CAMERAS}
     parent = src["parent"][s]
     group, g_of_pair = np.unique(np.stack([parent, o], axis=1), axis=0, return_inverse=True)
@@ -276,7 +278,7 @@ def observe(rng, obs, src):
     w_sum = np.bincount(g_of_pair, weight, n_g)
     own = np.bincount(g_of_pair, weight * (s == parent), n_g)   # what the brightest member gives
     g_off = separation_arcmin(src["ra"][g_src], src["dec"][g_src], obs["ra_pnt"][g_obs], obs["dec_pnt"][g_obs])
-    g_vign = 1.0 - 0.45 * (g_off / FOV_ARCMIN) ** 2
+    g_vign = vignetting(g_off)
     extent = src["extent"][g_src]
     bkg = {c: BKG_RATE[c] * obs["ontime"][c][g_obs] * (1 + (extent / 10.0) ** 2) for c in CAMERAS}
     bkg_epic = sum(bkg.values())

@@ -1,13 +1,18 @@
 """Pipeline-format EPIC event lists of the simulated sky, and orbit files.
 
 The catalogue's true sources (truth table: RA, DEC, FLUX, GAMMA, NH, EXTENT)
-are observed through a King-profile PSF with energies drawn from their absorbed
-power laws times an EPIC-like effective area, over a particle + cosmic
-background, inside GTIs with gaps. A few sources vary within the exposure and
-one source in M31 is a pulsar (P = 1.2 s, pulsed fraction 30 %, phase coherent
-in barycentric time so that barycentring sharpens it); what was planted is in
-truth/events.json. Files: events/P<obsid><PN|M1><S…>[PM]IEVLI0000.FTZ (gzip,
-byte-reproducible) and events/P<obsid>OBX000ORBTSR0000.FTZ.
+are observed through the product's PSF model (xmmdb.photons.psf: a King
+profile per camera, energy and off-axis angle, so that aperture photometry is
+exact on the sample) and one vignetting, the same at every energy, with
+energies drawn from their absorbed power laws times an EPIC-like effective
+area, over a particle + cosmic background, inside GTIs with gaps. A few sources
+vary within the exposure and one source in M31 is a pulsar (P = 1.2 s, pulsed
+fraction 40 %, phase coherent in barycentric time so that barycentring
+sharpens it); what was planted is in truth/events.json. Files:
+events/P<obsid><PN|M1><S…>[PM]IEVLI0000.FTZ (gzip, byte-reproducible),
+events/P<obsid>OBX000ORBTSR0000.FTZ and each event list's exposure maps,
+expmaps/P<obsid><PN|M1><S…>EXPMAP<band>000.FTZ (expmaps.py), and the canned
+on-axis ARFs of the events' area curve, responses/<pn|m1|m2>_onaxis_xmmdbsim.arf.gz.
 
 `simulate_exposure` is also the photon generator of the photon benchmark.
 """
@@ -23,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from xmmdb.instruments import MJDREF
+from xmmdb.photons.psf import draw_radii
 from xmmdb.photons.sky import deproject, offsets
 
 PIX_DEG = 0.05 / 3600.0            # sky X/Y pixel
@@ -57,7 +63,7 @@ FLAGS = (np.array([0, 0x1, 0x2, 0x20, 0x100, 0x10000]), np.array([0.95, 0.01, 0.
 SAMPLE_EXPOSURES = (("0112570101", "EPN", "S003"), ("0112570101", "EMOS1", "S001"),
                     ("0112570201", "EPN", "S003"), ("0112290601", "EMOS1", "S001"))
 SAMPLE_SECONDS = 5000.0
-PULSAR = dict(period_s=1.2, pulsed_fraction=0.3, flux=6e-13)
+PULSAR = dict(period_s=1.2, pulsed_fraction=0.4, flux=6e-13)
 M31 = (10.6847, 41.2690)
 
 _E = np.geomspace(0.2, 12.0, 600)   # keV
@@ -68,6 +74,51 @@ def effective_area_shape(e_kev):
     return (1 - np.exp(-(e_kev / 0.45) ** 2)) * np.exp(-(e_kev / 9.0) ** 1.6)
 
 
+# Canned on-axis ARFs of the sample (responses/): the events' own area curve, so that the flux
+# conversions of upper limits agree with the planted fluxes for the reference spectrum.
+ONAXIS_ARF_NAMES = {"EPN": "pn_onaxis_xmmdbsim.arf", "EMOS1": "m1_onaxis_xmmdbsim.arf",
+                    "EMOS2": "m2_onaxis_xmmdbsim.arf"}
+REFERENCE_SPECTRUM = (1.7, 3e20)     # photon index, nH (cm-2): the 4XMM catalogue's
+STANDARD = {"EPN": (4, 0x0cfa0000), "EMOS1": (12, 0x766ba000), "EMOS2": (12, 0x766ba000)}  # sql/51_event_selection.sql
+
+
+def selected_fraction(camera: Camera) -> float:
+    """The fraction of the camera's events the standard selection keeps (PATTERN, FLAG)."""
+    top, mask = STANDARD[camera.instrument]
+    values, prob = camera.patterns
+    return (sum(p for v, p in zip(values, prob) if v <= top)
+            * sum(p for v, p in zip(*FLAGS) if not int(v) & mask))
+
+
+def onaxis_area(camera: Camera, lo, hi) -> np.ndarray:
+    """Effective area (cm2) on the energy bins lo..hi keV: effective_area_shape scaled so that
+    the reference spectrum (phabs, Anders & Grevesse) gives camera.ecf counts/s per erg/cm2/s
+    in 0.2-12 keV, times the standard selection's fraction (as a canned response includes it);
+    0 outside 0.2-12 keV, where no event is drawn."""
+    from xmmdb.spectral.models import sigma
+
+    gamma, nh = REFERENCE_SPECTRUM
+    e = np.geomspace(0.2, 12.0, 20001)
+    spectrum = e ** -gamma * np.exp(-nh / 1e22 * sigma("phabs_angr", e))
+    scale = camera.ecf * selected_fraction(camera) * np.trapezoid(e * spectrum, e) * 1.602176634e-9 \
+        / np.trapezoid(effective_area_shape(e) * spectrum, e)
+    mid = 0.5 * (np.asarray(lo) + np.asarray(hi))
+    return np.where((mid >= 0.2) & (mid <= 12.0), scale * effective_area_shape(mid), 0.0)
+
+
+def write_onaxis_arfs(out: Path) -> list[str]:
+    """responses/<pn|m1|m2>_onaxis_xmmdbsim.arf.gz on the canned RMFs' energy grid."""
+    from .spectra import _arf_hdul, _gzip_fits, energy_grid
+
+    lo, hi = energy_grid()
+    (Path(out) / "responses").mkdir(parents=True, exist_ok=True)
+    for inst, name in ONAXIS_ARF_NAMES.items():
+        camera = CAMERAS[inst]
+        _gzip_fits(_arf_hdul(camera.tag, lo, hi, onaxis_area(camera, lo, hi).astype(np.float32)),
+                   Path(out) / "responses" / f"{name}.gz")
+    return list(ONAXIS_ARF_NAMES.values())
+
+
 def draw_energies(rng, gamma: float, nh22: float, n: int) -> np.ndarray:
     """keV, from E^-gamma exp(-nH sigma(E)) x area (the catalogue's absorption approximation)."""
     spec = _E ** -gamma * np.exp(-nh22 * 0.24 * _E ** -2.5) * effective_area_shape(_E) * np.gradient(_E)
@@ -75,11 +126,13 @@ def draw_energies(rng, gamma: float, nh22: float, n: int) -> np.ndarray:
     return np.interp(rng.random(n) * cdf[-1], cdf, _E)
 
 
-def psf_radius_arcsec(rng, n: int, core: float = 5.5, slope: float = 1.45, rmax: float = 90.0) -> np.ndarray:
-    """Radii from a King profile (1 + (r/core)^2)^-slope, truncated at rmax."""
-    umax = 1 - (1 + (rmax / core) ** 2) ** (1 - slope)
-    u = rng.random(n) * umax
-    return core * np.sqrt((1 - u) ** (1 / (1 - slope)) - 1)
+def vignetting(off_arcmin):
+    """The effective area relative to the axis at an off-axis angle (arcmin), the same at
+    every energy (the catalogue's counts, the events and the exposure maps share it); 0
+    beyond the field of view and the half arcminute from which a source still scatters
+    photons into it."""
+    off = np.asarray(off_arcmin, dtype=np.float64)
+    return np.clip(1 - 0.45 * (off / FOV_ARCMIN) ** 2, 0, 1) * (off < FOV_ARCMIN + 0.5)
 
 
 def offsets_to_radec(ra0, dec0, east_arcsec, north_arcsec):
@@ -167,21 +220,20 @@ def simulate_exposure(rng, camera: Camera, ra_pnt: float, dec_pnt: float, tstart
     parts = []
     east, north = offsets(ra_pnt, dec_pnt, sources["ra"], sources["dec"])
     off = np.hypot(east, north) / 60.0
-    vignetting = np.clip(1 - 0.45 * (off / FOV_ARCMIN) ** 2, 0, 1) * (off < FOV_ARCMIN + 0.5)
-    counts = rng.poisson(sources["flux"] * camera.ecf * duration * vignetting)
+    counts = rng.poisson(sources["flux"] * camera.ecf * duration * vignetting(off))
     for k in np.flatnonzero(counts):
         n = int(counts[k])
         t = tstart + rng.random(n) * duration
         if modulation and k in modulation:
             t = t[rng.random(n) < modulation[k](t)]
             n = len(t)
-        r = psf_radius_arcsec(rng, n) * (1 + off[k] / 10.0)
+        u = rng.random(n)      # the PSF's deviates, turned into radii once the energies are known
         th = rng.uniform(0, 2 * np.pi, n)
         ext = sources["extent"][k]
-        de, dn = r * np.cos(th), r * np.sin(th)
-        if ext > 0:
-            de, dn = de + rng.normal(0, ext, n), dn + rng.normal(0, ext, n)
+        spread = (rng.normal(0, ext, n), rng.normal(0, ext, n)) if ext > 0 else (0.0, 0.0)
         energy = draw_energies(rng, sources["gamma"][k], sources["nh"][k], n)
+        r = draw_radii(u, camera.instrument, energy, off[k])
+        de, dn = r * np.cos(th) + spread[0], r * np.sin(th) + spread[1]
         parts.append((t, east[k] + de, north[k] + dn, energy))
     n_bkg = rng.poisson(camera.bkg * bkg_scale * np.pi * FOV_ARCMIN ** 2 * duration)
     r = FOV_ARCMIN * 60 * np.sqrt(rng.random(n_bkg))
@@ -299,8 +351,10 @@ def _truth_sources(truth) -> dict:
 
 
 def write_events(out: Path, seed: int, obslist, truth, epochs) -> dict:
-    """Writes out/events/*.FTZ and out/truth/events.json; returns the planted truth. Every true
-    source shines with its flux and spectrum of the epoch (truth/epochs.fits)."""
+    """Writes out/events/*.FTZ, out/expmaps/*.FTZ and out/truth/events.json; returns the planted
+    truth. Every true source shines with its flux and spectrum of the epoch (truth/epochs.fits)."""
+    from . import expmaps
+
     rng = np.random.default_rng([seed, 0xE7E175])   # our own stream: the catalogue files stay identical
     out = Path(out)
     (out / "events").mkdir(parents=True, exist_ok=True)
@@ -354,6 +408,8 @@ def write_events(out: Path, seed: int, obslist, truth, epochs) -> dict:
         target = str(o["TARGET"])
         (out / "events" / name).write_bytes(event_file_bytes(camera, obs_id, exp_id, target, ra_pnt, dec_pnt, pa, ev))
         written.append(name)
+        expmaps.write_expmaps(out, camera, obs_id, exp_id, target, ra_pnt, dec_pnt, ev["GTI"])
+    write_onaxis_arfs(out)
     planted = dict(
         note="Planted in the simulated event lists (loader/simulate/events.py). Times TT s since MJDREF 50814.",
         pulsar=dict(srcid=int(src["srcid"][pulsar]), ra=float(src["ra"][pulsar]), dec=float(src["dec"][pulsar]),
@@ -382,7 +438,7 @@ def _variability(p, tstart, duration):
     def rate(t):
         if p["kind"] == "flare":
             return (1 + 4 * np.where(t > t_flare, np.exp(-(t - t_flare) / p["tau_s"]), 0)) / 5
-        return (1 + 0.6 * np.sin(2 * np.pi * (t - tstart) / p["period_s"])) / 1.6
+        return (1 + 0.9 * np.sin(2 * np.pi * (t - tstart) / p["period_s"])) / 1.9
     return rate
 
 

@@ -14,6 +14,10 @@ SPELLINGS = {"EPN": "EPN", "PN": "EPN",
              "EMOS2": "EMOS2", "MOS2": "EMOS2", "M2": "EMOS2"}
 # The camera's two-letter code in pipeline (PPS) file names: P<obsid><code>S001...
 FILE_CODE = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
+# The catalogue's energy bands (eV): 1-5 the standard ones, 8 the total, 9 the
+# 0.5-4.5 keV band of ROSAT-like comparisons (4XMM user guide); maps and limits use them.
+BANDS = {1: (200, 500), 2: (500, 1000), 3: (1000, 2000), 4: (2000, 4500), 5: (4500, 12000),
+         8: (200, 12000), 9: (500, 4500)}
 # The mission's time: TIME is TT seconds since MJDREF (1998-01-01 00:00 TT) in every XMM file.
 MJDREF = 50814.0
 
