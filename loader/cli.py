@@ -32,6 +32,7 @@ LOADERS = {
     "responses": ("xmmdb_loader.products", "load_responses", "canned RMFs and other ARF/RMF files (or a directory)"),
     "products": ("xmmdb_loader.products", "load_products", "EPIC spectra (pipeline SRSPEC/BGSPEC/SRCARF, OGIP PHA)"),
     "events": ("xmmdb_loader.events", "load_events", "EPIC pn/MOS event lists and orbit files"),
+    "expmaps": ("xmmdb_loader.expmaps", "load_expmaps", "EPIC exposure maps (pipeline EXPMAP, SAS eexpmap images)"),
 }
 
 # What `xmmdb load KIND --help` says of each kind's files.
@@ -83,6 +84,15 @@ files or SAS-filtered lists, with their GTI extensions) and orbit files
 (P<obsid>OBX000ORBTSR0000.FTZ, used for barycentring) into the photon table.
 Event times stay TT seconds since MJDREF 50814; every column the photon
 functions use is kept losslessly. Loading a file again changes nothing.""",
+    "expmaps": """\
+Load EPIC exposure maps: images in seconds on a RA---TAN / DEC--TAN grid, as
+the pipeline writes them (P<obsid><inst><exp>EXPMAP<band>000.FTZ, band 1-5) and
+SAS eexpmap makes them. The exposure is read from OBS_ID, INSTRUME and EXPIDSTR,
+the energy band from PI_MIN/PI_MAX (eV), eexpmap's pimin/pimax or the pipeline
+name. xmm_exposure(ra, dec) then reads the map's pixel at any position, and
+xmm_upper_limit uses it as the exposure of its aperture. A map may be loaded
+with or without the exposure's event list. All files of one call are one
+transaction; loading a file again changes nothing, a changed file replaces its map.""",
 }
 
 

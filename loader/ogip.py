@@ -20,7 +20,8 @@ import numpy as np
 
 from xmmdb.errors import XmmError
 from xmmdb.instruments import camera
-from xmmdb.spectral.fit import Arf, Pha, Rmf
+from xmmdb.spectral.fit import Pha
+from xmmdb.spectral.responses import Arf, Rmf
 
 PIPELINE = re.compile(r"^P(?P<obs_id>\d{10})(?P<inst>PN|M1|M2)(?P<sched>[SU])(?P<expno>\d{3})"
                       r"(?P<type>SRSPEC|BGSPEC|SRCARF)(?P<src>[0-9A-F]{4})\.(FTZ|FIT|FITS|FTS)(\.GZ)?$", re.I)

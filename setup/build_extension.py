@@ -69,7 +69,8 @@ NEW_FILE = re.compile(r"^-- new in this version: (sql/[0-9A-Za-z_]+\.sql)$", re.
 
 
 def expand_functions_of(text: str, step: Path) -> str:
-    text = NEW_FILE.sub(lambda m: f"-- ({m.group(1)}, new in this version)\n" + (REPO / m.group(1)).read_text(), text)
+    text = NEW_FILE.sub(lambda m: f"-- ({m.group(1)}, new in this version)\n"
+                        + expand_python((REPO / m.group(1)).read_text(), REPO / m.group(1)), text)
     def functions(match: re.Match) -> str:
         source = REPO / match.group(1)
         body = expand_python(source.read_text(), source)

@@ -46,6 +46,8 @@ CREATE TABLE xmm.exposure (
     UNIQUE (obs_id, instrument, exp_id)
 );
 CREATE INDEX exposure_obs_idx ON xmm.exposure (obs_id);
+-- the exposures whose field may hold a position (xmm_upper_limit): q3c_join on the tangent point
+CREATE INDEX exposure_ref_idx ON xmm.exposure (q3c_ang2ipix(ra_ref, dec_ref));
 COMMENT ON TABLE xmm.exposure IS 'EPIC exposures whose event lists are loaded: instrument, times, the sky WCS of X/Y';
 
 -- Good time intervals per exposure and CCD (ccdnr 0: the whole exposure).

@@ -23,12 +23,16 @@ COMMENT ON FUNCTION xmm.xmm_pulsation_search(bigint, jsonb) IS
 
 -- 1 - (1 - p)^n, the chance that any of n independent trials is as extreme as p: as n p where
 -- 1 - p would round, and without the underflow PostgreSQL raises for (1 - p)^n below 1e-308.
+-- PostgreSQL has no log1p or expm1: ln(1 - p) and 1 - exp(x) lose the digits of a small p or
+-- x, so they are taken from their series there (to 1e-12 relative).
 CREATE FUNCTION xmm.chance_of_any(p double precision, n integer) RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN n <= 0 OR p <= 0 THEN GREATEST(p, 0.0::double precision)
               WHEN p >= 1 THEN 1.0::double precision
               WHEN p < 1e-10 THEN LEAST(1.0::double precision, n * p)
-              ELSE 1 - exp(GREATEST(n * ln(1 - p), -700)) END
+              WHEN x > -1e-5 THEN -x * (1 + x / 2 + x * x / 6)
+              ELSE 1 - exp(GREATEST(x, -700)) END
+    FROM (SELECT n * CASE WHEN p < 1e-4 THEN -(p + p * p / 2 + p * p * p / 3) ELSE ln(1 - p) END AS x) s
 $$;
 
 -- Many sources in one call, for a survey: each searched once, progress said every 30 s as a

@@ -17,6 +17,7 @@ INTEGER = "positive integer"
 BOOL = "boolean"
 TEXT = "text"
 FRACTION = "number between 0 and 1"
+INTEGERS = "array of positive integers"
 OBJECT = "JSON object"
 COUNT_OR_FILE = 'count (0 or more) or "file"'
 NAME_OR_ID = "file name or id"
@@ -48,6 +49,9 @@ def _ok(kind: str, value) -> bool:
         return isinstance(value, dict)
     if kind == COUNT_OR_FILE:
         return value == "file" or _number(value) and float(value).is_integer() and value >= 0
+    if kind == INTEGERS:
+        return isinstance(value, list) and 0 < len(value) <= 100 and all(
+            _number(v) and float(v).is_integer() and v >= 1 for v in value)
     if kind == NAME_OR_ID:
         return isinstance(value, str) and value != "" or _number(value) and float(value).is_integer()
     if not _number(value):
@@ -101,5 +105,7 @@ def parse(options, spec: dict[str, tuple], function: str) -> dict:
             value = value.lower()
         elif kind in (INTEGER, COUNT_OR_FILE, NAME_OR_ID) and _number(value):
             value = int(value)
+        elif kind == INTEGERS and value is not None:
+            value = [int(v) for v in value]
         out[key] = value
     return out

@@ -64,6 +64,10 @@ def server_error(plpy, exc: XmmError):
     return err
 
 
+_PLANS: dict = {}
+MAX_PLANS = 256
+
+
 class Spi:
     """A tiny database handle over plpy, so package code can run queries the
     same way inside the server (plpy) and outside it (psycopg, see `Psycopg`)."""
@@ -74,7 +78,12 @@ class Spi:
     def query(self, sql: str, params: tuple = (), types: tuple = ()) -> list[dict]:
         if not params:
             return list(self.plpy.execute(sql))
-        plan = self.plpy.prepare(sql, list(types))
+        key = (sql, tuple(types))
+        plan = _PLANS.get(key)
+        if plan is None:      # prepared once a session: planning is most of a small query's time
+            if len(_PLANS) >= MAX_PLANS:
+                _PLANS.clear()
+            plan = _PLANS[key] = self.plpy.prepare(sql, list(types))
         return list(self.plpy.execute(plan, list(params)))
 
 

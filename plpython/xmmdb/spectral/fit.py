@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import XmmError
 from ..options import BOOL, COUNT_OR_FILE, NAME_OR_ID, OBJECT, POSITIVE, parse
 from . import models
+from .responses import Arf, Rmf  # noqa: F401  (the fitting's inputs, also named here)
 
 STATS = ("chi2xspecvar", "chi2gehrels", "chi2datavar", "cstat", "wstat")
 METHODS = ("levmar", "neldermead", "moncar")
@@ -44,29 +45,6 @@ OPTIONS = {
     "joint": (BOOL, None),
     "refit": (BOOL, None),
 }
-
-
-@dataclass
-class Rmf:
-    name: str
-    detchans: int
-    offset: int
-    energ_lo: np.ndarray
-    energ_hi: np.ndarray
-    n_grp: np.ndarray
-    f_chan: np.ndarray
-    n_chan: np.ndarray
-    matrix: np.ndarray
-    e_min: np.ndarray
-    e_max: np.ndarray
-
-
-@dataclass
-class Arf:
-    name: str
-    energ_lo: np.ndarray
-    energ_hi: np.ndarray
-    specresp: np.ndarray
 
 
 @dataclass

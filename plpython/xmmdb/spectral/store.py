@@ -8,47 +8,18 @@ new content is a new row), so a backend keeps the last few it built.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from datetime import datetime, timezone
 
 import numpy as np
 
 from ..errors import NotFound, XmmError
 from ..instruments import CAMERAS
-from .fit import Arf, Pha, Rmf, Spectrum, check_options, fit
-
-_RESPONSES: OrderedDict = OrderedDict()
-_KEEP = 8
+from .fit import Pha, Spectrum, check_options, fit
+from .responses import response
 
 SPECTRUM_COLUMNS = ("spectrum_id, file, obs_id, kind, instrument, detid, exposure, backscal, areascal, "
                     "channel_first, counts, quality, grouping, total_counts, backfile, respfile, ancrfile, background_id, "
                     "rmf_id, arf_id")
-
-
-def response(db, response_id: int):
-    """The Rmf or Arf of a response row (kept per backend)."""
-    if response_id in _RESPONSES:
-        _RESPONSES.move_to_end(response_id)
-        return _RESPONSES[response_id]
-    rows = db.query("SELECT * FROM xmm.response WHERE response_id = $1", (response_id,), ("bigint",))
-    if not rows:
-        raise NotFound(f"response {response_id} does not exist")
-    r = rows[0]
-    name = r["name"]
-    if r["kind"] == "arf":
-        obj = Arf(name, np.asarray(r["energ_lo"], float), np.asarray(r["energ_hi"], float),
-                  np.asarray(r["specresp"], float))
-    else:
-        vec = lambda b, t: np.frombuffer(bytes(b), dtype=t)  # noqa: E731
-        obj = Rmf(name, int(r["detchans"]), int(r["chan_offset"]), np.asarray(r["energ_lo"], float),
-                  np.asarray(r["energ_hi"], float), vec(r["n_grp"], "<i4").astype(np.int64),
-                  vec(r["f_chan"], "<i4").astype(np.int64), vec(r["n_chan"], "<i4").astype(np.int64),
-                  vec(r["matrix"], "<f4").astype(np.float64),
-                  np.asarray(r["e_min"], float), np.asarray(r["e_max"], float))
-    _RESPONSES[response_id] = obj
-    while len(_RESPONSES) > _KEEP:
-        _RESPONSES.popitem(last=False)
-    return obj
 
 
 def _pha(row) -> Pha:

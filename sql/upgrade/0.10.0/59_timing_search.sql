@@ -1,0 +1,1 @@
+-- functions of sql/59_timing_search.sql

@@ -1,0 +1,1 @@
+-- new in this version: sql/63_exposure_maps.sql

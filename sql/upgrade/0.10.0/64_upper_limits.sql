@@ -1,0 +1,1 @@
+-- new in this version: sql/64_upper_limits.sql
