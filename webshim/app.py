@@ -3,14 +3,16 @@
     create_app(dsn=None)   # dsn None: $XMMDB_WEB_DSN, else the xmmdb DSN as xmm_reader if that role exists
 
 Pages: / (search), /source/<srcid>, /detection/<detid>, /observation/<obs_id>,
-/diagram; plots and files at stable URLs under /source/<srcid>/…; the VO
-interfaces (cone search, TAP) are in vo.py. Science happens in SQL
-(xmm_search, xmm_fit, xmm_extract_events, …) of the one installed release.
+/position (any position's long-term light curve), /diagram; plots and files at
+stable URLs under /source/<srcid>/…; the VO interfaces (cone search, TAP) are
+in vo.py. Science happens in SQL (xmm_search, xmm_fit, xmm_extract_events, …)
+of the one installed release.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -18,6 +20,7 @@ import time
 import psycopg
 from flask import Flask, Response, abort, jsonify, render_template, request, url_for
 from psycopg import sql
+from xmmdb.instruments import BANDS
 from xmmdb.spectral.fit import METHODS, STATS
 from xmmdb.spectral.models import NAMED
 
@@ -38,6 +41,8 @@ EXAMPLES = [
     ('"J0958" IN iauname', "a substring of the IAU name"),
     ("srcid IN {1, 2, 3}", "a list of sources"),
 ]
+# The catalogue's energy bands (keV), for the choice of band of a long-term light curve.
+ENERGY_BANDS = [(b, f"{lo / 1000:g}–{hi / 1000:g}") for b, (lo, hi) in BANDS.items()]
 
 
 def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_ms: int | None = None) -> Flask:
@@ -50,12 +55,13 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.context_processor
     def features():
-        return {"hips_url": hips, "ks": _ks, "unit_display": UNIT_DISPLAY}
+        return {"hips_url": hips, "ks": _ks, "unit_display": UNIT_DISPLAY, "energy_bands": ENERGY_BANDS}
 
     app.add_template_filter(_num, "num")
     app.add_template_filter(_hms, "hms")
     app.add_template_filter(_dms, "dms")
     app.add_template_filter(_unit, "unit")
+    app.add_template_filter(_utc, "utc")
 
     @app.errorhandler(404)
     def not_found(exc):
@@ -65,9 +71,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.errorhandler(psycopg.Error)
     def sql_error(exc):
-        info = error_info(exc)
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            info["message"] = "the query took too long and was cancelled (statement timeout)"
+        info = _error_for_user(exc)
         status = 404 if info["sqlstate"] == "02000" else 400 if (info["sqlstate"] or "").startswith(("22", "42", "P0", "57")) else 500
         if _wants_json():
             return jsonify(error=info["message"], hint=info["hint"]), status
@@ -122,9 +126,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
                 if request.args.get("showsql"):
                     ctx["sql_text"] = db.value("SELECT xmm.xmm_to_sql(%s)", (q,))
             except psycopg.Error as exc:
-                ctx["error"] = error_info(exc)
-                if isinstance(exc, psycopg.errors.QueryCanceled):
-                    ctx["error"]["message"] = "the query took too long and was cancelled (statement timeout)"
+                ctx["error"] = _error_for_user(exc)
         ctx["pages"] = max(1, -(-ctx["total"] // per))
         return render_template("search.html", **ctx)
 
@@ -339,6 +341,47 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         return jsonify(columns=names, rows=[[formats.jsonable(v) if not isinstance(v, list) else
                                              [formats.jsonable(x) for x in v] for v in r] for r in rows])
 
+    # -- long-term light curves: every observation of a source or of any position ---------
+
+    def table_json(query, params):
+        """{columns, rows} of one SQL call, as the plots' JSON routes give them."""
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            names = [d.name for d in cur.description]
+            rows = cur.fetchall()
+        return jsonify(columns=names, rows=[[formats.jsonable(v) for v in r] for r in rows])
+
+    @app.route("/source/<int:srcid>/history.json")
+    def source_history(srcid):
+        return table_json("SELECT * FROM xmm.xmm_long_term_lightcurve(%s, %s::jsonb)",
+                          (srcid, json.dumps(_json_arg("options"))))
+
+    @app.route("/position/history.json")
+    def position_history():
+        # A coordinate missing or not a number goes as NULL: the function says what a position must be.
+        return table_json("SELECT * FROM xmm.xmm_long_term_lightcurve_at(%s, %s, %s::jsonb)",
+                          (request.args.get("ra", type=float), request.args.get("dec", type=float),
+                           json.dumps(_json_arg("options"))))
+
+    @app.route("/position")
+    def position():
+        a = request.args
+        form = {"ra": a.get("ra", "").strip(), "dec": a.get("dec", "").strip(),
+                "band": a.get("band", 8, type=int), "confidence": a.get("confidence", "0.9").strip()}
+        ctx = dict(form=form, ra=None, dec=None, rows=None, error=None, history_url=None)
+        if form["ra"] or form["dec"]:
+            ra, dec = a.get("ra", type=float), a.get("dec", type=float)
+            # as typed: the function says what a band or a confidence must be
+            options = {"bands": [form["band"]], "confidence": _number_or_text(form["confidence"])}
+            try:
+                ctx["rows"] = db.dicts("SELECT * FROM xmm.xmm_long_term_lightcurve_at(%s, %s, %s::jsonb)",
+                                       (ra, dec, json.dumps(options)))
+                ctx.update(ra=ra, dec=dec, history_url=url_for("position_history", ra=ra, dec=dec,
+                                                               options=json.dumps(options)))
+            except psycopg.Error as exc:
+                ctx["error"] = _error_for_user(exc)
+        return render_template("position.html", **ctx)
+
     # -- misc ---------------------------------------------------------------------------
 
     @app.route("/status")
@@ -435,6 +478,28 @@ def _dms(dec) -> str:
 
 def _ks(seconds) -> str:
     return "—" if seconds is None else f"{float(seconds) / 1000:.1f}"
+
+
+def _utc(moment) -> str:
+    """A timestamp as YYYY-MM-DD hh:mm:ss in UTC, whatever the session's time zone."""
+    return "" if moment is None else formats.timestamp(moment)[:19].replace("T", " ")
+
+
+def _number_or_text(raw: str):
+    """A number typed in a form as a JSON number; anything else as the text (JSON has no NaN)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    return value if math.isfinite(value) else raw
+
+
+def _error_for_user(exc: psycopg.Error) -> dict:
+    """error_info, with a cancelled statement said in words."""
+    info = error_info(exc)
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        info["message"] = "the query took too long and was cancelled (statement timeout)"
+    return info
 
 
 def _wants_json() -> bool:

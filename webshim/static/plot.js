@@ -1,5 +1,5 @@
-// plot.js — small SVG plots for xmmdb (scatter, histogram, line with error bars).
-// No dependencies. XPlot.scatter(el, opts), XPlot.hist(el, opts), XPlot.line(el, opts).
+// plot.js — small SVG plots for xmmdb (scatter, histogram, line with error bars, flux history).
+// No dependencies. XPlot.scatter(el, opts), XPlot.hist(el, opts), XPlot.line(el, opts), XPlot.history(el, opts).
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
@@ -27,10 +27,13 @@
   }
 
   function ticks(lo, hi, log) {
-    if (log) {
-      const out = [];
-      for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) if (e >= lo - 1e-9 && e <= hi + 1e-9) out.push(e);
-      if (out.length >= 2) return out;
+    if (log) {  // decades; within less than two, also 2 and 5 (then every digit) times a power of ten
+      for (const mantissas of [[1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+        const out = [];
+        for (let e = Math.floor(lo); e <= Math.ceil(hi); e++)
+          for (const m of mantissas) { const v = e + Math.log10(m); if (v >= lo - 1e-9 && v <= hi + 1e-9) out.push(v); }
+        if (out.length >= 2) return out;
+      }
     }
     const span = hi - lo || Math.abs(hi) || 1, raw = span / 6, p = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 5, 10].map(m => m * p).find(s => span / s <= 7) || 10 * p;
@@ -58,16 +61,46 @@
     return {svg, tip, W, H, pw: W - M.l - M.r, ph: H - M.t - M.b};
   }
 
+  // Calendar ticks between two times (ms since 1970, UTC): years, months or days, whichever gives a few.
+  const DAY = 864e5, YEAR = 365.25 * DAY;
+  function dateTicks(lo, hi) {
+    const a = new Date(lo), b = new Date(hi), out = [];
+    if (hi - lo > 3 * YEAR) {
+      const y0 = a.getUTCFullYear(), y1 = b.getUTCFullYear(), step = [1, 2, 5, 10, 20, 50].find(s => (y1 - y0) / s <= 10) || 100;
+      for (let y = Math.ceil(y0 / step) * step; y <= y1; y += step) out.push(Date.UTC(y, 0, 1));
+      out.unit = "year";
+    } else if (hi - lo > 60 * DAY) {
+      const m0 = a.getUTCFullYear() * 12 + a.getUTCMonth(), m1 = b.getUTCFullYear() * 12 + b.getUTCMonth();
+      const step = [1, 2, 3, 6, 12].find(s => (m1 - m0) / s <= 8) || 12;
+      for (let m = Math.ceil(m0 / step) * step; m <= m1; m += step) out.push(Date.UTC(Math.floor(m / 12), m % 12, 1));
+      out.unit = "month";
+    } else {
+      const d0 = Math.floor(lo / DAY), d1 = Math.floor(hi / DAY), step = [1, 2, 5, 10, 15].find(s => (d1 - d0) / s <= 8) || 30;
+      for (let d = Math.ceil(d0 / step) * step; d <= d1; d += step) out.push(d * DAY);
+      out.unit = "day";
+    }
+    const inside = out.filter(v => v >= lo && v <= hi);
+    inside.unit = out.unit;
+    return inside;
+  }
+  function dateLabel(v, unit) {
+    const iso = new Date(v).toISOString();
+    return unit === "year" ? iso.slice(0, 4) : unit === "month" ? iso.slice(0, 7) : iso.slice(0, 10);
+  }
+
+  // o.xdate: x is a time in ms since 1970 (UTC), labelled with calendar dates.
   function axes(f, xs, ys, o) {
     const tx = v => M.l + (v - xs[0]) / (xs[1] - xs[0]) * f.pw;
     const ty = v => M.t + f.ph - (v - ys[0]) / (ys[1] - ys[0]) * f.ph;
     const g = svgEl("g", {class: "axis"}, f.svg);
-    const xt = ticks(xs[0], xs[1], o.logx), yt = ticks(ys[0], ys[1], o.logy);
-    const xe = o.logx ? 0 : scaleExp(xt), ye = o.logy ? 0 : scaleExp(yt);
+    const xt = o.xdate ? dateTicks(xs[0], xs[1]) : ticks(xs[0], xs[1], o.logx), yt = ticks(ys[0], ys[1], o.logy);
+    const xe = o.logx || o.xdate ? 0 : scaleExp(xt), ye = o.logy ? 0 : scaleExp(yt);
     for (const v of xt) {
       svgEl("line", {x1: tx(v), x2: tx(v), y1: M.t, y2: M.t + f.ph, class: "gridline"}, g);
       svgEl("line", {x1: tx(v), x2: tx(v), y1: M.t + f.ph, y2: M.t + f.ph + 4}, g);
-      svgEl("text", {x: tx(v), y: M.t + f.ph + 16, "text-anchor": "middle"}, g).textContent = o.logx ? fmt(Math.pow(10, v)) : fmt(+(v / Math.pow(10, xe)).toPrecision(6));
+      const label = svgEl("text", {x: tx(v), y: M.t + f.ph + 16, "text-anchor": "middle"}, g);
+      if (o.xdate) label.setAttribute("class", "date");
+      label.textContent = o.xdate ? dateLabel(v, xt.unit) : o.logx ? fmt(Math.pow(10, v)) : fmt(+(v / Math.pow(10, xe)).toPrecision(6));
     }
     for (const v of yt) {
       svgEl("line", {x1: M.l, x2: M.l + f.pw, y1: ty(v), y2: ty(v), class: "gridline"}, g);
@@ -185,5 +218,55 @@
     return idx.length;
   }
 
-  window.XPlot = {scatter, hist, line, fmt};
+  // Flux history on a calendar axis, flux on a log axis. x in ms since 1970 (UTC) throughout:
+  // o.points [{x, y, err, label, href}] measured values with their error bars, o.limits [{x, y, label, href}]
+  // upper limits as arrows down from y, o.observed [{x, label, href}] epochs without a number, as hollow
+  // marks along the bottom. Hover shows a mark's label, a click opens its href.
+  function history(el, o) {
+    const f = frame(el, o);
+    const ARROW = 18, STRIP = 22;     // px: an arrow's length; the strip along the bottom for the hollow marks
+    const xsAll = o.points.concat(o.limits, o.observed).map(p => p.x).filter(isFinite);
+    if (!xsAll.length) return 0;
+    const x0 = Math.min(...xsAll), x1 = Math.max(...xsAll), xpad = Math.max((x1 - x0) * 0.04, 90 * DAY);
+    const xs = [x0 - xpad, x1 + xpad];
+    const lo = [], hi = [];
+    for (const p of o.points) { lo.push(Math.log10(p.err && p.y - p.err > 0 ? p.y - p.err : p.y)); hi.push(Math.log10(p.y + (p.err || 0))); }
+    for (const p of o.limits) { lo.push(Math.log10(p.y)); hi.push(Math.log10(p.y)); }
+    let d0 = lo.length ? Math.min(...lo) : -15, d1 = hi.length ? Math.max(...hi) : -12;
+    if (d1 - d0 < 1) { const mid = (d0 + d1) / 2; d0 = mid - 0.5; d1 = mid + 0.5; }
+    // the data between 12 px from the top and the arrows' length above the strip
+    const room = f.ph - 12 - STRIP - ARROW, perPx = (d1 - d0) / room;
+    const ys = [d0 - (STRIP + ARROW) * perPx, d1 + 12 * perPx];
+    const {tx, ty, clip} = axes(f, xs, ys, Object.assign({}, o, {xdate: true, logy: true}));
+    const g = svgEl("g", {"clip-path": clip}, f.svg), marks = [];
+    const mark = (e, p) => { e.dataset.k = marks.length; marks.push(p); return e; };
+    const bottom = M.t + f.ph;
+    for (const p of o.observed) mark(svgEl("circle", {cx: tx(p.x), cy: bottom - STRIP / 2, r: 3.5, class: "unmeasured"}, g), p);
+    for (const p of o.limits) {
+      const x = tx(p.x), y = ty(Math.log10(p.y)), h = svgEl("g", {class: "limit"}, g);
+      svgEl("line", {x1: x - 5, x2: x + 5, y1: y, y2: y}, h);
+      svgEl("line", {x1: x, x2: x, y1: y, y2: y + ARROW - 5}, h);
+      svgEl("path", {d: `M${x - 4} ${y + ARROW - 6}L${x + 4} ${y + ARROW - 6}L${x} ${y + ARROW}Z`}, h);
+      svgEl("rect", {x: x - 6, y: y - 3, width: 12, height: ARROW + 4, class: "hit"}, h);   // easier to hover than the strokes
+      mark(h, p);
+    }
+    for (const p of o.points) {
+      const x = tx(p.x);
+      if (p.err) svgEl("line", {x1: x, x2: x, y1: p.y - p.err > 0 ? ty(Math.log10(p.y - p.err)) : bottom,
+                                y2: ty(Math.log10(p.y + p.err)), class: "err"}, g);
+      mark(svgEl("circle", {cx: x, cy: ty(Math.log10(p.y)), r: 4, class: "pt"}, g), p);
+    }
+    const under = ev => { const e = ev.target.closest && ev.target.closest("[data-k]"); return e ? marks[+e.dataset.k] : null; };
+    g.addEventListener("mousemove", ev => {
+      const p = under(ev);
+      if (!p) { f.tip.style.display = "none"; return; }
+      const rect = el.getBoundingClientRect();
+      showTip(f, el, p.label, ev.clientX - rect.left, ev.clientY - rect.top);
+    });
+    g.addEventListener("mouseleave", () => { f.tip.style.display = "none"; });
+    g.addEventListener("click", ev => { const p = under(ev); if (p && p.href) window.location.href = p.href; });
+    return marks.length;
+  }
+
+  window.XPlot = {scatter, hist, line, history, fmt};
 })();

@@ -1,4 +1,4 @@
-// xmm.js — wiring of the xmmdb pages: SAMP, diagrams, fit form, photons, timing plots.
+// xmm.js — wiring of the xmmdb pages: SAMP, diagrams, fit form, photons, timing plots, long-term light curves.
 "use strict";
 (function () {
   const $ = (s, root) => (root || document).querySelector(s);
@@ -81,6 +81,56 @@
       labels: det.map(x => `obs ${x.obs_id}`), hrefs: det.map(x => `/detection/${x.detid}`), height: 220,
       xlabel: "MJD", ylabel: "EPIC flux 0.2–12 keV"});
   }).catch(() => {});
+
+  // -- Long-term light curve: every observation whose field holds the position ----------------------
+  const historyPlot = $("#history-plot");
+  async function drawHistory() {
+    const form = $("#history-form"), caption = $("#history-caption"), link = $("#history-json");
+    const url = new URL(historyPlot.dataset.url, window.location.href);
+    if (form) {  // a confidence that is no number goes as typed: the database says what it must be
+      const fd = new FormData(form), c = String(fd.get("confidence")).trim();
+      url.searchParams.set("options", JSON.stringify({bands: [+fd.get("band")], confidence: c !== "" && isFinite(c) ? +c : c}));
+    }
+    link.href = url.pathname + url.search;
+    historyPlot.innerHTML = '<p class="muted">measuring…</p>';
+    caption.textContent = "";
+    try {
+      const d = await getJSON(url.pathname + url.search);
+      const rows = d.rows.map(r => Object.fromEntries(d.columns.map((c, i) => [c, r[i]])));
+      if (!rows.length) { historyPlot.innerHTML = '<p class="na">No observation in the archive has this position in its field of view.</p>'; return; }
+      const unit = (window.XUNITS || {})["erg/(s.cm**2)"] || "erg/(s.cm**2)";
+      const bands = new Map(JSON.parse(historyPlot.dataset.bands));
+      const pct = c => `${+(c * 100).toPrecision(3)} %`;
+      const points = [], limits = [], observed = [];
+      for (const r of rows) {
+        const p = {x: Date.parse(r.date + "Z"), href: r.detid ? `/detection/${r.detid}` : `/observation/${r.obs_id}`};
+        const head = `obs ${r.obs_id}, ${r.date.slice(0, 10)}: `;
+        if (r.measured_from === "catalogue" && r.flux > 0) {
+          points.push(Object.assign(p, {y: r.flux, err: r.flux_err,
+            label: head + `${XPlotFmt(r.flux)} ± ${XPlotFmt(r.flux_err || 0)} ${unit} (detection ${r.detid})`}));
+        } else if (r.measured_from === "photons" && r.flux_upper > 0) {
+          limits.push(Object.assign(p, {y: r.flux_upper, label: head + `< ${XPlotFmt(r.flux_upper)} ${unit} (${pct(r.confidence)} upper limit;` +
+            ` measured ${r.flux === null ? "—" : XPlotFmt(r.flux)} ± ${r.flux_err === null ? "—" : XPlotFmt(r.flux_err)} from ${r.counts} counts)`}));
+        } else {
+          observed.push(Object.assign(p, {label: head + (r.measured_from === "not loaded" ? "observed, its photons not loaded" :
+            `observed, no flux (${r.measured_from})`)}));
+        }
+      }
+      const band = rows[0].band;
+      window.XPlot.history(historyPlot, {points, limits, observed, height: 260,
+        xlabel: "date of the observation (UTC)", ylabel: `flux ${bands.get(band) || "band " + band} keV (${unit})`});
+      const confidence = (rows.find(r => r.confidence !== null) || {}).confidence;
+      const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+      caption.textContent = `● detection, catalogue flux ± 1σ · ↓ upper limit${confidence ? ` at ${pct(confidence)} confidence` : ""}` +
+        ` from the photons where not detected · ○ observed, photons not loaded — ${count(rows.length, "observation", "observations")}:` +
+        ` ${points.length} detected, ${count(limits.length, "upper limit", "upper limits")}, ${observed.length} without a flux`;
+    } catch (e) { historyPlot.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
+  }
+  if (historyPlot) {
+    const form = $("#history-form");
+    if (form) form.addEventListener("submit", ev => { ev.preventDefault(); drawHistory(); });
+    drawHistory();
+  }
 
   // -- Fit form ------------------------------------------------------------------------------
   const fitForm = $("#fit-form");
