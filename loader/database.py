@@ -95,9 +95,22 @@ def configure_database(conn: psycopg.Connection) -> None:
     """search_path so users write `source`, `xmm_fit(...)`; where PL/Python finds xmmdb; who may
     connect: the reader and loader groups to this database, nobody but the superuser to the
     cluster's own databases; the archive's own login roles (loader/roles.py)."""
+    db = sql.Identifier(conn.info.dbname)
+    # The REVOKEs below rewrite rows of the cluster's pg_database that every database's set-up
+    # shares: two at once fail with "tuple concurrently updated". One at a time, cluster-wide.
+    if not conn.autocommit:       # in the caller's transaction: held until it ends
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('xmmdb: configure a database'))")
+        return _configure(conn, db)
+    conn.execute("SELECT pg_advisory_lock(hashtext('xmmdb: configure a database'))")
+    try:
+        _configure(conn, db)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('xmmdb: configure a database'))")
+
+
+def _configure(conn: psycopg.Connection, db) -> None:
     from .roles import ensure_service_logins
 
-    db = sql.Identifier(conn.info.dbname)
     conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = xmm, public").format(db))
     conn.execute(sql.SQL("ALTER DATABASE {} SET xmm.python_lib_dir = {}").format(db, sql.Literal(python_lib_dir())))
     conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
