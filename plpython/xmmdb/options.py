@@ -9,6 +9,7 @@ import json
 import math
 
 from .errors import XmmError
+from .instruments import camera
 
 NUMBER = "number"
 POSITIVE = "positive number"
@@ -18,6 +19,7 @@ BOOL = "boolean"
 TEXT = "text"
 FRACTION = "number between 0 and 1"
 INTEGERS = "array of positive integers"
+CAMERA = "camera: EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)"   # any spelling of instruments.camera; given as EPN/EMOS1/EMOS2
 OBJECT = "JSON object"
 COUNT_OR_FILE = 'count (0 or more) or "file"'
 NAME_OR_ID = "file name or id"
@@ -95,6 +97,12 @@ def parse(options, spec: dict[str, tuple], function: str) -> dict:
     out = {}
     for key, (kind, default, *bound) in spec.items():
         value = given.get(key, default)
+        if kind == CAMERA and value is not None:
+            if camera(value) is None:
+                shown = repr(value) if isinstance(value, str) else json.dumps(value)
+                raise XmmError(f"{function}: unknown {key} {shown}", hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")
+            out[key] = camera(value)
+            continue
         if key in given and value is not None and not _ok(kind, value):
             article = "" if isinstance(kind, tuple) else "an " if kind[0] in "aeiou" else "a "
             raise XmmError(f"{function}: option {key!r} must be {article}{describe(kind)}, not {json.dumps(value)}")

@@ -7,13 +7,12 @@ import io
 import numpy as np
 
 from ..errors import XmmError
-from ..instruments import camera
-from ..options import CHECKED_IN_SQL, NUMBER, TEXT, parse
+from ..options import CAMERA, CHECKED_IN_SQL, NUMBER, TEXT, parse
 from .access import SELECTION_KEYS, fetch_photons
 from .sky import project
 
 OPTIONS = {"emin": (NUMBER, 200.0), "emax": (NUMBER, 12000.0), "tmin": (NUMBER, None), "tmax": (NUMBER, None),
-           "obs_id": (TEXT, None), "instrument": (TEXT, None),
+           "obs_id": (TEXT, None), "instrument": (CAMERA, None),
            **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS}}     # the event selection: checked in SQL
 MAX_PIXELS = 4096
 MAX_SIZE_ARCMIN = 120.0     # a side: a whole EPIC field (30') and its surroundings
@@ -39,11 +38,6 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
         raise XmmError(f"xmm_image: {size_arcmin}' in {bin_arcsec}\" pixels makes {n} pixels a side",
                        hint=f"at most {MAX_PIXELS}: use larger bins")
     opts = parse(options, OPTIONS, "xmm_image")
-    if opts["instrument"] is not None:
-        if camera(opts["instrument"]) is None:
-            raise XmmError(f"xmm_image: unknown instrument {opts['instrument']!r}",
-                           hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")
-        opts["instrument"] = camera(opts["instrument"])
     radius = size_arcmin * 60.0 / np.sqrt(2.0) + bin_arcsec
     ev = fetch_photons(db, ra, dec, radius, opts["emin"], opts["emax"], opts["tmin"], opts["tmax"], opts["obs_id"],
                        options=opts)

@@ -33,8 +33,8 @@ import math
 import numpy as np
 
 from ..errors import NotFound, XmmError
-from ..instruments import BANDS, camera
-from ..options import (CHECKED_IN_SQL, FRACTION, INTEGERS, NONNEGATIVE, NUMBER, POSITIVE, TEXT, parse)
+from ..instruments import BANDS
+from ..options import (CAMERA, CHECKED_IN_SQL, FRACTION, INTEGERS, NONNEGATIVE, NUMBER, POSITIVE, TEXT, parse)
 from . import psf
 from .access import SELECTION_KEYS, fetch_coverage, selection
 from .sky import offsets
@@ -57,7 +57,7 @@ OPTIONS = {
     "gamma": (NUMBER, 1.7, 6.0),
     "nh": (NONNEGATIVE, 3e20, 1e25),
     "obs_id": (TEXT, None),
-    "instrument": (TEXT, None),
+    "instrument": (CAMERA, None),
     **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS},
 }
 
@@ -94,12 +94,6 @@ def options_of(options, function: str, spec: dict = OPTIONS) -> dict:
     if opts["bkg_outer"] <= opts["bkg_inner"]:
         raise XmmError(f"{function}: the background annulus is empty: bkg_outer {opts['bkg_outer']:g} <= "
                        f"bkg_inner {opts['bkg_inner']:g} arcsec")
-    if opts["instrument"] is not None:
-        name = camera(opts["instrument"])
-        if name is None:
-            raise XmmError(f"{function}: unknown instrument {opts['instrument']!r}",
-                           hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")
-        opts["instrument"] = name
     return opts
 
 

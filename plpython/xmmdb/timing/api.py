@@ -15,10 +15,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import NotFound, XmmError
-from ..instruments import camera
 from . import barycentre, eventfile, lightcurve as lc, periodogram as pg, select, variability
 from ..photons.access import SELECTION_KEYS
-from ..options import BOOL, CHECKED_IN_SQL, FRACTION, INTEGER, NONNEGATIVE, POSITIVE, TEXT, parse
+from ..options import BOOL, CAMERA, CHECKED_IN_SQL, FRACTION, INTEGER, NONNEGATIVE, POSITIVE, TEXT, parse
 
 # Bounds: a source region is at most MAX_REGION_ARCSEC (the photons of a region,
 # and the memory of a background annulus, grow with its area); energies stay
@@ -36,7 +35,7 @@ SELECT_OPTIONS = {
     "obs_id": (TEXT, None),
     "emin": (POSITIVE, 200.0, MAX_ENERGY_EV),
     "emax": (POSITIVE, 12000.0, MAX_ENERGY_EV),
-    "instrument": (TEXT, None),
+    "instrument": (CAMERA, None),
     **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS},   # pattern, flag, all_events, flare_filter
 }
 EXTRACT_OPTIONS = {**SELECT_OPTIONS, "barycentre": (BOOL, False)}
@@ -66,12 +65,6 @@ def _options(options, spec: dict, function: str) -> dict:
     opts = parse(options, spec, function)
     if opts.get("combine") is not None and opts["combine"] not in pg.COMBINE:
         raise XmmError(f"{function}: unknown combine {opts['combine']!r}: use " + ", ".join(map(repr, pg.COMBINE)))
-    if opts.get("instrument") is not None:
-        name = camera(opts["instrument"])
-        if name is None:
-            raise XmmError(f"{function}: unknown instrument {opts['instrument']!r}",
-                           hint="use EPN (pn), EMOS1 (MOS1) or EMOS2 (MOS2)")
-        opts["instrument"] = name
     return opts
 
 
