@@ -58,6 +58,11 @@ def ensure_extension(conn: psycopg.Connection, available_build: str | None,
     if installed != available:
         try:
             conn.execute("ALTER EXTENSION xmmdb UPDATE")
+        except psycopg.errors.UndefinedFunction as exc:     # a release's new C function, an old module loaded
+            raise NoUpgradePath(
+                f"database {conn.info.dbname!r}: the upgrade from xmmdb {installed} to {available} needs the new C "
+                f"module, and the server still runs the one it started with ({exc.diag.message_primary}); nothing "
+                f"was changed: restart PostgreSQL (make start does for the private cluster), then xmmdb init") from None
         except psycopg.errors.InvalidParameterValue as exc:   # no update path
             raise NoUpgradePath(
                 f"database {conn.info.dbname!r} has xmmdb {installed}, and this installation offers {available} "

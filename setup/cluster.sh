@@ -18,6 +18,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
+MODULE=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/xmmdb.so   # the extension's C module
 AS_PG=(runuser -u postgres --)
 [ "$(id -u)" -eq 0 ] || AS_PG=(sudo -u postgres)
 
@@ -92,6 +93,8 @@ EOF
     "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
     sleep 0.5
     local pending; pending=$(pending_restart "$port")
+    # the C module is preloaded (the watchdog): a newer one on disk is used only after a restart
+    if [ -z "$pending" ] && module_newer_than_server "$port"; then pending="the new C module ($MODULE)"; fi
     if [ -n "$pending" ]; then
       echo "cluster: restarting to apply $pending"
       "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -m fast -w -t 600 restart >/dev/null 9>&- \
@@ -200,6 +203,12 @@ answers() {
     sleep 0.5
   done
   return 1
+}
+
+module_newer_than_server() {
+  local started; started=$("${AS_PG[@]}" "$PGBIN/psql" -h "$SOCK" -p "$1" -d postgres -XAtc \
+    "SELECT floor(extract(epoch FROM pg_postmaster_start_time()))" 2>/dev/null) || return 1
+  [ -f "$MODULE" ] && [ -n "$started" ] && [ "$(stat -c %Y "$MODULE")" -gt "$started" ]
 }
 
 pending_restart() {
