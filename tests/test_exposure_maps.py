@@ -10,6 +10,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from xmmdb_loader.expmaps import load_expmaps
+from xmmdb_loader.simulate.events import SAMPLE_EXPOSURES
 from xmmdb_loader.staging import LoadError
 
 A907 = "images/abell907/0201903501_pn_exp1-0.50-2.00keVexpmap.fits"
@@ -80,10 +81,13 @@ def test_bad_maps_are_refused_and_nothing_is_written(db, shared_data, tmp_path):
 def test_sample_maps_describe_the_sample_events(db):
     """Each sample exposure has a map per standard band; at a catalogue source, the map's value is the
     on-time of the CCD the source lies on (from the events' own GTIs) times the vignetting there."""
+    sample = sorted(SAMPLE_EXPOSURES)       # (other tests load real exposures into the run's database)
     maps = db.execute("SELECT obs_id, instrument, exp_id, array_agg(band ORDER BY band) FROM xmm.exposure_map "
-                      "WHERE obs_id <> '0201903501' GROUP BY 1, 2, 3 ORDER BY 1, 2").fetchall()
-    exposures = db.execute("SELECT obs_id, instrument, exp_id FROM xmm.exposure ORDER BY 1, 2").fetchall()
-    assert [m[:3] for m in maps] == [tuple(e) for e in exposures]
+                      "WHERE (obs_id, instrument, exp_id) IN (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])) "
+                      "GROUP BY 1, 2, 3 ORDER BY 1, 2", [list(c) for c in zip(*sample)]).fetchall()
+    loaded = db.execute("SELECT obs_id, instrument, exp_id FROM xmm.exposure WHERE obs_id = ANY (%s) ORDER BY 1, 2",
+                        (sorted({e[0] for e in sample}),)).fetchall()
+    assert [m[:3] for m in maps] == [tuple(e) for e in loaded] == sample
     assert all(m[3] == [1, 2, 3, 4, 5] for m in maps)
     rows = db.execute("""
         SELECT c.ontime, e.exposure, q3c_dist(x.ra_pnt, x.dec_pnt, s.sc_ra, s.sc_dec) * 60 AS offaxis
