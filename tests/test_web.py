@@ -101,6 +101,32 @@ def test_search_results_paged_and_sortable(app, client):
     assert client.get("/?q=M82&sort=srcid;DROP TABLE x").status_code == 200
 
 
+def test_searches_around_a_position_give_distances_nearest_first_and_heads_give_units(app, client):
+    """A name, a position or a cone: each row's distance from the position the query resolves
+    to, nearest first unless another sort is asked for; units under the heads (TAP_SCHEMA's);
+    RA and Dec also in sexagesimal."""
+    q = "cone('M31', '10arcmin') AND sc_det_ml > 10"
+    html = client.get("/", query_string={"q": q, "per": 200}).get_data(as_text=True)
+    heads = re.findall(r'title="sort by (\w+)">', html)
+    assert "distance" in heads
+    ids = [int(x) for x in re.findall(r'<td><a href="/source/(\d+)">', html)]
+    with psycopg.connect(app.extensions["xmmdb"].dsn) as conn:
+        ra, dec = conn.execute("SELECT ra, dec FROM xmm_resolve('M31') LIMIT 1").fetchone()
+        want = conn.execute("SELECT srcid, q3c_dist(%s, %s, sc_ra, sc_dec) * 3600 FROM xmm_search(%s) "
+                            "ORDER BY 2, srcid", (ra, dec, q)).fetchall()
+    assert ids == [w[0] for w in want][:200] and len(ids) > 5
+    units = dict(zip(heads, [None] * len(heads)))
+    for head, unit in re.findall(r'title="sort by (\w+)">[^<]*</a><span class="unit">([^<]+)</span>', html):
+        units[head] = unescape(unit)
+    assert units["sc_ra"] == "deg" and units["distance"] == "arcsec" and units["sc_ep_8_flux"] == "erg cm⁻² s⁻¹"
+    assert re.search(r'<span class="sex">\d\dh\d\dm[\d.]+s</span>', html)
+    assert re.search(r'<span class="sex">[+-]\d\d°\d\d′[\d.]+″</span>', html)
+    # another sort still wins; a query without a position has no distance
+    flux = client.get("/", query_string={"q": q, "sort": "sc_ep_8_flux", "dir": "desc"}).get_data(as_text=True)
+    assert re.findall(r'<td><a href="/source/(\d+)">', flux)[0] != str(ids[0]) or len(ids) == 1
+    assert 'title="sort by distance"' not in client.get("/", query_string={"q": "is_ulx = true"}).get_data(as_text=True)
+
+
 def test_search_error_is_shown_next_to_the_query_with_position(app, client):
     html = client.get("/?q=sc_det_ml > ").get_data(as_text=True)
     assert 'id="query-error"' in html

@@ -99,6 +99,9 @@ def test_type_a_query_see_results_open_a_source(browser, live_url, app):
     rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
     assert len(rows) > 5
     assert "sources" in browser.find_element(By.ID, "count").text
+    heads = browser.find_element(By.CSS_SELECTOR, "#results thead").text
+    assert "distance" in heads and "arcsec" in heads and "erg cm⁻² s⁻¹" in heads     # units under the names
+    assert re.search(r"\d\dh\d\dm", rows[0].text)                                   # RA also sexagesimal
     assert_clean(browser)
     shot(browser, "search_results")
     # sort by flux, brightest first: click the header twice

@@ -89,20 +89,47 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
             columns_cache["at"] = now
         return columns_cache["cols"]
 
-    def run_search(q: str, order: str | None, desc: bool, limit: int, offset: int, cols: list[str] | None = None):
-        """One call of xmm_search for a page of results and the total count."""
-        valid = search_columns()
-        order = order if order in valid else None
+    def column_units() -> dict[str, str]:
+        """Each result column's unit as pages write it (the TAP_SCHEMA units of xmm.source)."""
+        if "units" not in columns_cache:
+            columns_cache["units"] = {r[0]: _unit(r[1]) for r in db.rows(
+                "SELECT column_name, unit FROM tap_schema.columns WHERE table_name = 'xmm.source' AND unit <> ''")[1]}
+            columns_cache["units"]["distance"] = "arcsec"
+        return columns_cache["units"]
+
+    def run_search(q: str, order: str | None, desc: bool, limit: int, offset: int, cols: list[str] | None = None,
+                   centre: tuple[float, float] | None = None):
+        """One call of xmm_search for a page of results and the total count; with a centre, each
+        row's distance from it (arcsec, the column `distance`), nearest first unless sorted."""
+        valid = search_columns() + (["distance"] if centre else [])
+        order = order if order in valid else ("distance" if centre else None)
         pick = sql.SQL(", ").join(map(sql.Identifier, cols)) if cols else sql.SQL("*")
+        params: tuple = (q, limit, offset)
+        if centre:
+            pick = sql.SQL("{}, q3c_dist(%s, %s, sc_ra, sc_dec) * 3600 AS distance").format(pick)
+            params = (*centre, *params)
         query = sql.SQL("SELECT {}, count(*) OVER () AS _total FROM xmm.xmm_search(%s) s {} LIMIT %s OFFSET %s").format(
             pick,
             sql.SQL("ORDER BY {} {} NULLS LAST, srcid").format(sql.Identifier(order), sql.SQL("DESC" if desc else "ASC"))
             if order else sql.SQL("ORDER BY srcid"))
-        names, rows = db.rows(query, (q, limit, offset))
+        names, rows = db.rows(query, params)
         total = rows[0][-1] if rows else 0
         if not rows and offset:
             total = db.value("SELECT count(*) FROM xmm.xmm_search(%s)", (q,))
         return names[:-1], [r[:-1] for r in rows], total
+
+    def searched_position(q: str):
+        """(name, ra, dec, origin) of the position a query searches around: the query itself when it
+        is a bare name or position, else the centre of its first cone(…); None for other queries."""
+        bare = re.fullmatch(r"[\w .+\-:]{1,60}", q) and not re.search(r"\s(AND|OR|NOT|IN)\s|[<>=]", q, re.I)
+        cone = re.search(r"\bcone\(\s*'((?:[^']|'')*)'", q, re.I)
+        target = q if bare else cone.group(1).replace("''", "'") if cone else None
+        if target is None:
+            return None
+        try:
+            return db.one("SELECT name, ra, dec, origin FROM xmm.xmm_resolve(%s) LIMIT 1", (target,))
+        except psycopg.Error:
+            return None
 
     # -- search -----------------------------------------------------------------------
 
@@ -117,17 +144,17 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         if q:
             try:
                 cols = [c for c in RESULT_COLUMNS if c in search_columns()]
-                ctx["columns"], ctx["rows"], ctx["total"] = run_search(q, order, desc, per, (page - 1) * per, cols)
-                if re.fullmatch(r"[\w .+\-:]{1,60}", q) and not re.search(r"\s(AND|OR)\s", q, re.I):
-                    try:  # a bare name or position: say where it resolved to
-                        ctx["resolved"] = db.one("SELECT name, ra, dec, origin FROM xmm.xmm_resolve(%s) LIMIT 1", (q,))
-                    except psycopg.Error:
-                        pass
+                ctx["resolved"] = searched_position(q)    # say where it resolved to; distances from it
+                centre = (ctx["resolved"]["ra"], ctx["resolved"]["dec"]) if ctx["resolved"] else None
+                ctx["columns"], ctx["rows"], ctx["total"] = run_search(q, order, desc, per, (page - 1) * per, cols,
+                                                                       centre)
+                ctx["sort"] = ctx["sort"] or ("distance" if centre else None)
                 if request.args.get("showsql"):
                     ctx["sql_text"] = db.value("SELECT xmm.xmm_to_sql(%s)", (q,))
             except psycopg.Error as exc:
                 ctx["error"] = _error_for_user(exc)
         ctx["pages"] = max(1, -(-ctx["total"] // per))
+        ctx["units"] = column_units()
         return render_template("search.html", **ctx)
 
     @app.route("/api/search")
