@@ -192,6 +192,11 @@ def test_light_curve_and_periodogram_plots(browser, live_url, app, bright):
     browser.find_element(By.ID, "lc-go").click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lc-plot svg path.line, #lc-plot .error"), 120)
     assert not browser.find_elements(By.CSS_SELECTOR, "#lc-plot .error")
+    # one panel, one line, per observation (the pulsar's two epochs are a year apart): never a line across the gap
+    panels = browser.find_elements(By.CSS_SELECTOR, "#lc-plot .lc-panel")
+    assert sorted(p.get_attribute("data-obs-id") for p in panels) == sorted(pulsar["observations"])
+    assert all(len(p.find_elements(By.CSS_SELECTOR, "svg path.line")) == 1 for p in panels)
+    assert "ct s⁻¹" in panels[0].text and "(ks)" in panels[0].text
     f0 = pulsar["frequency_hz"]
     browser.find_element(By.ID, "pg-go").click()           # the form's own range: 0.05-2 Hz
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#pg-plot svg path.line, #pg-plot .error"), 120)

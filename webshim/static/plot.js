@@ -194,7 +194,7 @@
     const X = o.x.map(v => tr(v, o.logx)), Y = o.y.map(v => tr(v, o.logy));
     const idx = X.map((_, i) => i).filter(i => X[i] !== null && Y[i] !== null && isFinite(X[i]) && isFinite(Y[i]));
     const lo = idx.map(i => o.yerr && !o.logy ? Y[i] - (o.yerr[i] || 0) : Y[i]), hi = idx.map(i => o.yerr && !o.logy ? Y[i] + (o.yerr[i] || 0) : Y[i]);
-    const xs = extent(idx.map(i => X[i])), ys = extent(lo.concat(hi));
+    const xs = extent(idx.map(i => X[i])), ys = o.yrange || extent(lo.concat(hi));   // yrange: panels that share a scale
     const {tx, ty, clip} = axes(f, xs, ys, o);
     const g = svgEl("g", {"clip-path": clip}, f.svg);
     if (o.yerr && !o.logy) for (const i of idx) svgEl("line", {x1: tx(X[i]), x2: tx(X[i]), y1: ty(Y[i] - (o.yerr[i] || 0)), y2: ty(Y[i] + (o.yerr[i] || 0)), class: "err"}, g);

@@ -232,9 +232,30 @@
       const d = await getJSON(`${lc.dataset.url}?bin=${encodeURIComponent(new FormData(lc).get("bin"))}`);
       const t = pick(d, ["time", "t", "tstart", "time_mid"]), rate = pick(d, ["rate", "net_rate", "counts"]), err = pick(d, ["error", "rate_err", "err"]);
       if (!t || !rate || !t.length) { el.innerHTML = '<p class="muted">no photons for a light curve</p>'; return; }
-      const t0 = Math.min(...t.filter(v => v !== null));
-      window.XPlot.line(el, {x: t.map(v => (v - t0) / 1000), y: rate, yerr: err, points: true, height: 240,
-        xlabel: `time − ${t0.toFixed(0)} s (ks)`, ylabel: "rate (ct/s)"});
+      // One panel per observation, each on its own time axis (ks since its first bin), one rate scale:
+      // observations months or years apart are never joined by a line across the gap.
+      const obs = pick(d, ["obs_id"]) || t.map(() => "");
+      const ids = [...new Set(obs)];
+      const vals = rate.map((v, i) => [v - (err ? err[i] || 0 : 0), v + (err ? err[i] || 0 : 0)]).flat().filter(isFinite);
+      const ylo = Math.min(...vals), yhi = Math.max(...vals), pad = (yhi - ylo) * 0.05 || 1;
+      el.innerHTML = "";
+      const row = document.createElement("div");
+      row.className = "lc-panels";
+      el.appendChild(row);
+      for (const id of ids) {
+        const k = obs.map((o, i) => o === id ? i : -1).filter(i => i >= 0);
+        const t0 = Math.min(...k.map(i => t[i]));
+        const panel = document.createElement("div");
+        panel.className = "lc-panel";
+        panel.dataset.obsId = id;
+        panel.innerHTML = `<div class="small">${esc(id)} · start ${(50814 + t0 / 86400).toFixed(3)} MJD (TT)</div>`;
+        const box = document.createElement("div");
+        panel.appendChild(box);
+        row.appendChild(panel);
+        window.XPlot.line(box, {x: k.map(i => (t[i] - t0) / 1000), y: k.map(i => rate[i]), yerr: err ? k.map(i => err[i]) : null,
+          points: true, height: 240, yrange: [ylo - pad, yhi + pad], xlabel: "time since the first bin (ks)",
+          ylabel: "rate (ct s⁻¹)"});
+      }
       const bin = encodeURIComponent(new FormData(lc).get("bin"));
       const links = document.createElement("p");
       links.className = "small";
@@ -254,7 +275,9 @@
       if (f && f.length === 1 && Array.isArray(f[0])) { f = f[0]; p = p[0]; }
       const best = pick(d, ["best_frequency", "best_freq", "fbest"]), fap = pick(d, ["fap", "false_alarm", "false_alarm_probability"]);
       if (!f || !p) { el.innerHTML = '<p class="muted">no periodogram</p>'; return; }
-      window.XPlot.line(el, {x: f, y: p, height: 240, xlabel: "frequency (Hz)", ylabel: "power", mark: best ? best[0] : null});
+      const statistic = pick(d, ["statistic"]);
+      window.XPlot.line(el, {x: f, y: p, height: 240, xlabel: "frequency (Hz)",
+        ylabel: statistic ? `${statistic[0]} power` : "power", mark: best ? best[0] : null});
       if (best && best[0]) {
         const note = document.createElement("p");
         note.className = "small";
