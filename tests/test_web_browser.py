@@ -116,6 +116,9 @@ def test_type_a_query_see_results_open_a_source(browser, live_url, app):
     wait(browser, lambda d: d.find_element(By.ID, "aladin").get_attribute("data-ready") == "1")
     if browser.find_elements(By.ID, "JS9"):  # the X-ray image of the field in JS9
         wait(browser, lambda d: d.find_element(By.ID, "JS9").get_attribute("data-ready") == "1")
+        menu = browser.find_elements(By.CSS_SELECTOR, "#JS9Menubar button")[0]
+        assert menu.value_of_css_property("color") == "rgba(34, 34, 34, 1)", "JS9's menus must be readable"
+        assert browser.find_elements(By.CSS_SELECTOR, "#JS9Colorbar canvas"), "JS9 draws a colour bar"
     time.sleep(1)  # let the sky view draw its tiles and markers
     assert_clean(browser)
     shot(browser, "source")
