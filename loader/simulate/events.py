@@ -95,7 +95,7 @@ def onaxis_area(camera: Camera, lo, hi) -> np.ndarray:
     the reference spectrum (phabs, Anders & Grevesse) gives camera.ecf counts/s per erg/cm2/s
     in 0.2-12 keV, times the standard selection's fraction (as a canned response includes it);
     0 outside 0.2-12 keV, where no event is drawn."""
-    from xmmdb.spectral.models import sigma
+    from xmmdb.spectral.absorption import sigma
 
     gamma, nh = REFERENCE_SPECTRUM
     e = np.geomspace(0.2, 12.0, 20001)

@@ -121,14 +121,17 @@ def annulus_area(inner: float, outer: float, holes) -> float:
 
 
 def masked(x, y, holes) -> np.ndarray:
-    """Which points (x, y) arcsec lie in a hole (x, y, r) (all holes of one radius)."""
-    from scipy.spatial import cKDTree
-
+    """Which points (x, y) arcsec lie in a hole (x, y, r): a few million point-hole pairs at a
+    time, so that memory stays bounded however many photons and detections the annulus holds."""
+    out = np.zeros(len(x), bool)
     if not holes or not len(x):
-        return np.zeros(len(x), bool)
+        return out
     h = np.asarray(holes, float)
-    distance, _ = cKDTree(h[:, :2]).query(np.column_stack([x, y]), distance_upper_bound=h[0, 2])
-    return distance < h[0, 2]
+    step = max(1, 4_000_000 // len(x))
+    for k in range(0, len(h), step):
+        c = h[k:k + step]
+        out |= ((x[:, None] - c[None, :, 0]) ** 2 + (y[:, None] - c[None, :, 1]) ** 2 < c[None, :, 2] ** 2).any(axis=1)
+    return out
 
 
 _GRIDS: dict = {}
@@ -190,7 +193,7 @@ def model_counts(db, rmf_id: int, arf_id: int, gamma: float, nh: float):
     RMF's energy grid: the absorption edges are sharp)."""
     key = ("counts", rmf_id, arf_id, gamma, nh)
     if key not in _ECF_CACHE:
-        from ..spectral.models import sigma
+        from ..spectral.absorption import sigma
         from ..spectral.responses import fold, response
 
         rmf, arf = response(db, rmf_id), response(db, arf_id)
@@ -212,7 +215,7 @@ def model_band(db, rmf_id: int, arf_id: int, emin: float, emax: float, gamma: fl
     energy flux between emin and emax."""
     key = (rmf_id, arf_id, emin, emax, gamma, nh)
     if key not in _ECF_CACHE:
-        from ..spectral.models import sigma
+        from ..spectral.absorption import sigma
 
         mid, counts = model_counts(db, rmf_id, arf_id, gamma, nh)
         in_band = (mid * 1000.0 >= emin) & (mid * 1000.0 < emax)

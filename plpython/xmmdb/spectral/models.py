@@ -25,17 +25,15 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sherpa.models.model import ArithmeticModel, modelCacher1d
 from sherpa.models.parameter import Parameter
 
 from ..errors import XmmError
+from .absorption import ABS_RANGE, cross_section, sigma  # noqa: F401  (the absorbers' tables)
 
-DATA = Path(__file__).resolve().parent / "data"
 KEV_TO_ERG = 1.602176634e-9
-ABS_RANGE = (0.0136, 100.0)   # keV: XSPEC's absorbers transmit everything outside
 
 NAMED = {
     "phabs_pl": "phabs*powerlaw",
@@ -46,38 +44,6 @@ NAMED = {
     "tbabs_pl": "tbabs*powerlaw",
     "wabs_pl": "wabs*powerlaw",
 }
-
-
-@functools.lru_cache(maxsize=None)
-def cross_section(table: str) -> tuple[np.ndarray, np.ndarray]:
-    """(log E, log sigma) of a vendored table; sigma in 1e-22 cm^2 per H atom."""
-    from astropy.io import fits
-
-    with fits.open(DATA / f"xsect_{table}.fits", memmap=False) as hdul:
-        data = hdul[1].data
-        energy = np.asarray(data["ENERGY"], float)
-        sigma = np.asarray(data["SIGMA"], float)
-    return np.log(energy), np.log(sigma)
-
-
-def sigma(table: str, energy) -> np.ndarray:
-    """Cross-section per H atom (1e-22 cm^2) at energies in keV: log-log
-    interpolation inside the table, power-law extrapolation from its end
-    segments outside it, 0 outside 0.0136-100 keV."""
-    loge, logs = cross_section(table)
-    e = np.asarray(energy, float)
-    x = np.log(np.clip(e, 1e-30, None))
-    out = np.interp(x, loge, logs)
-    lo, hi = x < loge[0], x > loge[-1]
-    if lo.any():
-        slope = (logs[50] - logs[0]) / (loge[50] - loge[0])
-        out[lo] = logs[0] + slope * (x[lo] - loge[0])
-    if hi.any():
-        slope = (logs[-1] - logs[-51]) / (loge[-1] - loge[-51])
-        out[hi] = logs[-1] + slope * (x[hi] - loge[-1])
-    result = np.exp(out)
-    result[(e < ABS_RANGE[0]) | (e > ABS_RANGE[1])] = 0.0
-    return result
 
 
 def _edges(xlo, xhi):
