@@ -102,15 +102,11 @@ def configure_database(conn: psycopg.Connection) -> None:
     cluster's own databases; the archive's own login roles (loader/roles.py)."""
     db = sql.Identifier(conn.info.dbname)
     # The REVOKEs below rewrite rows of the cluster's pg_database that every database's set-up
-    # shares: two at once fail with "tuple concurrently updated". One at a time, cluster-wide.
-    if not conn.autocommit:       # in the caller's transaction: held until it ends
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('xmmdb: configure a database'))")
-        return _configure(conn, db)
-    conn.execute("SELECT pg_advisory_lock(hashtext('xmmdb: configure a database'))")
-    try:
+    # shares: two at once fail with "tuple concurrently updated". One at a time, cluster-wide:
+    # a lock on the shared catalogue itself (an advisory lock would be per database).
+    with conn.transaction():
+        conn.execute("LOCK TABLE pg_catalog.pg_database IN SHARE ROW EXCLUSIVE MODE")
         _configure(conn, db)
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext('xmmdb: configure a database'))")
 
 
 def _configure(conn: psycopg.Connection, db) -> None:
