@@ -2,27 +2,40 @@
 
     /vo/scs?RA=&DEC=&SR=            SCS 1.03 (SR=0: metadata only)
     /tap/sync                       TAP 1.1 sync: REQUEST=doQuery&LANG=ADQL&QUERY=…[&FORMAT=votable|csv][&MAXREC=n]
+                                    [&UPLOAD=name,param:part with the table as the multipart part `part`]
     /tap/async                      the same as UWS jobs, kept in the database (sql/82_uws.sql), one owner each
     /tap/tables, /tap/capabilities, /tap/availability    VOSI
 
 ADQL is translated to SQL by xmm_adql() inside the database; TAP_SCHEMA is a
 set of real tables filled by xmm.tap_schema_refresh(). The cone search is
 xmm.vo_cone(). Results stop at MAXREC rows with QUERY_STATUS=OVERFLOW.
+
+An uploaded table becomes a temporary table of the request's connection,
+pg_temp.tap_upload_<name>, created in the transaction that runs the query and
+dropped when it ends (ON COMMIT DROP: connections are pooled), with a Q3C index
+on its position; the translator shows the session's tap_upload_* tables as
+TAP_UPLOAD.<name>. A job keeps its uploads, compressed, with its parameters.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import secrets
+import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from flask import Response, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import formats
 from .db import error_info
@@ -30,6 +43,21 @@ from .db import error_info
 TAP_DEFAULT_MAXREC = 10_000
 TAP_HARD_MAXREC = 100_000
 SCS_MAXREC = 10_000
+# TAP UPLOAD bounds (docs/limits.md), read at each request (a test may lower them). The bytes
+# are those of all a request's uploads together; the request itself may be 1 MB more.
+UPLOAD_MAX_TABLES = 4
+UPLOAD_MAX_ROWS = 200_000
+UPLOAD_MAX_COLUMNS = 500
+UPLOAD_MAX_BYTES = 64 * 1024 * 1024
+# Uploads read at once: astropy holds a table in several copies while it parses (a 26 MB
+# VOTable of 200,000 rows took 130 MB); more requests wait their turn.
+UPLOAD_READERS = threading.BoundedSemaphore(2)
+UPLOAD_TABLE_PREFIX = "tap_upload_"       # what the ADQL translator shows as TAP_UPLOAD.<name>
+UPLOAD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+UPLOAD_NAME_MAX = 63 - len(UPLOAD_TABLE_PREFIX)
+# A job's uploaded parts are kept in its parameters under this prefix: client parameters are
+# upper case (_params), so none can take its place.
+JOB_UPLOAD = "xmmdb:upload:"
 VOTABLE_MIME = "application/x-votable+xml"
 FORMATS = {
     "votable": "votable", "application/x-votable+xml": "votable", "text/xml": "votable",
@@ -43,12 +71,138 @@ SCS_UCD1 = {"srcid": "ID_MAIN", "sc_ra": "POS_EQ_RA_MAIN", "sc_dec": "POS_EQ_DEC
 
 
 def _params() -> dict:
-    """Request parameters with case-insensitive names (DALI), values as given."""
+    """Request parameters with case-insensitive names (DALI), values as given; a repeated
+    UPLOAD keeps every value (DALI lets a client send one per table)."""
     out = {}
     for source in (request.args, request.form):
         for k in source:
-            out[k.upper()] = source.get(k)
+            if k.upper() == "UPLOAD" and out.get("UPLOAD"):
+                out["UPLOAD"] = ";".join([out["UPLOAD"], *source.getlist(k)])
+            elif k.upper() == "UPLOAD":
+                out["UPLOAD"] = ";".join(source.getlist(k))
+            else:
+                out[k.upper()] = source.get(k)
     return out
+
+
+def _tap_request(fetch_url=None) -> tuple[dict, dict[str, bytes]]:
+    """The parameters and the uploaded file parts of a TAP request, within the upload bounds.
+    An UPLOAD by URL that `fetch_url` can read (this service's own job results: the server has
+    no network) becomes a part of the request, as if the client had sent the table."""
+    request.max_content_length = UPLOAD_MAX_BYTES + 1024 * 1024
+    try:
+        params = _params()
+        parts, total = {}, 0
+        for key, storage in request.files.items(multi=True):
+            data = storage.read(UPLOAD_MAX_BYTES - total + 1)
+            total += len(data)
+            parts[key] = data
+            if total > UPLOAD_MAX_BYTES:
+                break
+    except RequestEntityTooLarge:
+        raise TapError(f"the request has {request.content_length or 0:,} bytes: the uploads of one request may "
+                       f"have {UPLOAD_MAX_BYTES:,} bytes together") from None
+    if total > UPLOAD_MAX_BYTES:
+        raise TapError(f"the uploads have more than {UPLOAD_MAX_BYTES:,} bytes, the most one request may send")
+    if params.get("UPLOAD") and fetch_url is not None:
+        entries = []
+        for entry in params["UPLOAD"].split(";"):
+            name, _, source = (x.strip() for x in entry.partition(","))
+            data = fetch_url(source) if re.match(r"https?://", source, re.I) else None
+            if data is not None:
+                total += len(data)
+                if total > UPLOAD_MAX_BYTES:
+                    raise TapError(f"the uploads have more than {UPLOAD_MAX_BYTES:,} bytes, the most one request may send")
+                part = f"url-{len(entries)}-{name}"
+                parts[part] = data
+                entry = f"{name},param:{part}"
+            entries.append(entry)
+        params["UPLOAD"] = ";".join(entries)
+    if len(parts) > UPLOAD_MAX_TABLES:
+        raise TapError(f"the request has {len(parts)} uploads, more than the {UPLOAD_MAX_TABLES} a request may have")
+    return params, parts
+
+
+def upload_specs(value: str | None) -> list[tuple[str, str]]:
+    """[(name, part)] from UPLOAD=name,param:part[;name,param:part…]: the table `name` is the
+    request's multipart part `part`. Names are ADQL identifiers, kept in lower case."""
+    specs: list[tuple[str, str]] = []
+    for entry in (value or "").split(";"):
+        if not entry.strip():
+            continue
+        name, _, source = (x.strip() for x in entry.partition(","))
+        if not UPLOAD_NAME.match(name) or len(name) > UPLOAD_NAME_MAX:
+            raise TapError(f"UPLOAD: {name[:80]!r} is not a table name: an ADQL identifier (a letter, then letters, "
+                           f"digits or _), at most {UPLOAD_NAME_MAX} characters")
+        if source[:6].lower() == "param:" and source[6:]:
+            part = source[6:]
+        elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", source):
+            raise TapError(f"UPLOAD of {name} from {source[:200]}: this service fetches no tables from other URLs "
+                           f"(it has no network access) than its own jobs' results; send the table with the request: "
+                           f"UPLOAD={name},param:{name} and the table as the multipart part {name}")
+        else:
+            raise TapError(f"UPLOAD of {name}: {source[:200]!r} is neither param:<part> nor a URL")
+        if name.lower() in (n for n, _ in specs):
+            raise TapError(f"UPLOAD names the table {name} twice")
+        specs.append((name.lower(), part))
+    if len(specs) > UPLOAD_MAX_TABLES:
+        raise TapError(f"the request has {len(specs)} uploads, more than the {UPLOAD_MAX_TABLES} a request may have")
+    return specs
+
+
+def read_uploads(specs: list[tuple[str, str]], parts: dict[str, bytes]) -> list[formats.UploadTable]:
+    tables = []
+    for name, part in specs:
+        if part not in parts:
+            raise TapError(f"UPLOAD={name},param:{part}: the request has no file part called {part} "
+                           "(send the table as a multipart/form-data part of that name)")
+        with UPLOAD_READERS:
+            try:
+                tables.append(formats.read_upload(name, parts[part], max_rows=UPLOAD_MAX_ROWS,
+                                                  max_columns=UPLOAD_MAX_COLUMNS))
+            except formats.UploadError as exc:
+                raise TapError(str(exc)) from None
+    return tables
+
+
+def load_uploads(conn, tables: list[formats.UploadTable]) -> dict[int, dict[str, dict]]:
+    """Each upload as pg_temp.tap_upload_<name>, dropped when the transaction ends, with a Q3C
+    index on its position and statistics; returns its columns' metadata by table oid.
+    Names reach SQL only as quoted identifiers, types only from formats.UPLOAD_TYPES."""
+    described = {}
+    for t in tables:
+        relname = UPLOAD_TABLE_PREFIX + t.name
+        table = sql.SQL("pg_temp.{}").format(sql.Identifier(relname))
+        try:
+            conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
+                table, sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pgtype))
+                                          for c in t.columns)))
+            with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} FROM STDIN").format(table)) as copy:
+                for row in zip(*(c.values for c in t.columns)):
+                    copy.write_row(row)
+            if t.position:
+                conn.execute(sql.SQL("CREATE INDEX ON {} (q3c_ang2ipix({}, {}))").format(
+                    table, *(sql.Identifier(c) for c in t.position)))
+            conn.execute(sql.SQL("ANALYZE {}").format(table))
+            oid = conn.execute("SELECT oid FROM pg_catalog.pg_class WHERE relname = %s"
+                               " AND relnamespace = pg_catalog.pg_my_temp_schema()", (relname,)).fetchone()[0]
+        except psycopg.Error as exc:
+            where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""   # COPY names the line and column
+            raise TapError(f"upload {t.name}: {error_info(exc)['message']}{where}") from None
+        described[oid] = {c.name: {"ucd": c.ucd, "unit": c.unit, "description": c.description} for c in t.columns}
+    return described
+
+
+def job_parts(params: dict) -> dict[str, bytes]:
+    """A job's uploaded parts, taken out of its parameters."""
+    return {k[len(JOB_UPLOAD):]: zlib.decompress(base64.b64decode(params.pop(k)["data"]))
+            for k in [k for k in params if k.startswith(JOB_UPLOAD)]}
+
+
+def stored_parts(parts: dict[str, bytes]) -> dict:
+    """Uploaded parts as job parameters: compressed, with their size (the bounds count it)."""
+    return {JOB_UPLOAD + k: {"bytes": len(v), "data": base64.b64encode(zlib.compress(v, 6)).decode()}
+            for k, v in parts.items()}
 
 
 def _xml(text: str, status: int = 200, mime: str = "text/xml") -> Response:
@@ -106,9 +260,11 @@ def register(app, db, meta) -> None:
 
     # -- TAP ----------------------------------------------------------------------------
 
-    def run_adql(p: dict, running: dict | None = None, key: str | None = None):
+    def run_adql(p: dict, running: dict | None = None, key: str | None = None,
+                 parts: dict[str, bytes] | None = None):
         """(fields, rows, overflow_at, format) or raises TapError; with `running`, the
-        connection is there under `key` while the query runs (so an abort can cancel it)."""
+        connection is there under `key` while the query runs (so an abort can cancel it).
+        `parts` are the uploaded files the UPLOAD parameter names."""
         request_ = p.get("REQUEST", "doQuery")
         if request_ != "doQuery":
             raise TapError(f"REQUEST={request_} is not supported: use REQUEST=doQuery")
@@ -131,19 +287,29 @@ def register(app, db, meta) -> None:
         if maxrec < 0:
             raise TapError("MAXREC must be a non-negative integer")
         maxrec = min(maxrec, TAP_HARD_MAXREC)
-        if p.get("UPLOAD"):
-            raise TapError("UPLOAD is not supported by this service")
+        uploads = read_uploads(upload_specs(p.get("UPLOAD")), parts or {})
+
+        def results(conn, sqltext, described=None):
+            with conn.cursor(name="tap") as cur:
+                cur.execute(sqltext)
+                rows = cur.fetchmany(maxrec + 1) if maxrec else []
+                return meta.fields(cur, described), rows
+
         try:
             with db.connect() as conn:
                 if running is not None:
                     running[key] = conn
-                sqltext = conn.execute("SELECT xmm.xmm_adql(%s)", (query,)).fetchone()[0]
-                with conn.transaction():
-                    conn.execute("SET TRANSACTION READ ONLY")
-                    with conn.cursor(name="tap") as cur:
-                        cur.execute(sqltext)
-                        rows = cur.fetchmany(maxrec + 1) if maxrec else []
-                        fields = meta.fields(cur)
+                if uploads:
+                    with conn.transaction():        # the uploads live as long as it
+                        described = load_uploads(conn, uploads)
+                        sqltext = conn.execute("SELECT xmm.xmm_adql(%s)", (query,)).fetchone()[0]
+                        conn.execute("SET TRANSACTION READ ONLY")   # allowed after the loads: only read-write is not
+                        fields, rows = results(conn, sqltext, described)
+                else:
+                    sqltext = conn.execute("SELECT xmm.xmm_adql(%s)", (query,)).fetchone()[0]
+                    with conn.transaction():
+                        conn.execute("SET TRANSACTION READ ONLY")
+                        fields, rows = results(conn, sqltext)
         except psycopg.Error as exc:
             info = error_info(exc)
             if isinstance(exc, psycopg.errors.QueryCanceled):
@@ -163,7 +329,8 @@ def register(app, db, meta) -> None:
     @app.route("/tap/sync", methods=["GET", "POST"])
     def tap_sync():
         try:
-            return tap_response(*run_adql(_params()))
+            params, parts = _tap_request(own_result)
+            return tap_response(*run_adql(params, parts=parts))
         except TapError as exc:
             return _xml(formats.votable_error(str(exc)), status=400, mime=VOTABLE_MIME)
 
@@ -223,12 +390,18 @@ def register(app, db, meta) -> None:
       <mime>text/csv</mime>
       <alias>csv</alias>
     </outputFormat>
+    <uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-inline"/>
+    <uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-http"/>
     <retentionPeriod><default>{int(default_lifetime.total_seconds())}</default><hard>{int(max_lifetime.total_seconds())}</hard></retentionPeriod>
     <executionDuration><default>{db.timeout_ms // 1000}</default></executionDuration>
     <outputLimit>
       <default unit="row">{TAP_DEFAULT_MAXREC}</default>
       <hard unit="row">{TAP_HARD_MAXREC}</hard>
     </outputLimit>
+    <uploadLimit>
+      <default unit="byte">{UPLOAD_MAX_BYTES}</default>
+      <hard unit="byte">{UPLOAD_MAX_BYTES}</hard>
+    </uploadLimit>
   </capability>
   <capability standardID="ivo://ivoa.net/std/VOSI#capabilities">
     <interface xsi:type="vs:ParamHTTP"><accessURL use="full">{escape(base)}/capabilities</accessURL></interface>
@@ -319,7 +492,7 @@ def register(app, db, meta) -> None:
     def run_one(jid, params) -> None:
         error = mime = body = None
         try:
-            fields, rows, over, fmt = run_adql(params, running, jid)
+            fields, rows, over, fmt = run_adql(params, running, jid, job_parts(params))
             text = "".join(formats.csv_rows(fields, rows, over) if fmt == "csv"
                            else formats.votable(fields, rows, overflow_at=over))
             body, mime = text.encode(), ("text/csv" if fmt == "csv" else VOTABLE_MIME)
@@ -338,10 +511,35 @@ def register(app, db, meta) -> None:
     for _ in range(executing):          # jobs queued before a restart run now
         workers.submit(work)
 
+    def own_result(url: str) -> bytes | None:
+        """The result of one of the client's own completed jobs, by its URL on this service; None
+        for any other URL (this service fetches nothing from elsewhere)."""
+        m = re.fullmatch(r"(.*)/tap/async/([\w-]{1,80})/results/result", url)
+        if not m or m.group(1).rstrip("/") != absolute("").rstrip("/"):
+            return None
+        job = fetch(m.group(2))
+        if job is None or job["phase"] != "COMPLETED" or (job["result_bytes"] or 0) > UPLOAD_MAX_BYTES:
+            return None
+        size, chunk, out = job["result_bytes"] or 0, 1 << 20, bytearray()
+        with db.connect() as conn:
+            for start in range(0, size, chunk):
+                out += bytes(conn.execute("SELECT xmm_uws.result_chunk(%s, %s, %s, %s)",
+                                          (owner(), m.group(2), start, chunk)).fetchone()[0] or b"")
+        return bytes(out)
+
     def fetch(jid):
+        """The job without its uploads (they go to the worker that runs it), with their count and size."""
         with db.connect() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            return cur.execute("SELECT * FROM xmm_uws.jobs(%s, %s)", (owner(), jid)).fetchone()
+            return cur.execute(
+                "SELECT j.job_id, j.phase, j.run_id, j.created, j.started, j.ended, j.destruction, j.error,"
+                "       j.result_mime, j.result_bytes, j.parameters - u.keys AS parameters,"
+                "       cardinality(u.keys) AS upload_parts, u.bytes AS upload_bytes"
+                "  FROM xmm_uws.jobs(%s, %s) j,"
+                "       LATERAL (SELECT coalesce(array_agg(key), '{}') AS keys,"
+                "                       coalesce(sum((value ->> 'bytes')::bigint), 0) AS bytes"
+                "                  FROM jsonb_each(j.parameters) WHERE starts_with(key, %s)) u",
+                (owner(), jid, JOB_UPLOAD)).fetchone()
 
     def call(sql, *args):
         """One job function for this client; a bound reached is HTTP 429 with its message."""
@@ -385,6 +583,26 @@ def register(app, db, meta) -> None:
         call("SELECT xmm_uws.queue(%s, %s)", jid)
         workers.submit(work)
 
+    def tap_request():
+        """_tap_request for the job routes: a bound passed is HTTP 413 with its message."""
+        try:
+            return _tap_request(own_result)
+        except TapError as exc:
+            raise Refused(str(exc), 413) from None
+
+    def add_parameters(job, p: dict, parts: dict[str, bytes]) -> None:
+        """More parameters for a pending job: uploads join those it has, within the bounds."""
+        if parts:
+            count, size = job["upload_parts"] + len(parts), job["upload_bytes"] + sum(map(len, parts.values()))
+            if count > UPLOAD_MAX_TABLES or size > UPLOAD_MAX_BYTES:
+                raise Refused(f"with these the job would have {count} uploads of {size:,} bytes: a job may have "
+                              f"{UPLOAD_MAX_TABLES} of {UPLOAD_MAX_BYTES:,} bytes together", 413)
+            p.update(stored_parts(parts))
+        if p.get("UPLOAD") and job["parameters"].get("UPLOAD"):
+            p["UPLOAD"] = job["parameters"]["UPLOAD"] + ";" + p["UPLOAD"]
+        if p:
+            call("SELECT xmm_uws.set_parameters(%s, %s, %s)", job["job_id"], Jsonb(p))
+
     @app.errorhandler(Refused)
     def refused(exc):
         return _xml(formats.votable_error(str(exc)), status=exc.status, mime=VOTABLE_MIME)
@@ -398,13 +616,13 @@ def register(app, db, meta) -> None:
                             f'<uws:phase>{phase}</uws:phase></uws:jobref>' for jid, phase in jobs)
             return _xml('<?xml version="1.0" encoding="UTF-8"?>\n<uws:jobs xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"'
                         f' xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1">{items}</uws:jobs>\n')
-        p = _params()
+        p, parts = tap_request()
         phase = (p.pop("PHASE", None) or "").upper()
         if phase not in ("", "RUN"):
             raise Refused(f"PHASE={phase} is not allowed when creating a job: use RUN or nothing", 400)
         runid = p.pop("RUNID", None)
         jid = secrets.token_hex(16)
-        call("SELECT xmm_uws.add(%s, %s, %s, %s)", jid, Jsonb(p), runid)
+        call("SELECT xmm_uws.add(%s, %s, %s, %s)", jid, Jsonb({**p, **stored_parts(parts)}), runid)
         if phase == "RUN":
             run(jid)
         return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
@@ -414,16 +632,15 @@ def register(app, db, meta) -> None:
         job = fetch(jid)
         if job is None:
             return no_job(jid)
-        if request.method == "DELETE" or (request.method == "POST" and _params().get("ACTION", "").upper() == "DELETE"):
+        p, parts = tap_request() if request.method == "POST" else ({}, {})
+        if request.method == "DELETE" or p.get("ACTION", "").upper() == "DELETE":
             call("SELECT xmm_uws.remove(%s, %s)", jid)
             conn = running.get(jid)
             if conn is not None:
                 conn.cancel()
             return redirect(absolute(url_for("tap_async")), code=303)
         if request.method == "POST":
-            p = {k: v for k, v in _params().items() if k not in ("PHASE", "ACTION")}
-            if p:
-                call("SELECT xmm_uws.set_parameters(%s, %s, %s)", jid, Jsonb(p))
+            add_parameters(job, {k: v for k, v in p.items() if k not in ("PHASE", "ACTION")}, parts)
             return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
         wait = request.args.get("WAIT") or request.args.get("wait")
         if wait is not None:
@@ -466,8 +683,7 @@ def register(app, db, meta) -> None:
             return no_job(jid)
         if request.method == "POST":
             if attr == "parameters" and job["phase"] == "PENDING":
-                p = _params()
-                call("SELECT xmm_uws.set_parameters(%s, %s, %s)", jid, Jsonb(p))
+                add_parameters(job, *tap_request())
             elif attr == "destruction":
                 value = _params().get("DESTRUCTION") or ""
                 try:

@@ -10,6 +10,10 @@ columns only from the catalogue (what TAP_SCHEMA publishes when it exists,
 else schema xmm), functions from a fixed list, literals quoted by
 xmmdb.sqlsafe.literal, user aliases quoted as identifiers; every expression is
 type-checked so that PostgreSQL never sees an operator it cannot resolve.
+
+TAP_UPLOAD.<name> is the session's own temporary table tap_upload_<name> (the
+TAP service creates one for each table a request uploads), read from the
+catalogue at each query, never cached: it lives as long as its request.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import XmmError
-from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, TIME, UNDEFINED_COLUMN, UNDEFINED_FUNCTION,
-                       Catalog, Table, identifier, lalr, literal, parse_number, parse_text, unknown, where)
+from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, OTHER, SYNTAX, TEXT, TIME, UNDEFINED_COLUMN,
+                       UNDEFINED_FUNCTION, Catalog, Column, Table, category, identifier, lalr, literal, parse_number,
+                       parse_text, query, unknown, where)
 
 MAX_LENGTH = 100000
 MAX_DEPTH = 80
@@ -41,6 +46,24 @@ REGION_FILTERS = {
     "xmm.photon": dict(ra="ra", dec="dec", prefilter="{t}.cell = ANY (xmm.cone_cells({ra}, {dec}, {radius}))",
                        circle="q3c_dist({ra}, {dec}, {ra0}, {dec0}) <= {radius}", max_radius=2.0),
 }
+
+# The session's uploaded tables: its temporary tables called tap_upload_<name>. Only its own
+# temporary schema is read, and the SQL names them pg_temp.<table>, which is always the
+# session's own: no other session's tables, and no catalogue table, can be reached this way.
+UPLOAD_SCHEMA = "tap_upload"
+_UPLOADS_SQL = """
+SELECT substr(c.relname, 12) AS upload, quote_ident(c.relname) AS table_sql, a.attname AS column_name,
+       quote_ident(a.attname) AS column_sql, format_type(a.atttypid, a.atttypmod) AS type
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind = 'r' AND left(c.relname, 11) = 'tap_upload_'
+ ORDER BY c.relname, a.attnum"""
+
+# Single-column indexes of a table, as expressions (a Q3C index reads q3c_ang2ipix(ra, "dec")).
+_INDEXES_SQL = """
+SELECT pg_catalog.pg_get_indexdef(i.indexrelid, 1, false) AS expr
+  FROM pg_catalog.pg_index i
+ WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indnkeyatts = 1"""
 
 # ADQL function -> (PostgreSQL template, argument types, result type); {0} {1} are the arguments.
 _NUM1 = {"abs": "abs", "ceiling": "ceil", "degrees": "degrees", "exp": "exp", "floor": "floor", "log": "ln",
@@ -65,7 +88,7 @@ GEOMETRY_FUNCTIONS = {"point", "circle", "box", "polygon", "contains", "intersec
 ALL_FUNCTIONS = sorted(set(FUNCTIONS) | AGGREGATES | GEOMETRY_FUNCTIONS)
 
 _TOKEN_WORDS = {"COMP": "a comparison", "ADDOP": "an operator", "MULOP": "an operator", "STAR": "'*'",
-                "NUMBER": "a number", "INT": "an integer", "STRING": "a string", "REGULAR": "a name",
+                "DOTSTAR": "'.*'", "NUMBER": "a number", "INT": "an integer", "STRING": "a string", "REGULAR": "a name",
                 "DELIMITED": "a \"quoted\" name", "COUNT": "COUNT", "DIRECTION": "ASC or DESC",
                 "_SELECT": "SELECT", "_FROM": "FROM", "_WHERE": "WHERE", "_TOP": "TOP", "_OFFSET": "OFFSET",
                 "DISTINCT": "DISTINCT", "ALL": "ALL", "_AS": "AS", "_JOIN": "JOIN", "_NATURAL": "NATURAL",
@@ -97,6 +120,7 @@ class Expr:
     value: float | None = None              # a constant number's value
     parts: tuple = ()                       # geometry: the coordinate expressions
     predicate: str | None = None            # CONTAINS/INTERSECTS: the boolean test behind the 1/0
+    points: tuple = ()                      # DISTANCE: ra1, dec1, ra2, dec2 (a comparison may use an index)
     text: str = ""                          # as written (messages)
 
     @property
@@ -135,8 +159,11 @@ def _ident(tok) -> str:
 
 
 class Translator:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, db=None):
         self.catalog = catalog
+        self.db = db                        # for the session's uploads and the tables' Q3C indexes
+        self.uploads: dict[str, Table] | None = None
+        self.indexes: dict[str, set] = {}
 
     # ------------------------------------------------------------ query
     def to_sql(self, q: str) -> str:
@@ -258,11 +285,33 @@ class Translator:
         if len(parts) > 2:
             raise XmmError(f"'{'.'.join(parts)}' is not a table name", sqlstate=SYNTAX,
                            hint=where(name.meta.column, "write schema.table, e.g. xmm.source"))
-        table = self.catalog.table(".".join(parts), name.meta.column)
+        if len(parts) == 2 and parts[0].lower() == UPLOAD_SCHEMA:
+            table = self.upload(parts[1], name.meta.column)
+        else:
+            table = self.catalog.table(".".join(parts), name.meta.column)
         if len(node.children) > 1:
             alias = _ident(node.children[1])
             return FromItem(alias, quote_alias(alias), table, True)
         return FromItem(table.name, quote_alias(table.name), table, False)
+
+    def upload(self, name: str, column: int) -> Table:
+        """TAP_UPLOAD.<name>: the session's table tap_upload_<name>, or a human error."""
+        if self.uploads is None:
+            self.uploads = {}
+            for r in (self.db.query(_UPLOADS_SQL) if self.db is not None else []):
+                if category(r["type"]) == OTHER:
+                    continue        # no ADQL type: the TAP service makes none, a psql session might
+                t = self.uploads.setdefault(r["upload"].lower(), Table(
+                    r["upload"].lower(), "pg_temp." + r["table_sql"], schema=UPLOAD_SCHEMA))
+                t.columns[r["column_name"]] = Column(r["column_name"], r["column_sql"], r["type"])
+        found = self.uploads.get(name.lower())
+        if found is None:
+            known = [f"TAP_UPLOAD.{n}" for n in self.uploads]
+            raise unknown("table", f"TAP_UPLOAD.{name}", [k.lower() for k in known], column,
+                          sqlstate=UNDEFINED_TABLE_SQLSTATE,
+                          hint=("the tables this request uploads: " + ", ".join(known)) if known else
+                          "this request uploads no tables (TAP: UPLOAD=name,param:part with the table as that part)")
+        return found
 
     # ------------------------------------------------------------ SELECT, ORDER BY
     def select_list(self, node) -> list:
@@ -358,6 +407,9 @@ class Translator:
             if geo.predicate and const.value in (0, 1) and op in ("=", "<>"):
                 positive = (const.value == 1) == (op == "=")
                 return self.combine(geo.predicate if positive else f"NOT ({geo.predicate})", BOOL, geo)
+        within = self.distance_within(a, op, b)
+        if within is not None:
+            return within
         if a.type == NUMBER and b.type == BOOL:
             a, b = b, a
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
@@ -589,7 +641,44 @@ class Translator:
             raise XmmError("DISTANCE takes two POINTs (or ra1, dec1, ra2, dec2)", sqlstate=UNDEFINED_FUNCTION,
                            hint=where(col, None))
         self.numbers(args, "DISTANCE", col)
-        return self.combine("q3c_dist(" + ", ".join(a.sql for a in args) + ")", NUMBER, *args)
+        e = self.combine("q3c_dist(" + ", ".join(a.sql for a in args) + ")", NUMBER, *args)
+        e.points = tuple(args)
+        return e
+
+    def distance_within(self, a: Expr, op: str, b: Expr) -> Expr | None:
+        """DISTANCE(p, q) < r (or <= r, r > DISTANCE(p, q), r >= …) with r a number of degrees as
+        q3c_join(p, q, r), which finds the pairs through a Q3C index; q3c_dist compared is a scan.
+        q3c_join tests distance < r: for <= only a pair exactly r apart would differ."""
+        if op in (">", ">="):
+            a, b, op = b, a, {">": "<", ">=": "<="}[op]
+        if op not in ("<", "<=") or not a.points or a.agg or not any(p.cols for p in a.points):
+            return None
+        if b.type != NUMBER or not b.const or b.value is None or not 0 <= b.value <= 180 \
+                or (op == "<=" and b.value == 0):
+            return None
+        return self.combine(self.q3c_join(a.points[:2], a.points[2:], b), BOOL, a, b)
+
+    def q3c_join(self, p: tuple, q: tuple, radius: Expr) -> str:
+        """q3c_join(p, q, radius): Q3C searches q's table through its index for each row of p's. The
+        sides swap when only p's table has a Q3C index on those columns, or when p is a catalogue
+        table's position and q an upload's: an upload is the smaller (its rows are bounded)."""
+        ip, iq = self.indexed_position(p), self.indexed_position(q)
+        if ip is not None and (iq is None or (iq.table.schema == UPLOAD_SCHEMA != ip.table.schema)):
+            p, q = q, p
+        return f"q3c_join({p[0].sql}, {p[1].sql}, {q[0].sql}, {q[1].sql}, {radius.sql})"
+
+    def indexed_position(self, point: tuple) -> FromItem | None:
+        """The FROM item whose columns (ra, dec) the point is, as written, when its table has a
+        Q3C index on them (q3c_ang2ipix(ra, dec)), else None."""
+        for item in self.scope.items:
+            columns = {f"{item.alias_sql}.{c.sql}": c for c in item.table.columns.values()}
+            if point[0].sql in columns and point[1].sql in columns:
+                if self.db is not None and item.table.sql not in self.indexes:
+                    self.indexes[item.table.sql] = {r["expr"] for r in query(
+                        self.db, _INDEXES_SQL, (item.table.sql,), ("text",))}
+                wanted = f"q3c_ang2ipix({columns[point[0].sql].sql}, {columns[point[1].sql].sql})"
+                return item if wanted in self.indexes.get(item.table.sql, ()) else None
+        return None
 
     def geo_contains(self, args, col) -> Expr:
         if len(args) != 2 or any(a.type not in GEOMETRY for a in args):
@@ -628,6 +717,10 @@ class Translator:
             template = (spec or {}).get("circle", "q3c_radial_query({ra}, {dec}, {ra0}, {dec0}, {radius})")
             test = template.format(ra=ra.sql, dec=dec.sql, ra0=c[0].sql, dec0=c[1].sql, radius=c[2].sql)
             bound = tuple(p.value for p in c) if all(p.value is not None for p in c) else None
+            if spec is None and (c[0].cols or c[1].cols) and c[2].const and c[2].value is not None \
+                    and 0 <= c[2].value <= 180:
+                # a circle around another row's position (a cross-match): a join, as DISTANCE < r
+                test = self.q3c_join((c[0], c[1]), (ra, dec), c[2])
         else:
             test = (f"q3c_poly_query({ra.sql}, {dec.sql}, ARRAY[" + ", ".join(p.sql for p in region.parts)
                     + "]::double precision[])")
@@ -805,7 +898,7 @@ def bounding_circle(flat: list) -> tuple[float, float, float] | None:
 
 
 def translator(db) -> Translator:
-    return Translator(Catalog.load(db, schemas=("xmm", "tap_schema"), published=True))
+    return Translator(Catalog.load(db, schemas=("xmm", "tap_schema"), published=True), db)
 
 
 def to_sql(db, q: str) -> str:
