@@ -230,6 +230,27 @@ def test_detection_and_observation_pages(client, bright, web_dsn):
     assert client.get(f"/observation/{obs_id}.json").get_json()["detections"]
 
 
+def test_an_observation_page_shows_its_own_photons(client, web_dsn):
+    """An observation with loaded photons: its image (all its cameras, none of another epoch's)
+    in JS9; one without photons says so."""
+    with psycopg.connect(web_dsn) as conn:
+        ra, dec = conn.execute("SELECT ra_pnt, dec_pnt FROM xmm.observation WHERE obs_id = '0112570101'").fetchone()
+        mine = conn.execute("SELECT count(*) FROM xmm_photons(%s, %s, 16 * 60 * 1.41) WHERE obs_id = '0112570101' "
+                            "AND abs(ra - %s) * cos(radians(%s)) < 16 / 60.0 AND abs(dec - %s) < 16 / 60.0",
+                            (ra, dec, ra, dec, dec)).fetchone()[0]
+        bare = conn.execute("SELECT obs_id FROM xmm.observation WHERE obs_id NOT IN (SELECT obs_id FROM xmm.exposure) "
+                            "LIMIT 1").fetchone()[0]
+    html = client.get("/observation/0112570101").get_data(as_text=True)
+    assert 'id="JS9"' in html and 'href="/observation/0112570101/image.fits"' in html
+    rv = client.get("/observation/0112570101/image.fits")
+    with fits.open(io.BytesIO(rv.data)) as hdul:
+        total = hdul[0].data.sum()
+    assert rv.status_code == 200 and 0.98 * mine <= total <= mine     # its own photons: not the other M31 epoch's
+    html = client.get(f"/observation/{bare}").get_data(as_text=True)
+    assert 'id="no-photons"' in html and 'id="JS9"' not in html
+    assert client.get("/observation/0000000000/image.fits").status_code == 404
+
+
 def test_fit_json_and_png_at_stable_urls(app, client, bright):
     assert bright["spectrum_srcid"], "no spectra in the sample database"
     s = bright["spectrum_srcid"]

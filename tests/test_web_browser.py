@@ -244,6 +244,12 @@ def test_detection_observation_help_and_tap_pages(browser, live_url, web_dsn):
     time.sleep(1)
     assert_clean(browser)
     shot(browser, "observation")
+    browser.get(f"{live_url}/observation/0112570101")       # with photons: its own image in JS9
+    wait(browser, lambda d: d.find_element(By.ID, "JS9").get_attribute("data-ready") == "1", 60)
+    assert browser.find_elements(By.CSS_SELECTOR, "#JS9Colorbar canvas")
+    time.sleep(1)
+    assert_clean(browser)
+    shot(browser, "observation_image")
     for path in ("/help", "/tap", "/?q="):
         browser.get(live_url + path)
         assert_clean(browser)

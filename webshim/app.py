@@ -279,7 +279,19 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
                                   d.sum_flag, d.var_flag
                              FROM xmm.detection d JOIN xmm.source s USING (srcid)
                             WHERE d.obs_id = %s ORDER BY d.ep_8_flux DESC NULLS LAST""", (obs_id,))
-        return render_template("observation.html", obs=obs, dets=dets)
+        photons = bool(db.value("SELECT EXISTS (SELECT FROM xmm.exposure WHERE obs_id = %s)", (obs_id,)))
+        return render_template("observation.html", obs=obs, dets=dets, photons=photons)
+
+    @app.route("/observation/<obs_id>/image.fits")
+    def observation_image(obs_id):
+        obs = db.one("SELECT ra_pnt, dec_pnt FROM xmm.observation WHERE obs_id = %s", (obs_id,))
+        if obs is None or obs["ra_pnt"] is None:
+            abort(404)
+        data = db.value("SELECT xmm.xmm_image(%s, %s, %s, %s, %s::jsonb)",
+                        (obs["ra_pnt"], obs["dec_pnt"], request.args.get("size", 32.0, type=float),
+                         request.args.get("bin", 4.0, type=float), json.dumps({"obs_id": obs_id})))
+        return Response(bytes(data), mimetype="application/fits",
+                        headers={"Content-Disposition": f'inline; filename="xmmdb_{obs_id}_image.fits"'})
 
     @app.route("/observation/<obs_id>.json")
     def observation_json(obs_id):

@@ -1,10 +1,10 @@
-// image.js — the X-ray image of the field (xmm_image) in JS9, with the source marked.
+// image.js — the X-ray image (xmm_image) in JS9, with the source marked when the page names one.
 "use strict";
 (function () {
   const link = document.getElementById("image-link");
   if (!link || !window.JS9) return;
-  const sky = document.getElementById("aladin");
-  const ra = sky ? +sky.dataset.ra : null, dec = sky ? +sky.dataset.dec : null;
+  // the circle: the source's position, when the page gives one
+  const ra = link.dataset.ra ? +link.dataset.ra : null, dec = link.dataset.dec ? +link.dataset.dec : null;
   const started = Date.now();
   function load() {
     // JS9 compiles its FITS module (WebAssembly) after the page loads: wait for it.
