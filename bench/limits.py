@@ -18,7 +18,7 @@ from xmmdb_loader.dsn import with_dbname
 
 from .run import REPO
 
-POSITIONS = 2000
+POSITIONS = 4000
 ALTERNATIVE_POSITIONS = 40
 SAMPLE = REPO / "data" / "sample"
 
