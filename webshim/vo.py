@@ -356,6 +356,19 @@ def register(app, db, meta) -> None:
                     f'<vosi:available>{"true" if ok else "false"}</vosi:available>\n'
                     f'<vosi:note>{escape(note)}</vosi:note>\n</vosi:availability>\n')
 
+    @app.route("/tap/examples")
+    def tap_examples():
+        """The queries users most need, as DALI examples (XHTML with RDFa): TOPCAT lists them."""
+        items = "".join(
+            f'<div typeof="example" id="{key}" resource="#{key}">\n<h2 property="name">{escape(name)}</h2>\n'
+            f'<p>{escape(text)}</p>\n<pre class="dali-example" property="query">{escape(query)}</pre>\n'
+            + "".join(f'<span property="table" style="display:none">{escape(t)}</span>' for t in tables)
+            + "\n</div>\n" for key, name, text, query, tables in TAP_EXAMPLES)
+        return _xml('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+                    '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>xmmdb TAP examples</title></head>\n'
+                    '<body vocab="http://www.ivoa.net/rdf/examples#">\n<h1>Examples</h1>\n' + items + "</body></html>\n",
+                    mime="application/xhtml+xml")
+
     @app.route("/tap/capabilities")
     def tap_capabilities():
         base = absolute("/tap")
@@ -402,6 +415,9 @@ def register(app, db, meta) -> None:
       <default unit="byte">{UPLOAD_MAX_BYTES}</default>
       <hard unit="byte">{UPLOAD_MAX_BYTES}</hard>
     </uploadLimit>
+  </capability>
+  <capability standardID="ivo://ivoa.net/std/DALI#examples">
+    <interface xsi:type="vr:WebBrowser" xmlns:vr="http://www.ivoa.net/xml/VOResource/v1.0"><accessURL use="full">{escape(base)}/examples</accessURL></interface>
   </capability>
   <capability standardID="ivo://ivoa.net/std/VOSI#capabilities">
     <interface xsi:type="vs:ParamHTTP"><accessURL use="full">{escape(base)}/capabilities</accessURL></interface>
@@ -725,6 +741,34 @@ def register(app, db, meta) -> None:
                                              (who, jid, start, chunk)).fetchone()[0])
 
         return Response(chunks(), mimetype=job["result_mime"], headers={"Content-Length": str(size)})
+
+
+# (id, name, what it does, ADQL, tables it reads): the queries users most need.
+TAP_EXAMPLES = [
+    ("cone", "Sources in a cone",
+     "The catalogue's sources within 6 arcmin of a position (M31's nucleus), brightest first: the Q3C index answers.",
+     "SELECT TOP 100 srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections\nFROM xmm.source\n"
+     "WHERE 1 = CONTAINS(POINT('ICRS', sc_ra, sc_dec), CIRCLE('ICRS', 10.6847, 41.2690, 0.1))\n"
+     "ORDER BY sc_ep_8_flux DESC", ["xmm.source"]),
+    ("crossmatch", "Cross-match your own list",
+     "Upload a table with ra and dec columns as mine (TOPCAT: the upload's table name; pyvo: uploads={'mine': table}) "
+     "and find the catalogue's sources within 5 arcsec of each row: the catalogue's Q3C index is searched once a row.",
+     "SELECT m.*, s.srcid, s.iauname, s.sc_ep_8_flux,\n"
+     "       DISTANCE(POINT('ICRS', m.ra, m.dec), POINT('ICRS', s.sc_ra, s.sc_dec)) * 3600 AS sep_arcsec\n"
+     "FROM TAP_UPLOAD.mine AS m JOIN xmm.source AS s\n"
+     "  ON 1 = CONTAINS(POINT('ICRS', s.sc_ra, s.sc_dec), CIRCLE('ICRS', m.ra, m.dec, 5.0 / 3600))",
+     ["xmm.source"]),
+    ("photons", "Photons in a region",
+     "Every photon of every epoch within 30 arcsec of a source, with its time (TT s since MJD 50814) and energy (PI, eV).",
+     "SELECT obs_id, instrument, \"time\", ra, dec, \"pi\"\nFROM xmm.photon\n"
+     "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10.6606, 41.3137, 30.0 / 3600))", ["xmm.photon"]),
+    ("detections", "A source's detections over time",
+     "The detections of the sources near a position, one row per observation, with their fluxes: a light curve from the catalogue.",
+     "SELECT d.srcid, d.obs_id, o.mjd_start, d.ep_8_flux, d.ep_8_flux_err\n"
+     "FROM xmm.detection AS d JOIN xmm.observation AS o ON o.obs_id = d.obs_id\n"
+     "WHERE 1 = CONTAINS(POINT('ICRS', d.ra, d.dec), CIRCLE('ICRS', 10.7083, 41.3011, 10.0 / 3600))\n"
+     "ORDER BY srcid, mjd_start", ["xmm.detection", "xmm.observation"]),
+]
 
 
 def absolute(path: str) -> str:
