@@ -216,6 +216,8 @@ def test_diagram_hover_shows_the_source_and_click_opens_it(browser, live_url, ap
     browser.get(f"{live_url}/diagram?q=cone('M31', '30arcmin')&kind=scatter&x=sc_hr2&y=sc_ep_8_flux&logy=on")
     points = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#diagram circle.pt"))
     assert len(points) > 10
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#diagram text.label")]
+    assert "sc_ep_8_flux (erg cm⁻² s⁻¹)" in labels, labels          # axes carry TAP_SCHEMA's units
     top = points[-1]                                   # drawn last: no other point covers it
     ActionChains(browser).move_to_element(top).perform()
     tip = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#diagram .tip"))

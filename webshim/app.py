@@ -215,7 +215,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         cols = search_columns()
         return render_template("diagram.html", q=request.args.get("q", ""), columns=cols,
                                x=request.args.get("x", "sc_hr2"), y=request.args.get("y", "sc_ep_8_flux"),
-                               kind=request.args.get("kind", "scatter"))
+                               kind=request.args.get("kind", "scatter"), units=column_units())
 
     # -- source, detection, observation -----------------------------------------------
 

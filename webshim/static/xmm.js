@@ -52,7 +52,9 @@
       try {
         const d = await getJSON(`${diagram.dataset.api}?q=${encodeURIComponent(q)}&cols=${cols.join(",")}&limit=20000`);
         const col = name => d.rows.map(r => r[d.columns.indexOf(name)]);
-        const opts = {logx: $("#logx").checked, logy: $("#logy").checked, xlabel: x, ylabel: kind === "scatter" ? y : "number of sources"};
+        const units = window.XCOLUMN_UNITS || {}, label = c => units[c] ? `${c} (${units[c]})` : c;   // TAP_SCHEMA's units
+        const opts = {logx: $("#logx").checked, logy: $("#logy").checked, xlabel: label(x),
+          ylabel: kind === "scatter" ? label(y) : "number of sources"};
         let n;
         if (kind === "hist") n = window.XPlot.hist(diagram, Object.assign(opts, {x: col(x)}));
         else n = window.XPlot.scatter(diagram, Object.assign(opts, {x: col(x), y: col(y),
@@ -79,7 +81,7 @@
     if (det.length < 2) return;
     window.XPlot.scatter(hist, {x: det.map(x => x.mjd_start), y: det.map(x => x.ep_8_flux), yerr: det.map(x => x.ep_8_flux_err),
       labels: det.map(x => `obs ${x.obs_id}`), hrefs: det.map(x => `/detection/${x.detid}`), height: 220,
-      xlabel: "MJD", ylabel: "EPIC flux 0.2–12 keV"});
+      xlabel: "MJD", ylabel: `EPIC flux 0.2–12 keV (${(window.XUNITS || {})["erg/(s.cm**2)"] || "erg/(s.cm**2)"})`});
   }).catch(() => {});
 
   // -- Long-term light curve: every observation whose field holds the position ----------------------
