@@ -23,11 +23,10 @@ from xmmdb.pg import Psycopg
 from xmmdb.photons import limits, psf
 from xmmdb.photons.sky import deproject, offsets
 from xmmdb_loader.products import load_responses
-from xmmdb_loader.simulate.events import CAMERAS, FLAGS, SAMPLE_EXPOSURES
+from xmmdb_loader.simulate.events import CAMERAS, SAMPLE_EXPOSURES, selected_fraction
 from conftest import SAMPLE
 
 ULX = "spectra/ngc7793_ulx4_pn"
-XMMEA = {"EPN": (0x0cfa0000, 4), "EMOS1": (0x766ba000, 12), "EMOS2": (0x766ba000, 12)}   # flag mask, max PATTERN
 
 
 def test_upper_bound_is_the_kbn_limit():
@@ -118,15 +117,6 @@ def _truth():
     return sources, epochs, special
 
 
-def _selected_fraction(instrument):
-    """The fraction of a camera's simulated events the standard selection keeps (PATTERN and FLAG)."""
-    values, prob = CAMERAS[instrument].patterns
-    mask, top = XMMEA[instrument]
-    pattern = sum(p for v, p in zip(values, prob) if v <= top)
-    flag = sum(p for v, p in zip(*FLAGS) if not int(v) & mask)
-    return pattern * flag
-
-
 def _point_sources(db, obs_id, instrument, within=60.0, fraction=0.1):
     """(ra, dec, true rate as xmm_upper_limit defines it, off-axis) of the planted point sources in
     an exposure's field, each with no other planted source within `within` arcsec brighter than
@@ -142,7 +132,7 @@ def _point_sources(db, obs_id, instrument, within=60.0, fraction=0.1):
     theta = np.hypot(east, north) / 60.0
     ok = ((theta > 1.0) & (theta < 12.0) & (np.asarray(sources["EXTENT"]) == 0)
           & ~np.isin(np.asarray(sources["SRCID"]), list(special)) & ~np.asarray(sources["VARIABLE"], bool))
-    rate = flux * CAMERAS[instrument].ecf * _selected_fraction(instrument)
+    rate = flux * CAMERAS[instrument].ecf * selected_fraction(CAMERAS[instrument])
     out = []
     for i in np.flatnonzero(ok):
         e2, n2 = east - east[i], north - north[i]
