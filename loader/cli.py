@@ -33,6 +33,7 @@ LOADERS = {
     "products": ("xmmdb_loader.products", "load_products", "EPIC spectra (pipeline SRSPEC/BGSPEC/SRCARF, OGIP PHA)"),
     "events": ("xmmdb_loader.events", "load_events", "EPIC pn/MOS event lists and orbit files"),
     "expmaps": ("xmmdb_loader.expmaps", "load_expmaps", "EPIC exposure maps (pipeline EXPMAP, SAS eexpmap images)"),
+    "table": ("xmmdb_loader.tables", "load_table", "any catalogue (FITS, CSV, VOTable) as a user table usr.NAME"),
 }
 
 # What `xmmdb load KIND --help` says of each kind's files.
@@ -93,6 +94,18 @@ name. xmm_exposure(ra, dec) then reads the map's pixel at any position, and
 xmm_upper_limit uses it as the exposure of its aperture. A map may be loaded
 with or without the exposure's event list. All files of one call are one
 transaction; loading a file again changes nothing, a changed file replaces its map.""",
+    "table": """\
+Load any catalogue (FITS binary table, CSV or VOTable) as a table of its own,
+usr.NAME (NAME: --name, else the file's name), with a Q3C index on its
+position, so that SQL, ADQL (TAP) and the search language join it to the
+catalogue through the index:
+  SELECT s.iauname, a.* FROM usr.atlas a JOIN source s ON q3c_join(a.ra, a.dec, s.sc_ra, s.sc_dec, 5/3600.);
+  SELECT * FROM xmm_search('matched(atlas, 5arcsec) AND sc_det_ml > 10');
+Column names become lower-case; units, UCDs and descriptions go to TAP_SCHEMA.
+The position is --ra/--dec, else the columns whose UCD is pos.eq.ra/pos.eq.dec,
+else RA/DEC, RAJ2000/DEJ2000, RA_ICRS/DE_ICRS...; in degrees. All files of one
+call are one transaction; loading a file again changes nothing; another file
+under an existing name is refused unless --replace.""",
 }
 
 
@@ -203,7 +216,8 @@ def cmd_load(args) -> None:
     module, func, _ = LOADERS[args.kind]
     t0 = time.perf_counter()
     with connect(args) as conn:
-        named = {k: getattr(args, k) for k in ("rmf", "arf", "bkg") if getattr(args, k, None) is not None}
+        named = {k: getattr(args, k) for k in ("rmf", "arf", "bkg", "name", "ra", "dec", "replace", "description")
+                 if getattr(args, k, None) not in (None, False)}
         totals = getattr(importlib.import_module(module), func)(conn, [Path(p) for p in args.files],
                                                                progress=sys.stderr.isatty(), **named)
     print(f"loaded {len(args.files)} file(s) in {time.perf_counter() - t0:.1f} s: " + "; ".join(
@@ -258,6 +272,13 @@ def parser() -> argparse.ArgumentParser:
             for flag, what in (("--rmf", "RMF (or RSP)"), ("--arf", "ARF"), ("--bkg", "background spectrum")):
                 k.add_argument(flag, metavar="FILE", help=f"the spectrum's {what}, whatever its header names "
                                "(NONE: it has none); for one source spectrum at a time")
+        if kind == "table":
+            k.add_argument("--name", help="the table's name in schema usr (default: the file's name)")
+            k.add_argument("--ra", metavar="COLUMN", help="the right ascension column (deg)")
+            k.add_argument("--dec", metavar="COLUMN", help="the declination column (deg)")
+            k.add_argument("--description", help="what the table is (TAP_SCHEMA's description)")
+            k.add_argument("--replace", action="store_true", help="replace a table of that name loaded from "
+                           "another file")
         k.set_defaults(func=cmd_load)
     s = sub.add_parser("simulate", help="write a simulated sky in the 4XMM and pipeline formats")
     s.add_argument("--out", required=True, help="folder to write (the bundled sample is data/sample: make sample)")

@@ -59,3 +59,9 @@ SELECT xmm.grant_roles();
 -- CLUSTER needs the table's owner: the loader reaches it through this function only.
 ALTER FUNCTION xmm.recluster() SECURITY DEFINER SET search_path = xmm, public, pg_temp;
 REVOKE EXECUTE ON FUNCTION xmm.recluster() FROM PUBLIC, xmm_reader;
+
+-- User tables (xmmdb load table): loaders make them, everyone with a role reads them.
+GRANT USAGE ON SCHEMA usr TO xmm_reader, xmm_loader;
+GRANT CREATE ON SCHEMA usr TO xmm_loader;
+REVOKE EXECUTE ON FUNCTION xmm.user_table_create(text, jsonb, text, text, text, text, text),
+                           xmm.user_table_finish(text), xmm.user_table_drop(text) FROM PUBLIC, xmm_reader;

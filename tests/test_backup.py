@@ -14,6 +14,7 @@ from xmmdb_loader import database
 from xmmdb_loader.dsn import with_dbname
 from xmmdb_loader.events import load_events
 from xmmdb_loader.products import load_products
+from xmmdb_loader.tables import load_table
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 ABELL907 = (149.5917, -11.0636)
@@ -43,6 +44,8 @@ def archive(server_dsn, shared_data):
         srcid = conn.execute("SELECT d.srcid FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
                              " WHERE s.file = 'PN_spectrum_grp20.fits'").fetchone()[0]
         conn.execute("SELECT * FROM xmm_fit(%s, 'phabs_pl')", (srcid,))     # a cached fit is data too
+        load_table(conn, [shared_data / "catalogs" / "xmmatlas_srclistnew_Legacy.fits"], progress=False,
+                   name="atlas")                                           # a user table, outside the extension
     yield dsn, srcid
     drop_database(server_dsn, name)
 
@@ -66,6 +69,13 @@ def test_dump_and_restore_keep_every_row(archive, server_dsn, tmp_path):
             assert len(digests) >= 30 and digests["xmm.photon_cell_07"][0] > 0
             assert digests["xmm.spectrum"][0] > 200 and digests["xmm.exposure"][0] == 10
             assert table_digests(after) == digests
+            atlas = "SELECT count(*), md5(string_agg(a::text, '|' ORDER BY uxid)) FROM usr.atlas a"
+            assert after.execute(atlas).fetchone() == before.execute(atlas).fetchone()
+            assert before.execute(atlas).fetchone()[0] == 1127
+            columns = "SELECT count(*) FROM xmm.column_meta WHERE table_name = 'usr.atlas'"
+            assert after.execute(columns).fetchone() == before.execute(columns).fetchone() == (108,)
+            index = "SELECT indexname FROM pg_indexes WHERE schemaname = 'usr'"
+            assert after.execute(index).fetchall() == [("atlas_q3c_idx",)]
             assert after.execute("SELECT cached FROM xmm_fit(%s, 'phabs_pl')", (srcid,)).fetchone()[0]
             assert answers(after, srcid) == answers(before, srcid)
     finally:

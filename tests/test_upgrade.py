@@ -190,7 +190,8 @@ def test_upgrade_keeps_every_row(upgraded):
     release could not load are loaded)."""
     _, before, after = upgraded
     assert set(before) <= set(after)
-    loaded = [name for name in before if not name.startswith("tap_schema.")]   # TAP_SCHEMA describes the schema
+    # TAP_SCHEMA describes the schema, and the list of tables it leaves out grows with it
+    loaded = [name for name in before if not name.startswith("tap_schema.") and name != "xmm.tap_unpublished"]
     assert {name: after[name][0] for name in loaded} == {name: before[name][0] for name in loaded}
     assert before["xmm.photon_cell_07"][0] > 0 and before["xmm.spectrum"][0] > 200
 

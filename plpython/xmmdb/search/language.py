@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import XmmError
-from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, UNDEFINED_FUNCTION, Catalog, Column, Table,
-                       lalr, literal, parse_number, parse_text, unknown)
+from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, UNDEFINED_FUNCTION, UNDEFINED_TABLE, Catalog,
+                       Column, Table, lalr, literal, parse_number, parse_text, unknown)
 from .names import DEFAULT_RADIUS_DEG, Resolver, parse_radius
 
 MAX_LENGTH = 20000
 MAX_DEPTH = 60
+MAX_MATCH_RADIUS_DEG = 5 / 60   # matched(table, radius): a cross-match, not a cone
+FUNCTIONS = ["cone", "matched"]
 
 # What a query searches: the table, its position columns and its derived columns
 # (documented in docs/search.md; `{t}` is the table's name in the query).
@@ -177,10 +179,12 @@ class Transpiler:
         return f"{self.column_operand(left, 'IS NOT NULL').sql} IS NOT NULL"
 
     def atom_call(self, name, *args):
-        if name.lower() != "cone":
-            raise unknown("function", str(name), ["cone"], name.column,
-                          hint="the one function is cone('name or position', 'radius')",
+        if name.lower() not in FUNCTIONS:
+            raise unknown("function", str(name), FUNCTIONS, name.column,
+                          hint="the functions are cone('name or position', 'radius') and matched(table, 'radius')",
                           sqlstate=UNDEFINED_FUNCTION)
+        if name.lower() == "matched":
+            return self.matched(name, args)
         if len(args) not in (1, 2):
             raise XmmError(f"syntax error at column {name.column}: cone() takes a position and a radius",
                            hint="e.g. cone('M31', '1deg') or cone('10.68 41.27', '30arcsec')", sqlstate=SYNTAX)
@@ -210,6 +214,31 @@ class Transpiler:
         sql = f"q3c_radial_query({c[ra].sql}, {c[dec].sql}, {point})"
         self.cones[sql] = f"xmm.{self.table.name}s_in_cone({point})"
         return sql
+
+    def matched(self, name, args) -> str:
+        """matched(table, radius): a row of the user table usr.<table> lies within radius of the
+        position, found through the user table's Q3C index (q3c_join)."""
+        if len(args) != 2:
+            raise XmmError(f"syntax error at column {name.column}: matched() takes a user table and a radius",
+                           hint="e.g. matched(atlas, '5arcsec'); the user tables are listed in TAP_SCHEMA "
+                                "under schema usr", sqlstate=SYNTAX)
+        table, column = self.arg_text(args[0]).strip().lower(), args[0].meta.column
+        rows = self.resolver.db.query(
+            "SELECT table_name, quote_ident(table_name) AS sql, quote_ident(ra_column) AS ra, "
+            "quote_ident(dec_column) AS dec FROM xmm.user_table WHERE ra_column IS NOT NULL")
+        tables = {r["table_name"]: r for r in rows}
+        if table not in tables:
+            raise unknown("user table", table, sorted(tables), column,
+                          hint="matched() reads a table loaded with xmmdb load table that has a position",
+                          sqlstate=UNDEFINED_TABLE)
+        radius = parse_radius(self.arg_text(args[1]), args[1].meta.column)
+        if radius > MAX_MATCH_RADIUS_DEG:
+            raise XmmError(f"the match radius at column {args[1].meta.column} is at most "
+                           f"{MAX_MATCH_RADIUS_DEG * 60:g} arcmin", hint="use cone() for larger regions")
+        t = tables[table]
+        ra, dec = (self.table.columns[c].sql for c in self.position)
+        return (f"EXISTS (SELECT FROM usr.{t['sql']} AS matched WHERE q3c_join({ra}, {dec}, "
+                f"matched.{t['ra']}, matched.{t['dec']}, {literal(float(radius))}))")
 
     def arg_text(self, arg) -> str:
         first = arg.children[0]

@@ -3,3 +3,7 @@
 SELECT xmm.tap_schema_refresh();
 SELECT xmm.grant_roles();
 REVOKE EXECUTE ON FUNCTION xmm.recluster() FROM PUBLIC, xmm_reader;
+GRANT USAGE ON SCHEMA usr TO xmm_reader, xmm_loader;
+GRANT CREATE ON SCHEMA usr TO xmm_loader;
+REVOKE EXECUTE ON FUNCTION xmm.user_table_create(text, jsonb, text, text, text, text, text),
+                           xmm.user_table_finish(text), xmm.user_table_drop(text) FROM PUBLIC, xmm_reader;

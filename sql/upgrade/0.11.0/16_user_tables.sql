@@ -1,0 +1,1 @@
+-- new in this version: sql/16_user_tables.sql
