@@ -144,7 +144,7 @@ def test_identifiers_and_literals_are_safe(db, adql):
     ("SELECT srcid FROM source WHERE COUNT(*) > 1", "aggregates (COUNT, MIN, MAX, AVG, SUM) cannot be used in WHERE"),
     ("SELECT srcid FROM source s, detection d", None),
     ("SELECT srcid FROM source, detection", "column 'srcid' is ambiguous: it is in source and detection"),
-    ("SELECT POINT('ICRS', sc_ra, sc_dec) FROM source", "a POINT cannot be used in SELECT"),
+    ("SELECT POINT('ICRS', sc_ra, sc_dec) AS p FROM source ORDER BY p", "a POINT cannot be used in ORDER BY"),
     ("SELECT srcid FROM source WHERE CONTAINS(POINT('GALACTIC', sc_ra, sc_dec), CIRCLE('ICRS', 1, 2, 3)) = 1",
      "POINT: coordinate system 'GALACTIC' is not supported"),
     ("SELECT srcid FROM source WHERE CONTAINS(POINT('ICRS', sc_ra, sc_dec), CIRCLE('ICRS', 1, 95, 3)) = 1",

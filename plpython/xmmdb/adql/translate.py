@@ -1,4 +1,4 @@
-"""ADQL (a 2.0/2.1 subset) to PostgreSQL with Q3C (docs/adql.md).
+"""ADQL 2.0/2.1 to PostgreSQL with Q3C (docs/adql.md).
 
     to_sql(db, "SELECT TOP 5 iauname FROM xmm.source WHERE "
                "CONTAINS(POINT('ICRS', sc_ra, sc_dec), CIRCLE('ICRS', 148.97, 69.68, 0.05)) = 1")
@@ -82,10 +82,22 @@ FUNCTIONS.update({
     "upper": ("upper({0})", (TEXT,), TEXT),
 })
 _ONE_ARG_DEFAULTS = {"round": "0", "truncate": "0"}
+_KEEP_UNIT = {"abs", "ceiling", "floor", "round", "truncate"}     # the result is in the argument's unit
 AGGREGATES = {"count", "min", "max", "avg", "sum"}
 GEOMETRY_FUNCTIONS = {"point", "circle", "box", "polygon", "contains", "intersects", "distance", "coord1", "coord2",
-                      "coordsys"}
-ALL_FUNCTIONS = sorted(set(FUNCTIONS) | AGGREGATES | GEOMETRY_FUNCTIONS)
+                      "coordsys", "area", "centroid", "region"}
+SPECIAL_FUNCTIONS = {"coalesce", "nullif", "in_unit"}
+ALL_FUNCTIONS = sorted(set(FUNCTIONS) | AGGREGATES | GEOMETRY_FUNCTIONS | SPECIAL_FUNCTIONS)
+# CAST targets (ADQL 2.1) -> (PostgreSQL type, category); CHAR and VARCHAR take a length
+CAST_TYPES = {"smallint": ("smallint", NUMBER), "integer": ("integer", NUMBER), "bigint": ("bigint", NUMBER),
+              "real": ("real", NUMBER), "double precision": ("double precision", NUMBER),
+              "char": ("character", TEXT), "varchar": ("character varying", TEXT),
+              "timestamp": ("timestamp without time zone", TIME)}
+_INT_RANGES = {"smallint": 2 ** 15, "integer": 2 ** 31, "bigint": 2 ** 63}
+MAX_CHAR_LENGTH = 10485760        # PostgreSQL's longest char(n)
+# a derived table's (or CTE's) column: the PostgreSQL type behind an ADQL category, for its Column
+_CATEGORY_TYPES = {NUMBER: "double precision", TEXT: "text", BOOL: "boolean", TIME: "timestamp without time zone"}
+WHOLE = '"q"'                     # the alias of a set operation (or WITH) wrapped in one SELECT
 
 _TOKEN_WORDS = {"COMP": "a comparison", "ADDOP": "an operator", "MULOP": "an operator", "STAR": "'*'",
                 "DOTSTAR": "'.*'", "NUMBER": "a number", "INT": "an integer", "STRING": "a string", "REGULAR": "a name",
@@ -95,7 +107,10 @@ _TOKEN_WORDS = {"COMP": "a comparison", "ADDOP": "an operator", "MULOP": "an ope
                 "INNER": "INNER", "LEFT": "LEFT", "RIGHT": "RIGHT", "FULL": "FULL", "_OUTER": "OUTER", "_ON": "ON",
                 "_USING": "USING", "_GROUP": "GROUP BY", "_ORDER": "ORDER BY", "_BY": "BY", "_HAVING": "HAVING",
                 "_AND": "AND", "_OR": "OR", "NOT": "NOT", "_BETWEEN": "BETWEEN", "LIKE": "LIKE", "_IN": "IN",
-                "_IS": "IS", "_NULL": "NULL", "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "DOT": "'.'", "$END": ""}
+                "_IS": "IS", "_NULL": "NULL", "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "DOT": "'.'", "$END": "",
+                "_WITH": "WITH", "RECURSIVE": "RECURSIVE", "SETOP": "UNION or EXCEPT", "INTERSECT": "INTERSECT",
+                "EXISTS": "EXISTS", "_CASE": "CASE", "_WHEN": "WHEN", "_THEN": "THEN", "_ELSE": "ELSE", "_END": "END",
+                "CAST": "CAST"}
 
 
 def parse(q: str):
@@ -122,10 +137,14 @@ class Expr:
     predicate: str | None = None            # CONTAINS/INTERSECTS: the boolean test behind the 1/0
     points: tuple = ()                      # DISTANCE: ra1, dec1, ra2, dec2 (a comparison may use an index)
     text: str = ""                          # as written (messages)
+    name: str | None = None                 # a bare column: its name (a query's output column is called so)
+    unit: tuple | None = None               # ("col", table key, column) or ("unit", text): IN_UNIT's source
+    opaque: bool = False                    # a POLYGON from a subquery's column: selectable, no vertices
+    outer: bool = False                     # uses a column of an enclosing query
 
     @property
     def const(self) -> bool:
-        return not self.cols and not self.agg and not self.parts_cols()
+        return not self.cols and not self.agg and not self.parts_cols() and not self.outer
 
     def parts_cols(self):
         return any(p.cols for p in self.parts)
@@ -138,11 +157,32 @@ class FromItem:
     table: Table
     explicit: bool        # the user gave an alias
 
+    @property
+    def from_sql(self) -> str:
+        t = self.table
+        if isinstance(t, DerivedTable) and t.schema == "derived":
+            return f"{t.sql} AS {self.alias_sql} (" + ", ".join(c.sql for c in t.columns.values()) + ")"
+        return f"{t.sql} AS {self.alias_sql}"
+
+
+@dataclass
+class DerivedColumn(Column):
+    """A column of a subquery in FROM, of a WITH query or of a set operation: its ADQL type
+    (a category or a geometry) and its unit as the subquery's expression had them."""
+    kind: str = NUMBER
+    unit: tuple | None = None
+
+
+@dataclass
+class DerivedTable(Table):
+    duplicates: set = field(default_factory=set)     # output names used twice (not referable)
+
 
 @dataclass
 class Scope:
     items: list[FromItem] = field(default_factory=list)
     merged: dict = field(default_factory=dict)     # USING column -> (its SQL, type, aliases of the joined tables)
+    parent: "Scope | None" = None                  # the query this one is a subquery of (correlated names)
 
     def add(self, item: FromItem, column: int) -> None:
         if any(i.alias == item.alias for i in self.items):
@@ -161,20 +201,159 @@ def _ident(tok) -> str:
 class Translator:
     def __init__(self, catalog: Catalog, db=None):
         self.catalog = catalog
-        self.db = db                        # for the session's uploads and the tables' Q3C indexes
+        self.db = db                        # for the session's uploads, the tables' Q3C indexes, TAP_SCHEMA's units
         self.uploads: dict[str, Table] | None = None
         self.indexes: dict[str, set] = {}
+        self.units: dict | None = None
 
     # ------------------------------------------------------------ query
     def to_sql(self, q: str) -> str:
         tree = parse(q)
         self.depth = 0
-        return self.query(tree)
+        self.scope = None                   # the query being translated (its FROM), inside its parents
+        self.ctes: dict[str, DerivedTable] = {}
+        self.refs: list = []                # (scope, column SQL) of every name found in an enclosing query
+        self.star = False
+        sql, _ = self.statement(tree, top=True)
+        return sql
 
-    def query(self, node) -> str:
+    def deeper(self, column: int = 0) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise XmmError(f"the query nests too deeply (more than {MAX_DEPTH} levels)", sqlstate=SYNTAX,
+                           hint=where(column, None))
+
+    def statement(self, node, top: bool = False) -> tuple[str, list]:
+        """A query or subquery node: [WITH] a SELECT or a set operation, [ORDER BY] [OFFSET].
+        Returns its SQL and its output columns [(name or None, Expr)]. At the top the SQL
+        starts with SELECT (a WITH or a set operation is wrapped in SELECT * FROM (...))."""
+        self.deeper(node.meta.column if not node.meta.empty else 0)
+        saved_ctes, saved_scope, saved_star = self.ctes, self.scope, self.star
+        self.ctes = dict(self.ctes)
+        try:
+            kids = [c for c in node.children if hasattr(c, "data")]
+            parts = {c.data: c for c in kids}
+            body = next(c for c in kids if c.data not in ("with_clause", "order", "offset"))
+            with_sql = self.with_clause(parts["with_clause"]) if "with_clause" in parts else ""
+            if body.data == "select_core":
+                sql, outs = self.select_core(body, parts.get("order"), parts.get("offset"))
+            else:
+                sql, outs = self.compound(body, parts.get("order"), parts.get("offset"))
+            if with_sql:
+                sql = f"{with_sql} {sql}"
+                if top:
+                    sql = f"SELECT * FROM ({sql}) AS {WHOLE}"
+            return sql, outs
+        finally:
+            self.ctes, self.scope, self.star = saved_ctes, saved_scope, saved_star
+            self.depth -= 1
+
+    def with_clause(self, node) -> str:
+        """WITH name [(columns)] AS (query), ...: each usable in FROM like a table, by the
+        queries after it and the main one."""
+        defs = []
+        for c in node.children:
+            if getattr(c, "type", None) == "RECURSIVE":
+                raise XmmError("WITH RECURSIVE is not supported", sqlstate="0A000",
+                               hint=where(c.column, "a WITH query may use the ones before it, not itself"))
+            name_tok, *rest = c.children
+            name = _ident(name_tok)
+            if name in self.ctes and self.ctes[name].schema == "cte-new":
+                raise XmmError(f"WITH names '{name}' twice", sqlstate="42712", hint=where(name_tok.column, None))
+            sub = rest[-1]
+            sql, outs = self.statement(sub)
+            table = self.derived(name, outs, [_ident(t) for t in rest[:-1]] or None, name_tok.column, "cte-new")
+            table.sql = quote_alias(name)
+            self.ctes[name] = table
+            defs.append(f"{quote_alias(name)} (" + ", ".join(col.sql for col in table.columns.values())
+                        + f") AS ({sql})")
+        for t in self.ctes.values():
+            t.schema = "cte"
+        return "WITH " + ", ".join(defs)
+
+    def derived(self, name: str, outs: list, names: list | None, column: int, schema: str) -> DerivedTable:
+        """The table a subquery's outputs make (a derived table, a WITH query): every column named
+        (its output name, else col<n>), with its ADQL type and unit."""
+        if names is not None and len(names) != len(outs):
+            raise XmmError(f"'{name}' names {len(names)} columns, its query selects {len(outs)}", sqlstate="42P10",
+                           hint=where(column, None))
+        table = DerivedTable(name, "", schema=schema)
+        for i, (out, e) in enumerate(outs):
+            cname = names[i] if names is not None else (out or f"col{i + 1}")
+            if cname in table.columns:
+                raise XmmError(f"the query of '{name}' yields two columns called {cname}", sqlstate="42701",
+                               hint=where(column, "name them apart with AS"))
+            pgtype = e.type if e.type in GEOMETRY else _CATEGORY_TYPES.get(e.type, "text")
+            table.columns[cname] = DerivedColumn(cname, quote_alias(cname), pgtype, kind=e.type, unit=e.unit)
+        return table
+
+    def compound(self, node, order, offset) -> tuple[str, list]:
+        """A set operation (or one parenthesised query), as SELECT * FROM (...) AS "q": ORDER BY and
+        OFFSET are the whole's; a member's own TOP and ORDER BY need its parentheses."""
+        body, outs = self.set_member(node, first=True)
+        table = DerivedTable("q", WHOLE, schema="derived")
+        for i, (name, e) in enumerate(outs):
+            if name is None:
+                continue
+            if name in table.columns or name in table.duplicates:
+                table.columns.pop(name, None)
+                table.duplicates.add(name)
+                continue
+            table.columns[name] = DerivedColumn(name, quote_alias(name), "", kind=e.type, unit=e.unit)
+        item = FromItem("q", WHOLE, table, True)
+        self.scope = Scope([item], parent=self.scope)
+        sql = f"SELECT * FROM ({body}) AS {WHOLE}"
+        if order is not None:
+            items = [(Expr(quote_alias(n) if n else str(i + 1), e.type, name=n), None) for i, (n, e) in enumerate(outs)]
+            orders = self.order(order, items, {}, False)
+            sql += " ORDER BY " + ", ".join(e.sql for e, _ in orders)
+        if offset is not None:
+            sql += " OFFSET " + literal(self.count_token(offset.children[0], "OFFSET"))
+        return sql, outs
+
+    def set_member(self, node, first=False) -> tuple[str, list]:
+        if node.data == "query":
+            sql, outs = self.statement(node)
+            return f"({sql})", outs
+        if node.data == "select_core":
+            top = next((c for c in node.children if getattr(c, "data", None) == "top"), None)
+            if top is not None:
+                raise XmmError("TOP in a member of UNION, INTERSECT or EXCEPT is ambiguous", sqlstate=SYNTAX,
+                               hint=where(top.meta.column, "put the member in parentheses for its own TOP: "
+                                          "(SELECT TOP 5 ...) UNION (...); for the whole: SELECT TOP 5 * FROM "
+                                          "(... UNION ...) AS t"))
+            sql, outs = self.select_core(node, None, None)
+            return f"({sql})", outs
+        left, op, *rest = node.children
+        right = rest[-1]
+        everything = len(rest) == 2
+        word = str(op).upper()
+        self.deeper(op.column)
+        try:
+            lsql, louts = self.set_member(left)
+            rsql, routs = self.set_member(right)
+        finally:
+            self.depth -= 1
+        if len(louts) != len(routs):
+            raise XmmError(f"each side of {word} must select as many columns: {len(louts)} and {len(routs)}",
+                           sqlstate="42601", hint=where(op.column, None))
+        outs = []
+        for i, ((name, a), (_, b)) in enumerate(zip(louts, routs)):
+            if a.type != b.type:
+                raise XmmError(f"column {i + 1} of {word} is {_NAMES.get(a.type, a.type)} on the left and "
+                               f"{_NAMES.get(b.type, b.type)} on the right", sqlstate=DATATYPE_MISMATCH,
+                               hint=where(op.column, "CAST one side"))
+            if a.type in GEOMETRY and not (everything and word == "UNION"):
+                raise XmmError(f"{a.type.upper()} values can be combined with UNION ALL only", sqlstate="0A000",
+                               hint=where(op.column, f"{word} compares rows, and geometries are not compared"))
+            outs.append((name, Expr(a.sql, a.type, name=name, unit=a.unit if a.unit == b.unit else None)))
+        return f"{lsql} {word}{' ALL' if everything else ''} {rsql}", outs
+
+    def select_core(self, node, order, offset) -> tuple[str, list]:
         parts = {c.data: c for c in node.children if hasattr(c, "data")}
-        select = next(c for c in node.children if c.data in ("select_all", "select_list"))
+        select = next(c for c in node.children if getattr(c, "data", None) in ("select_all", "select_list"))
         scope = self.from_list(parts["from_list"])
+        from_sql = self.from_sql
         self.scope = scope
         quantifier = parts.get("quantifier")
         distinct = quantifier is not None and quantifier.children[0].type == "DISTINCT"
@@ -182,9 +361,14 @@ class Translator:
         aliases = {a: i for i, (_, a) in enumerate(items) if a}
         if not items:
             raise XmmError("the query selects no columns", sqlstate=SYNTAX)
+        if distinct:
+            for e, _ in items:
+                if e.type in GEOMETRY:
+                    raise XmmError(f"SELECT DISTINCT cannot compare {e.type.upper()} values", sqlstate="0A000",
+                                   hint=where(e.column, "select its coordinates (COORD1, COORD2) instead"))
         sql = "SELECT " + ("DISTINCT " if distinct else "") + ", ".join(
             e.sql + (f" AS {quote_alias(a)}" if a else "") for e, a in items)
-        sql += " FROM " + self.from_sql
+        sql += " FROM " + from_sql
         if "where" in parts:
             cond = self.cond(parts["where"].children[0])
             self.no_aggregate(cond, "WHERE")
@@ -192,14 +376,21 @@ class Translator:
         grouped = None
         if "group" in parts:
             cols = [self.column_ref(c) for c in parts["group"].children]
+            for c in cols:
+                if c.type in GEOMETRY:
+                    raise XmmError(f"GROUP BY cannot compare {c.type.upper()} values", sqlstate="0A000",
+                                   hint=where(c.column, None))
+                if not c.cols:
+                    raise XmmError(f"GROUP BY {c.text}: a column of an enclosing query", sqlstate="42803",
+                                   hint=where(c.column, "group by this query's own columns"))
             grouped = {c.sql for c in cols}
             sql += " GROUP BY " + ", ".join(c.sql for c in cols)
         having = self.cond(parts["having"].children[0]) if "having" in parts else None
-        orders = self.order(parts["order"], items, aliases, distinct) if "order" in parts else []
+        orders = self.order(order, items, aliases, distinct) if order is not None else []
         aggregated = grouped is not None or having is not None or any(e.agg for e, _ in items) or any(
             e.agg for e, _ in orders)
         if aggregated:
-            if select.data == "select_all" or getattr(self, "star", False):
+            if select.data == "select_all" or self.star:
                 raise XmmError("SELECT * cannot be combined with GROUP BY or aggregates", sqlstate="42803",
                                hint="name the grouped columns: SELECT obs_id, count(*) FROM xmm.detection GROUP BY obs_id")
             for e in [e for e, _ in items] + ([having] if having else []) + [e for e, _ in orders]:
@@ -210,9 +401,9 @@ class Translator:
             sql += " ORDER BY " + ", ".join(e.sql for e, _ in orders)
         if "top" in parts:
             sql += " LIMIT " + literal(self.count_token(parts["top"].children[0], "TOP"))
-        if "offset" in parts:
-            sql += " OFFSET " + literal(self.count_token(parts["offset"].children[0], "OFFSET"))
-        return sql
+        if offset is not None:
+            sql += " OFFSET " + literal(self.count_token(offset.children[0], "OFFSET"))
+        return sql, [(a or e.name, e) for e, a in items]
 
     def count_token(self, tok, what: str) -> int:
         n = parse_number(tok, tok.column)
@@ -223,69 +414,90 @@ class Translator:
 
     # ------------------------------------------------------------ FROM
     def from_list(self, node) -> Scope:
-        scope = Scope()
+        parent = self.scope
+        scope = Scope(parent=parent)
         chains = []
         for chain in node.children:
             first, *joins = chain.children
-            local = Scope()
-            item = self.table_ref(first)
+            local = Scope(parent=parent)
+            item = self.table_ref(first, parent)
             scope.add(item, first.meta.column)
             local.add(item, first.meta.column)
-            sql = f"{item.table.sql} AS {item.alias_sql}"
+            sql = item.from_sql
             for j in joins:
-                if j.data == "natural_join":
-                    raise XmmError("NATURAL JOIN is not supported", sqlstate="0A000",
-                                   hint=where(j.meta.column, "name the join columns: JOIN ... USING (srcid)"))
                 kind = "JOIN"
-                ref, cond = j.children[-2], j.children[-1]
-                if len(j.children) == 3:
-                    kind = " ".join(str(t).upper() for t in j.children[0].children) + " JOIN"
+                natural = j.data == "natural_join"
+                ref = j.children[-1] if natural else j.children[-2]
+                typ = j.children[0] if j.children and getattr(j.children[0], "data", None) == "join_type" else None
+                if typ is not None:
+                    kind = " ".join(str(t).upper() for t in typ.children) + " JOIN"
                     kind = {"LEFT JOIN": "LEFT JOIN", "RIGHT JOIN": "RIGHT JOIN", "FULL JOIN": "FULL JOIN"}.get(kind, kind)
-                right = self.table_ref(ref)
+                right = self.table_ref(ref, parent)
                 scope.add(right, ref.meta.column)
                 local.add(right, ref.meta.column)
+                if natural:
+                    left_names = {c for i in local.items[:-1] for c in i.table.columns}
+                    common = [(c, ref.meta.column) for c in right.table.columns if c in left_names]
+                    if not common:
+                        raise XmmError("NATURAL JOIN: the tables have no column name in common", sqlstate="42601",
+                                       hint=where(j.meta.column, "join with ON, or list the tables with a comma"))
+                    sql += self.using(kind, local, scope, right, common)
+                    continue
+                cond = j.children[-1]
                 if cond.data == "on":
                     self.scope = local
                     c = self.cond(cond.children[0])
+                    self.scope = parent
                     self.no_aggregate(c, "ON")
-                    sql += f" {kind} {right.table.sql} AS {right.alias_sql} ON {c.sql}"
+                    sql += f" {kind} {right.from_sql} ON {c.sql}"
                 else:
-                    names = []
-                    for tok in cond.children:
-                        name = _ident(tok)
-                        for side in (local.items[:-1], [right]):
-                            if not any(name in i.table.columns for i in side):
-                                raise unknown("column", name, sorted({c for i in side for c in i.table.columns}),
-                                              tok.column, hint="USING names a column both sides have",
-                                              sqlstate=UNDEFINED_COLUMN)
-                        left = [i for i in local.items[:-1] if name in i.table.columns]
-                        if name not in local.merged and len(left) > 1:
-                            raise XmmError(f"USING column '{name}' is in more than one table on the left",
-                                           sqlstate="42702", hint=where(tok.column, "join with ON instead"))
-                        rcol = right.table.columns[name]
-                        lsql, ltype, aliases = local.merged.get(
-                            name, (f"{left[0].alias_sql}.{left[0].table.columns[name].sql}",
-                                   left[0].table.columns[name].category, {left[0].alias}))
-                        if ltype != rcol.category:
-                            raise XmmError(f"USING column '{name}' is {ltype} on the left and {rcol.category} on "
-                                           "the right", sqlstate=DATATYPE_MISMATCH, hint=where(tok.column, None))
-                        msql = lsql if kind in ("JOIN", "INNER JOIN", "LEFT JOIN") else \
-                            f"COALESCE({lsql}, {right.alias_sql}.{rcol.sql})"
-                        names.append(name)
-                        local.merged[name] = scope.merged[name] = (msql, ltype, aliases | {right.alias})
-                    sql += f" {kind} {right.table.sql} AS {right.alias_sql} USING (" + ", ".join(
-                        right.table.columns[n].sql for n in names) + ")"
+                    sql += self.using(kind, local, scope, right, [(_ident(t), t.column) for t in cond.children])
             chains.append(sql)
         self.from_sql = ", ".join(chains)
         return scope
 
-    def table_ref(self, node) -> FromItem:
+    def using(self, kind: str, local: Scope, scope: Scope, right: FromItem, columns: list) -> str:
+        """JOIN ... USING (columns), NATURAL JOIN too (its columns: the names both sides have)."""
+        names = []
+        for name, pos in columns:
+            for side in (local.items[:-1], [right]):
+                if not any(name in i.table.columns for i in side):
+                    raise unknown("column", name, sorted({c for i in side for c in i.table.columns}),
+                                  pos, hint="USING names a column both sides have", sqlstate=UNDEFINED_COLUMN)
+            left = [i for i in local.items[:-1] if name in i.table.columns]
+            if name not in local.merged and len(left) > 1:
+                raise XmmError(f"USING column '{name}' is in more than one table on the left",
+                               sqlstate="42702", hint=where(pos, "join with ON instead"))
+            rcol = right.table.columns[name]
+            lsql, ltype, aliases = local.merged.get(
+                name, (f"{left[0].alias_sql}.{left[0].table.columns[name].sql}",
+                       kind_of(left[0].table.columns[name]), {left[0].alias}))
+            if ltype != kind_of(rcol) or ltype in GEOMETRY:
+                raise XmmError(f"USING column '{name}' is {ltype} on the left and {kind_of(rcol)} on "
+                               "the right", sqlstate=DATATYPE_MISMATCH, hint=where(pos, None))
+            msql = lsql if kind in ("JOIN", "INNER JOIN", "LEFT JOIN") else \
+                f"COALESCE({lsql}, {right.alias_sql}.{rcol.sql})"
+            names.append(name)
+            local.merged[name] = scope.merged[name] = (msql, ltype, aliases | {right.alias})
+        return f" {kind} {right.from_sql} USING (" + ", ".join(right.table.columns[n].sql for n in names) + ")"
+
+    def table_ref(self, node, parent: Scope | None) -> FromItem:
+        if node.data == "derived_table":
+            sub, alias_tok = node.children
+            self.scope = parent          # a subquery in FROM sees the enclosing queries, not its siblings
+            sql, outs = self.statement(sub)
+            alias = _ident(alias_tok)
+            table = self.derived(alias, outs, None, alias_tok.column, "derived")
+            table.sql = f"({sql})"
+            return FromItem(alias, quote_alias(alias), table, True)
         name = node.children[0]
         parts = [_ident(t) for t in name.children]
         if len(parts) > 2:
             raise XmmError(f"'{'.'.join(parts)}' is not a table name", sqlstate=SYNTAX,
                            hint=where(name.meta.column, "write schema.table, e.g. xmm.source"))
-        if len(parts) == 2 and parts[0].lower() == UPLOAD_SCHEMA:
+        if len(parts) == 1 and parts[0] in self.ctes:
+            table = self.ctes[parts[0]]
+        elif len(parts) == 2 and parts[0].lower() == UPLOAD_SCHEMA:
             table = self.upload(parts[1], name.meta.column)
         else:
             table = self.catalog.table(".".join(parts), name.meta.column)
@@ -325,7 +537,7 @@ class Translator:
                     if merged and i.alias in merged[2]:
                         if c.name not in done:
                             done.add(c.name)
-                            out.append((Expr(merged[0], merged[1], cols=frozenset([merged[0]])),
+                            out.append((Expr(merged[0], merged[1], cols=frozenset([merged[0]]), name=c.name),
                                         c.name if merged[0].startswith("COALESCE") else None))
                         continue
                     out.append((self.column_expr(i, c), None))
@@ -341,8 +553,7 @@ class Translator:
                 self.star = True
                 out += [(self.column_expr(matches[0], c), None) for c in matches[0].table.columns.values()]
                 continue
-            e = self.expr(item.children[0])
-            self.value(e, "SELECT")
+            e = self.expr(item.children[0])       # geometries too: DALI point, circle, polygon
             out.append((e, _ident(item.children[1]) if len(item.children) > 1 else None))
         return out
 
@@ -368,6 +579,8 @@ class Translator:
                                    hint=where(first.meta.column, "give them different names with AS"))
                 i = aliases[name]
                 e = Expr(quote_alias(items[i][1]), items[i][0].type, cols=items[i][0].cols, agg=items[i][0].agg)
+                if e.type not in VALUE_TYPES:
+                    raise self.not_value(items[i][0], "ORDER BY")
             else:
                 e = self.expr(first)
                 self.value(e, "ORDER BY")
@@ -441,6 +654,34 @@ class Translator:
             self.comparable(a, v, "IN")
         return self.combine(f"{a.sql} {neg}IN ({', '.join(self.as_type(v, a).sql for v in values)})", BOOL, a, *values)
 
+    def subquery(self, node, what: str, one_column: bool = True) -> tuple[str, list, frozenset, bool]:
+        """A subquery inside an expression: its SQL, its outputs, the columns of this query it
+        uses (a correlated subquery: GROUP BY rules apply to them here) and whether it uses
+        columns of queries further out."""
+        mark = len(self.refs)
+        sql, outs = self.statement(node)
+        here = frozenset(c for sc, c in self.refs[mark:] if sc is self.scope)
+        self.refs[mark:] = [(sc, c) for sc, c in self.refs[mark:] if sc is not self.scope]
+        if one_column and len(outs) != 1:
+            raise XmmError(f"the subquery of {what} must select one column, not {len(outs)}", sqlstate="42601",
+                           hint=where(node.meta.column if not node.meta.empty else 0, None))
+        return sql, outs, here, len(self.refs) > mark
+
+    def pred_in_query(self, left, *rest) -> Expr:
+        neg = "NOT " if rest and getattr(rest[0], "type", None) == "NOT" else ""
+        a = self.expr(left)
+        sql, outs, here, further = self.subquery(rest[-1], "IN")
+        b = outs[0][1]
+        self.comparable(a, Expr("", b.type, a.column, text="its column"), "IN")
+        e = self.combine(f"{a.sql} {neg}IN ({sql})", BOOL, a)
+        e.cols |= here
+        e.outer |= further
+        return e
+
+    def pred_exists(self, tok, sub) -> Expr:
+        sql, _, here, further = self.subquery(sub, "EXISTS", one_column=False)
+        return Expr(f"EXISTS ({sql})", BOOL, tok.column, here, outer=further)
+
     def pred_is_null(self, left, *rest) -> Expr:
         a = self.expr(left)
         self.value(a, "IS NULL")
@@ -454,7 +695,8 @@ class Translator:
                 raise XmmError(f"the query nests too deeply (more than {MAX_DEPTH} levels)", sqlstate=SYNTAX)
             if not hasattr(node, "data"):
                 raise XmmError(f"syntax error at column {node.column}: unexpected '{node}'", sqlstate=SYNTAX)
-            if node.data in ("or_", "and_", "not_", "compare", "between", "like", "in_list", "is_null"):
+            if node.data in ("or_", "and_", "not_", "compare", "between", "like", "in_list", "is_null", "in_query",
+                             "exists"):
                 raise XmmError(f"syntax error at column {node.meta.column}: a condition where a value is expected",
                                sqlstate=SYNTAX)
             return getattr(self, "ex_" + node.data)(node)
@@ -479,7 +721,8 @@ class Translator:
         if op == "+":
             return e
         value = -e.value if e.value is not None else None
-        return Expr(f"(-{e.sql})", NUMBER, e.column, e.cols, e.agg, value, text=f"-{e.text}")
+        return Expr(f"(-{e.sql})", NUMBER, e.column, e.cols, e.agg, value, text=f"-{e.text}", unit=e.unit,
+                    outer=e.outer)
 
     def ex_binop(self, node) -> Expr:
         left, op, right = node.children
@@ -515,10 +758,146 @@ class Translator:
         q = "DISTINCT " if quant.children[0].type == "DISTINCT" else ""
         return Expr(f"count({q}{e.sql})", NUMBER, node.meta.column, agg=True)
 
+    def ex_scalar_query(self, node) -> Expr:
+        sql, outs, here, further = self.subquery(node.children[0], "a value")
+        out = outs[0][1]
+        e = Expr(f"({sql})", out.type, node.meta.column, here, unit=out.unit, text="(SELECT ...)", outer=further)
+        return self.geometry_value(e) if e.type in GEOMETRY else e
+
+    def ex_case_searched(self, node) -> Expr:
+        kids = node.children
+        whens = [(self.cond(kids[i]), self.expr(kids[i + 1])) for i in range(0, len(kids) - 1, 2)]
+        default = self.expr(kids[-1]) if len(kids) % 2 else None
+        results = [r for _, r in whens] + ([default] if default else [])
+        self.same_type(results, "CASE")
+        sql = "CASE " + " ".join(f"WHEN {c.sql} THEN {r.sql}" for c, r in whens) + (
+            f" ELSE {default.sql}" if default else "") + " END"
+        return self.combine(f"({sql})", results[0].type, *[c for c, _ in whens], *results)
+
+    def ex_case_simple(self, node) -> Expr:
+        subject, *kids = node.children
+        x = self.expr(subject)
+        whens = [(self.expr(kids[i]), self.expr(kids[i + 1])) for i in range(0, len(kids) - 1, 2)]
+        default = self.expr(kids[-1]) if len(kids) % 2 else None
+        for v, _ in whens:
+            self.comparable(x, v, "CASE ... WHEN")
+        results = [r for _, r in whens] + ([default] if default else [])
+        self.same_type(results, "CASE")
+        sql = f"CASE {x.sql} " + " ".join(f"WHEN {self.as_type(v, x).sql} THEN {r.sql}" for v, r in whens) + (
+            f" ELSE {default.sql}" if default else "") + " END"
+        return self.combine(f"({sql})", results[0].type, x, *[v for v, _ in whens], *results)
+
+    def same_type(self, values: list, what: str) -> None:
+        for e in values:
+            self.value(e, what)
+        for e in values[1:]:
+            if e.type != values[0].type:
+                raise self.mismatch(e, values[0].type, what)
+
+    def ex_cast(self, node) -> Expr:
+        tok, arg, *spec = node.children
+        x = self.expr(arg)
+        words = [str(t).lower() for t in spec if getattr(t, "type", None) != "INT"]
+        length = next((t for t in spec if getattr(t, "type", None) == "INT"), None)
+        target = " ".join(words)
+        if target not in CAST_TYPES:
+            raise unknown("type", target.upper(), [t.upper() for t in CAST_TYPES], spec[0].column,
+                          hint="CAST to SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, CHAR(n), VARCHAR(n) or "
+                          "TIMESTAMP", sqlstate="42704")
+        pgtype, kind = CAST_TYPES[target]
+        if length is not None:
+            if kind != TEXT:
+                raise XmmError(f"{target.upper()} takes no length", sqlstate=SYNTAX, hint=where(length.column, None))
+            n = parse_number(length, length.column)
+            if not 1 <= n <= MAX_CHAR_LENGTH:
+                raise XmmError(f"{target.upper()}({n}): the length must be 1 to {MAX_CHAR_LENGTH}", sqlstate="22023",
+                               hint=where(length.column, None))
+            pgtype += f"({n})"
+        self.value(x, "CAST")
+        allowed = {NUMBER: (NUMBER, TEXT, BOOL), TEXT: (NUMBER, TEXT, BOOL, TIME), TIME: (TEXT, TIME)}[kind]
+        if x.type not in allowed:
+            raise XmmError(f"CAST of {_NAMES[x.type]} to {target.upper()} is not possible", sqlstate="42846",
+                           hint=where(tok.column, None))
+        sql = x.sql
+        if x.type == BOOL and kind == NUMBER:
+            sql = f"CASE WHEN {sql} THEN 1 ELSE 0 END"
+        value = None
+        if x.type == TEXT and kind == NUMBER and x.const and x.text.startswith("'"):
+            try:
+                value = parse_number(x.text[1:-1].replace("''", "'"))
+            except XmmError:
+                raise XmmError(f"CAST: {x.text} is not a number", sqlstate="22P02", hint=where(x.column, None)) from None
+        elif x.type == NUMBER and kind == NUMBER:
+            value = x.value
+        if value is not None and target in _INT_RANGES:
+            if not -_INT_RANGES[target] <= round(value) < _INT_RANGES[target]:
+                raise XmmError(f"CAST: {value} is out of range for {target.upper()}", sqlstate="22003",
+                               hint=where(x.column, None))
+        e = self.combine(f"CAST({sql} AS {pgtype})", kind, x)
+        e.value = value if kind == NUMBER and value is not None and target not in _INT_RANGES else None
+        return e
+
+    def special(self, name: str, args: list, col: int) -> Expr:
+        """COALESCE, NULLIF, IN_UNIT."""
+        if name == "coalesce":
+            if not args:
+                raise XmmError("COALESCE takes one or more values", sqlstate=UNDEFINED_FUNCTION, hint=where(col, None))
+            args = [self.as_type(a, args[0]) for a in args]
+            self.same_type(args, "COALESCE")
+            e = self.combine("COALESCE(" + ", ".join(a.sql for a in args) + ")", args[0].type, *args)
+            e.unit = args[0].unit if all(a.unit == args[0].unit for a in args) else None
+            return e
+        if name == "nullif":
+            if len(args) != 2:
+                raise XmmError("NULLIF takes two values", sqlstate=UNDEFINED_FUNCTION, hint=where(col, None))
+            self.comparable(args[0], args[1], "NULLIF")
+            e = self.combine(f"NULLIF({args[0].sql}, {self.as_type(args[1], args[0]).sql})", args[0].type, *args)
+            e.unit = args[0].unit
+            return e
+        if len(args) != 2 or args[1].type != TEXT or not args[1].const or not args[1].text.startswith("'"):
+            raise XmmError("IN_UNIT takes a number and a unit in quotes: IN_UNIT(sc_poserr, 'deg')",
+                           sqlstate=UNDEFINED_FUNCTION, hint=where(col, None))
+        x, target = args[0], args[1].text[1:-1].replace("''", "'").strip()
+        if x.type != NUMBER:
+            raise self.mismatch(x, NUMBER, "IN_UNIT")
+        source = self.unit_text(x)
+        if not source:
+            raise XmmError(f"IN_UNIT: the unit of {x.text or x.sql} is not known", sqlstate="42804",
+                           hint=where(col, "IN_UNIT converts a column with a unit in TAP_SCHEMA.columns "
+                                      "(or an expression keeping one: ABS, MIN, MAX, AVG, SUM, ...)"))
+        factor = convert_unit(source, target, col)
+        e = self.combine(f"(({x.sql})::double precision * {literal(factor)})", NUMBER, x)
+        e.value = x.value * factor if x.value is not None else None
+        e.unit = ("unit", target)
+        return e
+
+    def unit_text(self, e: Expr) -> str | None:
+        """The unit of an expression, from TAP_SCHEMA.columns for a catalogue column."""
+        if e.unit is None:
+            return None
+        if e.unit[0] == "unit":
+            return e.unit[1]
+        if self.units is None:
+            self.units = {}
+            if self.db is not None and self.db.query(
+                    "SELECT to_regclass('tap_schema.columns') IS NOT NULL AS has")[0]["has"]:
+                for r in self.db.query("SELECT table_name, column_name, unit FROM tap_schema.columns "
+                                       "WHERE coalesce(unit, '') <> ''"):
+                    name = r["column_name"]
+                    if name.startswith('"'):
+                        name = name[1:-1].replace('""', '"')
+                    self.units[(r["table_name"], name)] = r["unit"]
+        return self.units.get((e.unit[1], e.unit[2]))
+
     def ex_call(self, node) -> Expr:
         name_tok, *arg_nodes = node.children
         name = str(name_tok).lower().strip('"')
         col = name_tok.column
+        if name in SPECIAL_FUNCTIONS:
+            return self.special(name, [self.expr(a) for a in arg_nodes], col)
+        if name == "rand" and arg_nodes:
+            raise XmmError("RAND takes no seed here", sqlstate="0A000",
+                           hint=where(col, "RAND() is random() of PostgreSQL, a new sequence in each query"))
         if name in GEOMETRY_FUNCTIONS:
             return getattr(self, "geo_" + name)([self.expr(a) for a in arg_nodes], col)
         if name in AGGREGATES:
@@ -532,7 +911,11 @@ class Translator:
                 raise self.mismatch(e, NUMBER, name.upper())
             if name in ("min", "max") and e.type == BOOL:
                 raise self.mismatch(e, NUMBER, name.upper())
-            return Expr(f"{name}({e.sql})", e.type if name in ("min", "max") else NUMBER, col, agg=True)
+            if e.outer and not e.cols:
+                raise XmmError(f"{name.upper()} of a column of an enclosing query only is not supported",
+                               sqlstate="0A000", hint=where(col, "aggregate it in the enclosing query"))
+            return Expr(f"{name}({e.sql})", e.type if name in ("min", "max") else NUMBER, col, agg=True,
+                        unit=e.unit if name != "count" else None)
         if name not in FUNCTIONS:
             raise unknown("function", str(name_tok), ALL_FUNCTIONS, col, sqlstate=UNDEFINED_FUNCTION)
         template, types, result = FUNCTIONS[name]
@@ -548,7 +931,11 @@ class Translator:
         if name in ("round", "truncate") and (args[1].value is None or not -1000 <= args[1].value <= 1000):
             raise XmmError(f"{name.upper()}: the number of decimals must be a whole number between -1000 and 1000",
                            sqlstate=DATATYPE_MISMATCH, hint=where(col, None))
-        return self.combine(template.format(*(a.sql for a in args)), result, *args)
+        e = self.combine(template.format(*(a.sql for a in args)), result, *args)
+        if name in _KEEP_UNIT:
+            e.unit = args[0].unit
+        return e
+
 
     # ------------------------------------------------------------ geometry
     def coordsys(self, args: list, n: int, what: str, col: int) -> list:
@@ -614,9 +1001,87 @@ class Translator:
         return self.geometry("polygon", args, col)
 
     def geometry(self, kind, args, col) -> Expr:
+        """A POINT, CIRCLE or POLYGON: its coordinates (parts) for the region tests, and as a value
+        (SELECT) PostgreSQL's point, circle or polygon in degrees, which the TAP service writes as
+        DALI's point, circle and polygon (double arrays)."""
         self.no_agg_in_geometry(args, col)
-        return Expr(f"{kind.upper()}(...)", kind, col, cols=frozenset().union(*(a.cols for a in args)),
-                    parts=tuple(args))
+        f = [f"({a.sql})::double precision" for a in args]
+        if kind == "point":
+            sql = f"point({f[0]}, {f[1]})"
+        elif kind == "circle":
+            sql = f"circle(point({f[0]}, {f[1]}), {f[2]})"
+        elif all(a.value is not None for a in args):
+            sql = literal("(" + ",".join(f"({float(a.value)!r},{float(b.value)!r})"
+                                         for a, b in zip(args[0::2], args[1::2])) + ")") + "::polygon"
+        else:
+            sql = "('(' || " + " || ',' || ".join(f"'(' || {a}::text || ',' || {b}::text || ')'"
+                                                   for a, b in zip(f[0::2], f[1::2])) + " || ')')::polygon"
+        return Expr(sql, kind, col, cols=frozenset().union(*(a.cols for a in args)), parts=tuple(args),
+                    outer=any(a.outer for a in args))
+
+    @staticmethod
+    def geometry_value(e: Expr) -> Expr:
+        """A geometry known by its SQL only (a subquery's column): a point's and a circle's
+        coordinates are read back from it; a polygon's are not (it can be selected only)."""
+        x = f"({e.sql})"
+        cols, out = e.cols, e.outer
+        if e.type == "point":
+            e.parts = (Expr(f"({x})[0]", NUMBER, e.column, cols, outer=out), Expr(f"({x})[1]", NUMBER, e.column, cols,
+                                                                                   outer=out))
+        elif e.type == "circle":
+            e.parts = (Expr(f"(center{x})[0]", NUMBER, e.column, cols, outer=out),
+                       Expr(f"(center{x})[1]", NUMBER, e.column, cols, outer=out),
+                       Expr(f"radius{x}", NUMBER, e.column, cols, outer=out))
+        else:
+            e.opaque = True
+        return e
+
+    def vertices(self, e: Expr, what: str, col: int) -> None:
+        if e.opaque:
+            raise XmmError(f"{what}: a POLYGON from a subquery's column has no vertices here", sqlstate="0A000",
+                           hint=where(col, "write the POLYGON in the query that tests it"))
+
+    def geo_area(self, args, col) -> Expr:
+        """AREA in square degrees (on the sphere)."""
+        if len(args) != 1 or args[0].type not in GEOMETRY:
+            raise XmmError("AREA takes a POINT, CIRCLE or POLYGON", sqlstate=UNDEFINED_FUNCTION, hint=where(col, None))
+        g = args[0]
+        if g.type == "point":
+            return Expr("0", NUMBER, col, value=0, text="0")
+        if g.type == "circle":
+            r = g.parts[2]
+            if r.value is not None:
+                v = circle_area(float(r.value))
+                return Expr(literal(v), NUMBER, col, value=v, text=str(v))
+            return self.combine(f"(2 * pi() * (1 - cos(radians(({r.sql})::double precision))) * (180 / pi())^2)",
+                                NUMBER, r)
+        self.vertices(g, "AREA", col)
+        if any(p.value is None for p in g.parts):
+            raise XmmError("AREA of a POLYGON needs numbers (its area is computed once)", sqlstate="0A000",
+                           hint=where(col, None))
+        v = polygon_area([float(p.value) for p in g.parts])
+        return Expr(literal(v), NUMBER, col, value=v, text=str(v))
+
+    def geo_centroid(self, args, col) -> Expr:
+        if len(args) != 1 or args[0].type not in GEOMETRY:
+            raise XmmError("CENTROID takes a POINT, CIRCLE or POLYGON", sqlstate=UNDEFINED_FUNCTION,
+                           hint=where(col, None))
+        g = args[0]
+        if g.type == "point":
+            return g
+        if g.type == "circle":
+            return self.geometry("point", list(g.parts[:2]), col)
+        self.vertices(g, "CENTROID", col)
+        if any(p.value is None for p in g.parts):
+            raise XmmError("CENTROID of a POLYGON needs numbers (it is computed once)", sqlstate="0A000",
+                           hint=where(col, None))
+        ra, dec = polygon_centroid([float(p.value) for p in g.parts])
+        return self.geometry("point", [Expr(literal(ra), NUMBER, col, value=ra), Expr(literal(dec), NUMBER, col,
+                                                                                       value=dec)], col)
+
+    def geo_region(self, args, col) -> Expr:
+        raise XmmError("REGION is not supported", sqlstate="0A000",
+                       hint=where(col, "write the region as CIRCLE, BOX or POLYGON"))
 
     def geo_coord1(self, args, col) -> Expr:
         return self.coord(args, col, 0)
@@ -671,6 +1136,8 @@ class Translator:
         """The FROM item whose columns (ra, dec) the point is, as written, when its table has a
         Q3C index on them (q3c_ang2ipix(ra, dec)), else None."""
         for item in self.scope.items:
+            if isinstance(item.table, DerivedTable):
+                continue
             columns = {f"{item.alias_sql}.{c.sql}": c for c in item.table.columns.values()}
             if point[0].sql in columns and point[1].sql in columns:
                 if self.db is not None and item.table.sql not in self.indexes:
@@ -686,6 +1153,7 @@ class Translator:
                            sqlstate=UNDEFINED_FUNCTION, hint=where(col, None))
         a, b = args
         if a.type == "point" and b.type in ("circle", "polygon"):
+            self.vertices(b, "CONTAINS", col)
             return self.region_test(a, b, col)
         if a.type == "circle" and b.type == "circle":
             (ra1, de1, r1), (ra2, de2, r2) = a.parts, b.parts
@@ -701,6 +1169,7 @@ class Translator:
         if b.type == "point":
             a, b = b, a
         if a.type == "point" and b.type != "point":
+            self.vertices(b, "INTERSECTS", col)
             return self.region_test(a, b, col)
         if a.type == "circle" and b.type == "circle":
             (ra1, de1, r1), (ra2, de2, r2) = a.parts, b.parts
@@ -752,7 +1221,8 @@ class Translator:
         return e
 
     # ------------------------------------------------------------ columns
-    def names_item(self, item: FromItem, parts: list) -> bool:
+    @staticmethod
+    def names_item(item: FromItem, parts: list) -> bool:
         if len(parts) == 1:
             return item.alias == parts[0]
         return not item.explicit and item.table.key == ".".join(parts)
@@ -761,9 +1231,36 @@ class Translator:
         toks = node.children[0].children
         parts = [_ident(t) for t in toks]
         col = toks[0].column
-        name, prefix = parts[-1], parts[:-1]
         if len(parts) > 3:
             raise XmmError(f"'{'.'.join(parts)}' is not a column name", sqlstate=SYNTAX, hint=where(col, None))
+        here = self.scope
+        scope = here
+        while scope is not None:      # this query's tables, then those of the queries it is inside
+            if self.resolves(scope, parts):
+                break
+            scope = scope.parent
+        if scope is None or scope is here:
+            return self.resolve(here, parts, col)
+        self.scope = scope
+        try:
+            e = self.resolve(scope, parts, col)
+        finally:
+            self.scope = here
+        self.refs.append((scope, e.sql))
+        for p in e.parts:
+            p.cols, p.outer = frozenset(), True
+        e.cols, e.outer = frozenset(), True
+        return e
+
+    @staticmethod
+    def resolves(scope: Scope, parts: list) -> bool:
+        name, prefix = parts[-1], parts[:-1]
+        if prefix:
+            return any(Translator.names_item(i, prefix) and name in i.table.columns for i in scope.items)
+        return any(name in i.table.columns for i in scope.items)
+
+    def resolve(self, scope: Scope, parts: list, col: int) -> Expr:
+        name, prefix = parts[-1], parts[:-1]
         if prefix:
             items = [i for i in self.scope.items if self.names_item(i, prefix)]
             if not items:
@@ -774,11 +1271,15 @@ class Translator:
             if name in self.scope.merged:
                 msql, mtype, aliases = self.scope.merged[name]
                 if all(i.alias in aliases for i in items):
-                    return Expr(msql, mtype, col, frozenset([msql]), text=name)
+                    return Expr(msql, mtype, col, frozenset([msql]), text=name, name=name)
             if len(items) > 1:
                 raise XmmError(f"column '{name}' is ambiguous: it is in " + " and ".join(i.alias for i in items),
                                sqlstate="42702", hint=where(col, f"write {items[0].alias}.{name}"))
         found = [i for i in items if name in i.table.columns]
+        twice = [i for i in (items or self.scope.items) if name in getattr(i.table, "duplicates", ())]
+        if not found and twice:
+            raise XmmError(f"two columns of '{twice[0].alias}' are called {name}", sqlstate="42702",
+                           hint=where(col, "name them apart with AS"))
         if not found:
             known = sorted({c for i in (items or self.scope.items) for c in i.table.columns})
             raise unknown("column", ".".join(parts), known, col, sqlstate=UNDEFINED_COLUMN,
@@ -787,13 +1288,17 @@ class Translator:
 
     def column_expr(self, item: FromItem, column, col: int = 0) -> Expr:
         sql = f"{item.alias_sql}.{column.sql}"
-        return Expr(sql, column.category, col, frozenset([sql]), text=column.name)
+        if isinstance(column, DerivedColumn):
+            e = Expr(sql, column.kind, col, frozenset([sql]), text=column.name, name=column.name, unit=column.unit)
+            return self.geometry_value(e) if e.type in GEOMETRY else e
+        unit = ("col", item.table.key, column.name) if item.table.schema != UPLOAD_SCHEMA else None
+        return Expr(sql, column.category, col, frozenset([sql]), text=column.name, name=column.name, unit=unit)
 
     # ------------------------------------------------------------ checks
     @staticmethod
     def combine(sql: str, typ: str, *parts: Expr) -> Expr:
         return Expr(sql, typ, parts[0].column if parts else 0, frozenset().union(*(p.cols for p in parts)),
-                    any(p.agg for p in parts))
+                    any(p.agg for p in parts), outer=any(p.outer for p in parts))
 
     def comparable(self, a: Expr, b: Expr, op: str) -> None:
         for e in (a, b):
@@ -852,6 +1357,46 @@ class Translator:
 
 
 UNDEFINED_TABLE_SQLSTATE = "42P01"
+_NAMES = {NUMBER: "a number", TEXT: "a string", BOOL: "a boolean", TIME: "a time", "point": "a POINT",
+          "circle": "a CIRCLE", "polygon": "a POLYGON"}
+
+
+def kind_of(column: Column) -> str:
+    """A column's ADQL type: its category, or the geometry a subquery's column holds."""
+    return column.kind if isinstance(column, DerivedColumn) else column.category
+
+
+def convert_unit(source: str, target: str, column: int = 0) -> float:
+    """The factor from one unit to another (VOUnit, else astropy's generic format), or a human error."""
+    import warnings
+
+    from astropy import units as u
+
+    def parse(text):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for fmt in ("vounit", "generic"):
+                try:
+                    return u.Unit(text, format=fmt, parse_strict="raise")
+                except (ValueError, TypeError):
+                    continue
+        return None
+
+    a, b = parse(source), parse(target)
+    if b is None or not target:
+        raise XmmError(f"IN_UNIT: unknown unit '{target}'", sqlstate="22023",
+                       hint=where(column, "VOUnit strings: deg, arcmin, arcsec, mas, s, d, keV, erg/cm**2/s, ..."))
+    if a is None:
+        raise XmmError(f"IN_UNIT: the column's unit '{source}' is not one astropy reads", sqlstate="22023",
+                       hint=where(column, None))
+    try:
+        factor = float(a.to(b))
+    except u.UnitConversionError:
+        raise XmmError(f"IN_UNIT: {source} cannot be converted to {target}", sqlstate="22023",
+                       hint=where(column, f"{target} measures {b.physical_type}, the column {a.physical_type}")) from None
+    if not math.isfinite(factor) or factor == 0:
+        raise XmmError(f"IN_UNIT: {source} to {target} is out of range", sqlstate="22003", hint=where(column, None))
+    return factor
 
 
 def box_corners(ra: float, dec: float, w: float, h: float) -> list[tuple[float, float]]:
@@ -895,6 +1440,42 @@ def bounding_circle(flat: list) -> tuple[float, float, float] | None:
     radius = max(_angle((x, y, z), v) for v in vs)
     return (math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.asin(max(-1.0, min(1.0, z)))),
             min(radius * 1.01 + 1e-6, 180.0))
+
+
+def circle_area(radius: float) -> float:
+    """The area of a circle on the sphere (radius in degrees), square degrees."""
+    return 2 * math.pi * (1 - math.cos(math.radians(radius))) * (180 / math.pi) ** 2
+
+
+def _fan(flat: list):
+    """A polygon's triangles from the mean of its vertices: (signed area in steradians, unit
+    vectors of the three corners) each."""
+    vs = [_unit(ra, dec) for ra, dec in zip(flat[0::2], flat[1::2])]
+    c = [sum(v[i] for v in vs) for i in range(3)]
+    n = math.sqrt(sum(x * x for x in c)) or 1.0
+    c = tuple(x / n for x in c)
+    for a, b in zip(vs, vs[1:] + vs[:1]):
+        cross = (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+        triple = sum(x * y for x, y in zip(c, cross))
+        dots = 1 + sum(x * y for x, y in zip(c, a)) + sum(x * y for x, y in zip(a, b)) + sum(x * y for x, y in zip(b, c))
+        yield 2 * math.atan2(triple, dots), (c, a, b)
+
+
+def polygon_area(flat: list) -> float:
+    """The area of a polygon with great-circle edges, square degrees (Van Oosterom & Strackee)."""
+    return abs(sum(e for e, _ in _fan(flat))) * (180 / math.pi) ** 2
+
+
+def polygon_centroid(flat: list) -> tuple[float, float]:
+    """The centre of a polygon: its triangles' centres weighted by their areas (ra, dec degrees)."""
+    x = [0.0, 0.0, 0.0]
+    for e, (c, a, b) in _fan(flat):
+        for i in range(3):
+            x[i] += e * (c[i] + a[i] + b[i])
+    n = math.sqrt(sum(v * v for v in x))
+    if n < 1e-12:
+        return bounding_circle(flat)[:2] if bounding_circle(flat) else (float(flat[0]), float(flat[1]))
+    return math.degrees(math.atan2(x[1], x[0])) % 360.0, math.degrees(math.asin(max(-1.0, min(1.0, x[2] / n))))
 
 
 def translator(db) -> Translator:
