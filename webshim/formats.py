@@ -28,8 +28,21 @@ PG_TYPES = {
     26: ("long", None, None),
     1000: ("boolean", "*", None), 1005: ("short", "*", None), 1007: ("int", "*", None), 1016: ("long", "*", None),
     1021: ("float", "*", None), 1022: ("double", "*", None),
+    # ADQL geometries in a SELECT list (xmm_adql): PostgreSQL's point, circle and polygon in degrees,
+    # written as DALI's xtypes: point (ra dec), circle (ra dec radius), polygon (ra1 dec1 ra2 dec2 ...)
+    600: ("double", "2", "point"), 718: ("double", "3", "circle"), 604: ("double", "*", "polygon"),
 }
 NUMERIC = {"short", "int", "long", "float", "double"}
+GEOMETRY_XTYPES = {"point", "circle", "polygon"}
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Infinity|NaN")
+
+
+def dali(value, f: "Field"):
+    """A geometry column's value (PostgreSQL's text: '(ra,dec)', '<(ra,dec),r>', '((ra,dec),...)')
+    as DALI's list of numbers; any other value as it is."""
+    if f.xtype in GEOMETRY_XTYPES and isinstance(value, str):
+        return [float(x) for x in _NUMBER.findall(value)]
+    return value
 
 
 @dataclass
@@ -103,6 +116,7 @@ class Metadata:
 def _td(value, field: Field) -> str:
     if value is None:
         return "<TD/>"
+    value = dali(value, field)
     if field.arraysize and field.datatype != "char":
         return "<TD>" + " ".join(_scalar(v, field.datatype) for v in value) + "</TD>"
     return "<TD>" + _scalar(value, field.datatype) + "</TD>"
@@ -198,6 +212,7 @@ def csv_rows(fields: list[Field], rows, overflow_at: int | None = None):
     for row in rows:
         out.seek(0)
         out.truncate()
+        row = [dali(v, f) for v, f in zip(row, fields)]
         w.writerow(["" if v is None else
                     (" ".join(map(str, v)) if isinstance(v, list) else
                      bytes(v).hex() if isinstance(v, (bytes, memoryview)) else v) for v in row])
@@ -213,7 +228,7 @@ def fits_bytes(fields: list[Field], rows: list, overflow_at: int | None = None) 
 
     cols = []
     for i, f in enumerate(fields):
-        values = [r[i] for r in rows]
+        values = [dali(r[i], f) for r in rows]
         if f.arraysize and f.datatype != "char":
             values = [" ".join(map(str, v)) if v is not None else "" for v in values]
             f = Field(f.name, "char", "*", None, f.ucd, f.unit, f.description)
