@@ -89,6 +89,9 @@ CASES = {
                                            ("1e308", "1e308", "'{}'"), ("10.6606", "41.3137", OPTIONS[4]),
                                            ("-1e-300", "90", """'{"radius": 1e9}'"""),
                                            ("10.6606", "41.3137", OPTIONS[8])]],
+    "xmm_spectrum_file": [f"length(xmm_spectrum_file({s}))" for s in ("-1", "9223372036854775807", ANY_SPECTRUM)],
+    "xmm_response_file": [f"length(xmm_response_file({r}))" for r in
+                          ("-1", "9223372036854775807", "(SELECT max(response_id) FROM xmm.response WHERE kind = 'rmf')")],
     "xmm_exposure": [f"(SELECT count(*) FROM xmm_exposure({a}, {b}))"
                      for a, b in [("10.6847", "41.2690"), ("'NaN'", "0"), ("'Infinity'", "'-Infinity'"),
                                   ("1e308", "-1e308"), ("-1e-300", "90")]],

@@ -1,0 +1,1 @@
+-- new in this version: sql/45_spectral_files.sql
