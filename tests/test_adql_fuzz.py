@@ -33,10 +33,14 @@ TABLES = {
 NASTY = list("'\"(),.;*+-/|<>=!%_ \n0123456789aZ") + [
     " SELECT ", " FROM ", " WHERE ", " AND ", " OR ", " NOT ", " JOIN ", " ON ", " GROUP BY ", " ORDER BY ",
     " TOP ", "CONTAINS(", "POINT(", "CIRCLE(", "'ICRS'", "--", ";", "/*", "$$", "''", "\"\"", "1e999",
+    " UNION ", " UNION ALL ", " INTERSECT ", " EXCEPT ", " WITH ", " IN (SELECT ", " EXISTS (", "(SELECT ", " CASE ",
+    " WHEN ", " THEN ", " END ", "CAST(", " AS INTEGER)", "COALESCE(", "IN_UNIT(", " NATURAL JOIN ", " OFFSET ",
     "pg_catalog.pg_authid", "xmm.", "tap_schema.", "DROP TABLE x", "\x00"]
 # photon is planned slowly (a view over partitioned cells): drawn less often
 WEIGHTED = ["source"] * 4 + ["detection"] * 3 + ["join"] * 2 + ["using", "observation", "tap", "photon"]
 ALIASES = ["x", "y", "n", '"Select"', '"a""b"']
+CASTS = ["SMALLINT", "INTEGER", "BIGINT", "REAL", "DOUBLE PRECISION", "CHAR(4)", "VARCHAR(20)", "TIMESTAMP", "BLOB"]
+UNITS = ["sc_poserr", "sc_ra", "ra", "sc_ep_8_flux", "srcid"]     # TAP_SCHEMA units (source, detection) or none
 FUNCS1 = ["ABS", "CEILING", "FLOOR", "SQRT", "LOG10", "LOG", "EXP", "SIN", "DEGREES", "RADIANS", "ROUND", "TRUNCATE",
           "Lower", "upper", "nosuch", "COUNT", "MIN", "MAX", "AVG", "SUM"]
 
@@ -61,7 +65,14 @@ def adql(draw):
         if kind == 4:
             return f"{draw(st.sampled_from(FUNCS1))}({num(depth + 1)})"
         if kind == 5:
-            return f"-({num(depth + 1)})"
+            return draw(st.sampled_from([
+                f"-({num(depth + 1)})", f"CAST({num(depth + 1)} AS {draw(st.sampled_from(CASTS))})",
+                f"COALESCE({num(depth + 1)}, {num(depth + 1)})", f"NULLIF({num(depth + 1)}, {num(depth + 1)})",
+                f"CASE WHEN {cond(2)} THEN {num(depth + 1)} ELSE {num(depth + 1)} END",
+                f"CASE {num(depth + 1)} WHEN {draw(numbers)} THEN {num(depth + 1)} END",
+                f"(SELECT {draw(st.sampled_from(['MAX', 'MIN', 'COUNT']))}(srcid) FROM xmm.source WHERE srcid < "
+                f"{draw(numbers)})",
+                f"IN_UNIT({draw(st.sampled_from(UNITS))}, {quoted(draw(st.sampled_from(['deg', 'arcsec', 's', 'x'])))})"]))
         return f"DISTANCE(POINT('ICRS', {pos[0]}, {pos[1]}), POINT('ICRS', {draw(numbers)}, {draw(numbers)}))" if pos \
             else draw(numbers)
 
@@ -93,7 +104,13 @@ def adql(draw):
         if kind == 7 and bools:
             return f"{draw(st.sampled_from(bools))} = {draw(st.sampled_from(['1', '0', 'true', '2']))}"
         if kind == 8:
-            return f"NOT ({cond(depth + 1)})"
+            return draw(st.sampled_from([
+                f"NOT ({cond(depth + 1)})",
+                f"{draw(st.sampled_from(nums))} {draw(st.sampled_from(['', 'NOT ']))}IN (SELECT srcid FROM xmm.detection "
+                f"WHERE ep_8_det_ml > {draw(numbers)})",
+                f"{draw(st.sampled_from(texts))} IN (SELECT obs_id FROM xmm.observation)",
+                f"{draw(st.sampled_from(['', 'NOT ']))}EXISTS (SELECT 1 FROM xmm.detection AS e WHERE e.srcid = "
+                f"{draw(st.sampled_from(nums))})"]))
         return f"({cond(depth + 1)}) {draw(st.sampled_from(['AND', 'OR']))} ({cond(depth + 1)})"
 
     shape = draw(st.integers(0, 3))
@@ -121,8 +138,30 @@ def adql(draw):
     return q
 
 
-any_adql = st.one_of(adql(), adql(), mutated(adql(), NASTY), st.lists(st.sampled_from(NASTY), max_size=12).map("".join),
-                     st.text(max_size=40))
+@st.composite
+def compound(draw):
+    """The ADQL 2.1 constructs around generated queries: set operations, WITH, a subquery in FROM,
+    geometry values in the SELECT list."""
+    a, b = draw(adql()), draw(adql())
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        op = draw(st.sampled_from(["UNION", "UNION ALL", "INTERSECT", "EXCEPT"]))
+        tail = draw(st.sampled_from(["", " ORDER BY 1", " ORDER BY 1 DESC OFFSET 2", " OFFSET 1"]))
+        return draw(st.sampled_from([f"{a} {op} {b}{tail}", f"({a}) {op} ({b}){tail}"]))
+    if kind == 1:
+        return f"WITH w AS ({a}) SELECT {draw(st.sampled_from(['*', 'COUNT(*)', 'TOP 3 *']))} FROM w"
+    if kind == 2:
+        return f"SELECT {draw(st.sampled_from(['TOP 5 *', 'COUNT(*)', 't.*']))} FROM ({a}) AS t"
+    if kind == 3:
+        pos = draw(st.sampled_from(["sc_ra, sc_dec", "sc_dec, sc_ra"]))
+        geo = draw(st.sampled_from([f"POINT({pos})", f"CIRCLE({pos}, 0.1)", f"POLYGON({pos}, 1, 2, 3, 4)",
+                                    f"CENTROID(CIRCLE({pos}, 1))", "AREA(POLYGON(10, 41, 11, 41, 11, 42))"]))
+        return f"SELECT TOP 5 srcid, {geo} AS g FROM xmm.source{draw(st.sampled_from(['', ' ORDER BY g', ' ORDER BY 1']))}"
+    return f"SELECT TOP 5 * FROM xmm.source NATURAL {draw(st.sampled_from(['', 'LEFT ', 'FULL ']))}JOIN xmm.detection"
+
+
+any_adql = st.one_of(adql(), adql(), compound(), mutated(st.one_of(adql(), compound()), NASTY),
+                     st.lists(st.sampled_from(NASTY), max_size=12).map("".join), st.text(max_size=40))
 
 
 def test_fuzz_adql(handle):
