@@ -192,6 +192,11 @@ def cmd_init(args) -> None:
     if args.sample and (missing or args.reload):
         with psycopg.connect(dsn) as conn:
             load_sample(conn, Path(args.sample))
+    with psycopg.connect(dsn, autocommit=True) as conn:      # the HiPS of the photons (the sample's, an upgrade's)
+        if conn.execute("SELECT EXISTS (SELECT FROM xmm.hips_dirty)").fetchone()[0]:
+            built = conn.execute("SELECT xmm_hips_build()").fetchone()[0]
+            print(f"init: HiPS of the photons built: {sum(built['tiles'].values())} tiles in {built['seconds']} s",
+                  file=sys.stderr)
 
 
 def sample_files(folder: Path) -> dict[str, list[Path]]:

@@ -526,6 +526,8 @@ def _copy(conn: psycopg.Connection, table: str, columns: tuple, data: bytes) -> 
 def write_events(conn: psycopg.Connection, events: EventList, digest: str, prepared: Prepared | None = None) -> dict:
     """One exposure in the caller's transaction; {'inserted'|'updated'|'unchanged': photons}."""
     meta = dict(events.meta, sha256=digest)
+    exposure = (meta["obs_id"], meta["instrument"], meta["exp_id"])
+    conn.execute("SELECT xmm.hips_touch(%s, %s, %s, %s)", (*exposure, digest))   # HiPS: the cells it replaces
     exp_key, replaced = conn.execute("SELECT * FROM xmm.exposure_begin(%s)", (Jsonb(meta),)).fetchone()
     if exp_key is None:
         return {"inserted": 0, "updated": 0, "unchanged": events.n}
@@ -535,6 +537,7 @@ def write_events(conn: psycopg.Connection, events: EventList, digest: str, prepa
             for ccd, a, b in events.gtis:
                 cp.write_row((meta["obs_id"], meta["instrument"], meta["exp_id"], ccd, a, b))
     conn.execute("SELECT xmm.exposure_end(%s)", (exp_key,))
+    conn.execute("SELECT xmm.hips_touch(%s, %s, %s)", exposure)                  # and the cells it wrote
     return {"inserted": 0 if replaced else events.n, "updated": events.n if replaced else 0, "unchanged": 0}
 
 

@@ -65,3 +65,6 @@ GRANT USAGE ON SCHEMA usr TO xmm_reader, xmm_loader;
 GRANT CREATE ON SCHEMA usr TO xmm_loader;
 REVOKE EXECUTE ON FUNCTION xmm.user_table_create(text, jsonb, text, text, text, text, text),
                            xmm.user_table_finish(text), xmm.user_table_drop(text) FROM PUBLIC, xmm_reader;
+-- Building the HiPS of the photons writes tiles and reads every photon of a region: the
+-- administrator's and the loaders' (front and body), not readers'.
+REVOKE EXECUTE ON FUNCTION xmm.xmm_hips_build(jsonb), xmm.python_hips_build(jsonb) FROM PUBLIC, xmm_reader;
