@@ -382,3 +382,37 @@ def test_errors_of_the_new_constructs(db, q, message):
         exc.value.diag.message_hint.startswith("expected")
     assert not exc.value.diag.sqlstate.startswith(("XX", "38"))
     db.rollback()
+
+
+# ---------------------------------------------------------------- published ADQL (tests/data/adql_corpus.txt)
+
+def corpus() -> list[tuple[str, str]]:
+    """(origin, query) of each block of the corpus; the header block (comments only) is skipped."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "data" / "adql_corpus.txt").read_text()
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.strip().splitlines()
+        body = [ln for ln in lines if not ln.startswith("--")]
+        if body:
+            out.append((lines[0].lstrip("- "), "\n".join(lines)))
+    return out
+
+
+def test_corpus_is_large_enough():
+    assert len(corpus()) >= 35
+
+
+@pytest.mark.parametrize("origin, q", corpus(), ids=[o[:60] for o, _ in corpus()])
+def test_corpus_translates_and_runs(db, origin, q):
+    db.execute("CREATE TEMPORARY TABLE IF NOT EXISTS tap_upload_mine (id integer, ra double precision, "
+               "\"dec\" double precision)")
+    db.execute("TRUNCATE tap_upload_mine")
+    db.execute("INSERT INTO tap_upload_mine SELECT srcid, sc_ra, sc_dec FROM source ORDER BY srcid LIMIT 20")
+    sql = db.execute("SELECT xmm_adql(%s)", (q,)).fetchone()[0]
+    assert_one_select(db, sql, run=True)
+    got = db.execute(sql).fetchall()
+    assert got, origin   # each adapted query finds rows on the sample sky
+    if "CONTAINS(" in q.upper() and "xmm.photon" not in q:
+        assert "q3c_" in sql, sql

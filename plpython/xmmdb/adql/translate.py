@@ -351,7 +351,7 @@ class Translator:
 
     def select_core(self, node, order, offset) -> tuple[str, list]:
         parts = {c.data: c for c in node.children if hasattr(c, "data")}
-        select = next(c for c in node.children if getattr(c, "data", None) in ("select_all", "select_list"))
+        select = next(c for c in node.children if getattr(c, "data", None) == "select_list")
         scope = self.from_list(parts["from_list"])
         from_sql = self.from_sql
         self.scope = scope
@@ -390,7 +390,7 @@ class Translator:
         aggregated = grouped is not None or having is not None or any(e.agg for e, _ in items) or any(
             e.agg for e, _ in orders)
         if aggregated:
-            if select.data == "select_all" or self.star:
+            if self.star:
                 raise XmmError("SELECT * cannot be combined with GROUP BY or aggregates", sqlstate="42803",
                                hint="name the grouped columns: SELECT obs_id, count(*) FROM xmm.detection GROUP BY obs_id")
             for e in [e for e, _ in items] + ([having] if having else []) + [e for e, _ in orders]:
@@ -527,23 +527,31 @@ class Translator:
 
     # ------------------------------------------------------------ SELECT, ORDER BY
     def select_list(self, node) -> list:
-        self.star = False
-        if node.data == "select_all":
-            self.star = True
-            out, done = [], set()
-            for i in self.scope.items:   # as PostgreSQL's *: a USING column once
-                for c in i.table.columns.values():
-                    merged = self.scope.merged.get(c.name)
-                    if merged and i.alias in merged[2]:
-                        if c.name not in done:
-                            done.add(c.name)
-                            out.append((Expr(merged[0], merged[1], cols=frozenset([merged[0]]), name=c.name),
-                                        c.name if merged[0].startswith("COALESCE") else None))
-                        continue
-                    out.append((self.column_expr(i, c), None))
-            return out
+        """[(Expr, alias or None)]: `*` alone or among other items (SELECT *, DISTANCE(...) AS d,
+        as in the Gaia archive's examples), table.*, expressions."""
         out = []
         for item in node.children:
+            out += self.star_items() if item.data == "select_star" else self.select_items([item])
+        self.star = any(i.data in ("select_star", "select_table_all") for i in node.children)
+        return out
+
+    def star_items(self) -> list:
+        out, done = [], set()
+        for i in self.scope.items:   # as PostgreSQL's *: a USING column once
+            for c in i.table.columns.values():
+                merged = self.scope.merged.get(c.name)
+                if merged and i.alias in merged[2]:
+                    if c.name not in done:
+                        done.add(c.name)
+                        out.append((Expr(merged[0], merged[1], cols=frozenset([merged[0]]), name=c.name),
+                                    c.name if merged[0].startswith("COALESCE") else None))
+                    continue
+                out.append((self.column_expr(i, c), None))
+        return out
+
+    def select_items(self, items) -> list:
+        out = []
+        for item in items:
             if item.data == "select_table_all":
                 parts = [_ident(t) for t in item.children[0].children]
                 matches = [i for i in self.scope.items if self.names_item(i, parts)]
