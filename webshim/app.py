@@ -450,6 +450,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
     from .vo import register as register_vo
 
     register_vo(app, db, meta)
+    app.register_blueprint(__import__("xmmdb_web.hips", fromlist=["routes"]).routes)   # the HiPS of the photons
     return app
 
 

@@ -1,6 +1,7 @@
-// sky.js — the Aladin Lite sky view of a source or an observation. Background
-// imagery only from the HiPS server configured in XMMDB_WEB_HIPS; without one,
-// a blank local HiPS (served by the shim) under the coordinate grid.
+// sky.js — the Aladin Lite sky view of a source or an observation. The sky is the
+// archive's own X-ray photons: the HiPS the database builds (xmm_hips_build), served
+// by the shim (/hips/counts, /hips/colour); a HiPS server configured in XMMDB_WEB_HIPS
+// (optical imagery, for those online) is a choice beside them, never the default.
 import A from "./vendor/aladin-lite/aladin.js";
 
 const el = document.getElementById("aladin");
@@ -17,14 +18,25 @@ async function main() {
   }
   await A.init;
   const ra = +el.dataset.ra, dec = +el.dataset.dec;
+  const layers = [
+    {label: "X-ray counts, 0.2–12 keV", url: el.dataset.hipsCounts},
+    {label: "X-ray colour: 0.2–1, 1–2, 2–12 keV", url: el.dataset.hipsColour},
+  ];
+  if (el.dataset.hipsOptical) layers.push({label: `optical: ${el.dataset.hipsOptical}`, url: el.dataset.hipsOptical});
   const aladin = A.aladin(el, {
-    survey: el.dataset.hips, hipsList: [], target: `${ra} ${dec}`, fov: +(el.dataset.fov || 0.08),
-    cooFrame: "ICRSd", showCooGrid: el.dataset.hipsConfigured !== "1", showCooGridControl: true, log: false,
+    survey: layers[0].url, hipsList: [], target: `${ra} ${dec}`, fov: +(el.dataset.fov || 0.08),
+    cooFrame: "ICRSd", showCooGrid: false, showCooGridControl: true, log: false,
     showLayersControl: false, showSimbadPointerControl: false, showShareControl: false, showSettingsControl: false,
     showProjectionControl: false, showContextMenu: false, showFrame: true, showZoomControl: true,
     showFullscreenControl: true, showReticle: false, backgroundColor: "rgb(16, 24, 32)",
     gridOptions: {color: "rgb(120, 150, 180)", opacity: 0.6, showLabels: true, labelSize: 12},
   });
+  const choice = document.createElement("select");
+  choice.id = "sky-layer";
+  choice.title = "sky imagery";
+  layers.forEach((l, i) => choice.add(new Option(l.label, String(i))));
+  choice.addEventListener("change", () => aladin.setBaseImageLayer(layers[+choice.value].url));
+  el.after(choice);
   const data = await (await fetch(el.dataset.json)).json();
   const link = s => ({name: s.iauname || String(s.detid || s.srcid), url: s.srcid ? `/source/${s.srcid}` : null});
   if (data.observations) {
