@@ -121,6 +121,13 @@ CASES = {
        " '{\"all_events\": true, \"flare_filter\": 1e-3, \"pattern\": [0, 31]}'))",
        "(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, 0, 1e9, NULL, NULL, '{\"pattern\": [0, 1e308]}'))",
        f"(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, 0, 1e9, NULL, NULL, {OPTIONS[8]}))"],
+    "xmm_hips_build": ["xmm_hips_build('{\"all\": true, \"max_tiles\": 1e9}')::text",   # readers: refused
+                       f"xmm_hips_build({OPTIONS[8]})::text"],
+    "xmm_hips_file": [f"length(xmm_hips_file({n}, {p}))"
+                      for n, p in [("'counts'", "repeat('x', 100000)"), ("repeat('x', 100000)", "'properties'"),
+                                   ("'counts'", "'Norder29/Dir0/Npix0.png'"), ("'colour'", "'Norder99/Allsky.png'"),
+                                   ("'counts'", "'Norder7/Dir999999999990000/Npix999999999999999.fits'"),
+                                   ("NULL", "NULL"), ("'counts'", "E'Norder3/Allsky.png\\n'")]],
     "xmm_image": [f"length(xmm_image({a}, {b}, {s}, {p}, {o}))"
                   for a, b, s, p, o in [("10.68", "41.27", "1e6", "1e-6", "'{}'"), ("10.68", "41.27", "180", "0", "'{}'"),
                                         ("'NaN'", "0", "10", "4", "'{}'"), ("10.68", "41.27", "10", "4", OPTIONS[6]),

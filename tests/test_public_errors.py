@@ -25,6 +25,8 @@ CASES = {
     "xmm_fit_plot": "SELECT xmm_fit_plot(-1, 'phabs_pl')",
     "xmm_fit_spectrum": "SELECT * FROM xmm_fit_spectrum(-1, 'phabs_pl')",
     "xmm_fit_spectrum_plot": "SELECT xmm_fit_spectrum_plot(-1, 'phabs_pl')",
+    "xmm_hips_build": "SELECT xmm_hips_build('{\"max_tiles\": 0}')",
+    "xmm_hips_file": "SELECT xmm_hips_file('counts', 'Norder7/Npix1.png')",
     "xmm_image": "SELECT xmm_image(10.68, 41.27, 4, 2, '{\"emin\": \"soft\"}')",
     "xmm_lightcurve": f"SELECT count(*) FROM xmm_lightcurve({PULSAR}, -5)",
     "xmm_lightcurve_plot": f"SELECT xmm_lightcurve_plot({PULSAR}, 100, '{{\"bins\": 3}}')",

@@ -23,22 +23,23 @@ routes = Blueprint("hips", __name__)
 NAMES = ("counts", "colour")
 MAX_AGE = 600           # s: a build changes tiles; clients revalidate with the ETag after this
 TYPES = {"png": "image/png", "fits": "application/fits"}
+ALLSKY_ORDER, ALLSKY_SIZE = 3, (27 * 64, 29 * 64)       # hips_order_min; 768 tiles of 64 x 64 in 27 columns
 
 
 @lru_cache(maxsize=4)
-def empty_tile(ext: str, width: int = 512) -> bytes:
-    """A tile where the sky has no photons: transparent PNG, or a FITS of zeros."""
+def empty_tile(ext: str, width: int = 512, height: int = 512) -> bytes:
+    """A tile (or Allsky) where the sky has no photons: transparent PNG, or a FITS of zeros."""
     import numpy as np
 
     out = io.BytesIO()
     if ext == "png":
         from PIL import Image
 
-        Image.new("LA", (width, width), (0, 0)).save(out, format="png")
+        Image.new("LA", (width, height), (0, 0)).save(out, format="png")
     else:
         from astropy.io import fits
 
-        fits.PrimaryHDU(np.zeros((width, width), dtype=">i4")).writeto(out)
+        fits.PrimaryHDU(np.zeros((height, width), dtype=">i4")).writeto(out)
     return out.getvalue()
 
 
@@ -75,9 +76,9 @@ def allsky(name, norder, ext):
     if ext not in TYPES:
         abort(404)
     data = _file(name, f"Norder{norder}/Allsky.{ext}")
-    if data is None:
-        abort(404, "no Allsky at this order")
-    return _send(data, TYPES[ext])
+    if data is None and norder != ALLSKY_ORDER:
+        abort(404, f"Allsky is at order {ALLSKY_ORDER}")
+    return _send(empty_tile(ext, *ALLSKY_SIZE) if data is None else data, TYPES[ext])   # not built yet: empty
 
 
 @routes.route("/hips/<name>/Norder<int:norder>/Dir<int:directory>/Npix<int:npix>.<ext>")
