@@ -38,6 +38,7 @@ CREATE TABLE xmm.column_meta (
     ucd         text,
     utype       text,
     description text,
+    xtype       text,                      -- a DALI/ADQL type the column's SQL type does not say
     PRIMARY KEY (table_name, column_name)
 );
 COMMENT ON TABLE xmm.column_meta IS 'Unit, UCD, utype and description of columns of user and standard tables';

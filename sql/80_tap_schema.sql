@@ -99,6 +99,10 @@ END $$;
 GRANT USAGE ON SCHEMA tap_schema TO PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA tap_schema TO PUBLIC;
 
+-- Counts the refreshes: a session that keeps what TAP_SCHEMA publishes (the ADQL
+-- translator) knows from it when to read TAP_SCHEMA again (a user table was loaded).
+CREATE SEQUENCE xmm.tap_schema_version;
+
 -- Tables of schema xmm that are bookkeeping, not data, and stay out of TAP
 -- even when they carry a comment. A new internal table is added to this list.
 CREATE TABLE xmm.tap_unpublished (table_name text PRIMARY KEY);

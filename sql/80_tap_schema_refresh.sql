@@ -181,7 +181,8 @@ BEGIN
     ('xmm', NULL, 'The XMM-Newton serendipitous source catalogue (4XMM): sources, detections, observations, and the archive''s products', 0),
     ('tap_schema', NULL, 'The TAP_SCHEMA: description of the tables this service publishes', 1);
   INSERT INTO tap_schema.schemas
-  SELECT n.nspname, NULL, obj_description(n.oid, 'pg_namespace'), 2 FROM pg_namespace n WHERE n.nspname = 'usr';
+  SELECT n.nspname, NULL, obj_description(n.oid, 'pg_namespace'), CASE n.nspname WHEN 'ivoa' THEN 2 ELSE 3 END
+    FROM pg_namespace n WHERE n.nspname IN ('ivoa', 'usr');
 
   CREATE TEMP TABLE tap_rel ON COMMIT DROP AS
   SELECT c.oid AS relid, n.nspname AS schema_name, n.nspname || '.' || c.relname AS table_name,
@@ -193,7 +194,8 @@ BEGIN
      AND ((n.nspname = 'xmm' AND obj_description(c.oid, 'pg_class') IS NOT NULL
            AND c.relname NOT IN (SELECT table_name FROM xmm.tap_unpublished))
           OR (n.nspname = 'tap_schema' AND c.relname IN ('schemas', 'tables', 'columns', 'keys', 'key_columns'))
-          OR (n.nspname = 'usr' AND c.relname IN (SELECT table_name FROM xmm.user_table)));
+          OR (n.nspname = 'usr' AND c.relname IN (SELECT table_name FROM xmm.user_table))
+          OR (n.nspname = 'ivoa' AND c.relname = 'obscore'));
 
   INSERT INTO tap_schema.tables (schema_name, table_name, table_type, description, table_index)
   SELECT schema_name, table_name, table_type, description, table_index FROM tap_rel;
@@ -224,7 +226,7 @@ BEGIN
                                   principal, indexed, std, column_index)
   SELECT c.table_name, xmm.tap_quote_name(c.column_name), d.utype, coalesce(d.ucd, m.ucd), coalesce(d.unit, m.unit),
          coalesce(c.comment, d.description, m.description),
-         v.datatype, v.arraysize, v.xtype,
+         v.datatype, v.arraysize, coalesce(d.xtype, v.xtype),
          CASE WHEN c.table_name LIKE 'tap_schema.%' OR coalesce(d.ucd, m.ucd) LIKE '%meta.main%'
                 OR c.column_name IN ('iauname', 'obs_id', 'target', 'ep_8_flux', 'sc_ep_8_flux', 'sc_det_ml',
                                      'ep_8_det_ml', 'n_detections', 'mjd_start', 'sc_poserr', 'poserr')
@@ -261,6 +263,7 @@ BEGIN
 
   SELECT count(*) INTO n FROM tap_schema.tables;
   DROP TABLE tap_rel, tap_col, tap_main;
+  PERFORM nextval('xmm.tap_schema_version');
   RETURN n;
 END $$;
 

@@ -63,6 +63,10 @@ REVOKE EXECUTE ON FUNCTION xmm.recluster() FROM PUBLIC, xmm_reader;
 -- User tables (xmmdb load table): loaders make them, everyone with a role reads them.
 GRANT USAGE ON SCHEMA usr TO xmm_reader, xmm_loader;
 GRANT CREATE ON SCHEMA usr TO xmm_loader;
+-- The IVOA standard views.
+GRANT USAGE ON SCHEMA ivoa TO xmm_reader, xmm_loader;
+GRANT SELECT ON ALL TABLES IN SCHEMA ivoa TO xmm_reader, xmm_loader;
+GRANT SELECT ON SEQUENCE xmm.tap_schema_version TO xmm_reader, xmm_loader;   -- when to read TAP_SCHEMA again
 REVOKE EXECUTE ON FUNCTION xmm.user_table_create(text, jsonb, text, text, text, text, text),
                            xmm.user_table_finish(text), xmm.user_table_drop(text) FROM PUBLIC, xmm_reader;
 -- Building the HiPS of the photons writes tiles and reads every photon of a region: the

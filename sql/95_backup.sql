@@ -7,7 +7,7 @@
 -- Not registered, because the install script itself fills them and they hold
 -- nothing a user loads: xmm.ngc_object and xmm.object_name (the bundled
 -- OpenNGC names), xmm.tap_unpublished and the tap_schema tables (described
--- from the installed schema). New tables register in their own sql file.
+-- from the installed schema), xmm.tap_schema_version (a count of TAP_SCHEMA's refreshes). New tables register in their own sql file.
 
 -- (one call per statement: each call rewrites the extension's catalogue row)
 DO $$

@@ -54,6 +54,7 @@ class Field:
     ucd: str | None = None
     unit: str | None = None
     description: str | None = None
+    utype: str | None = None
 
 
 class Metadata:
@@ -74,7 +75,7 @@ class Metadata:
             return
         with self.lock:
             try:
-                rows = self.db.dicts("SELECT c.table_name, c.column_name, c.ucd, c.unit, c.description,"
+                rows = self.db.dicts("SELECT c.table_name, c.column_name, c.ucd, c.unit, c.description, c.utype, c.xtype,"
                                      " to_regclass(c.table_name)::oid AS oid FROM tap_schema.columns c")
             except Exception:  # noqa: BLE001 - TAP_SCHEMA missing: fields without metadata
                 rows = []
@@ -109,6 +110,8 @@ class Metadata:
             f = Field(d.name, datatype, arraysize, xtype)
             if meta:
                 f.ucd, f.unit, f.description = meta.get("ucd"), meta.get("unit"), meta.get("description")
+                f.utype = meta.get("utype")
+                f.xtype = f.xtype or meta.get("xtype")
             out.append(f)
         return out
 
@@ -160,14 +163,18 @@ def _field_xml(f: Field) -> str:
         attrs += f" ucd={quoteattr(f.ucd)}"
     if f.unit:
         attrs += f" unit={quoteattr(f.unit)}"
+    if f.utype:
+        attrs += f" utype={quoteattr(f.utype)}"
     desc = f"<DESCRIPTION>{escape(f.description)}</DESCRIPTION>" if f.description else ""
     return f"<FIELD {attrs}>{desc}</FIELD>"
 
 
 def votable(fields: list[Field], rows, *, name: str = "result", description: str | None = None,
-            overflow_at: int | None = None, infos: dict | None = None, params: list[str] | None = None):
+            overflow_at: int | None = None, infos: dict | None = None, params: list[str] | None = None,
+            resources: list[str] | None = None):
     """A VOTable 1.3 document as an iterator of strings (streamed). With
-    overflow_at, the result was cut there: DALI's QUERY_STATUS=OVERFLOW follows the table."""
+    overflow_at, the result was cut there: DALI's QUERY_STATUS=OVERFLOW follows the table.
+    `resources` (XML) follow the results: DataLink's service descriptors."""
     yield ('<?xml version="1.0" encoding="UTF-8"?>\n'
            '<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"'
            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
@@ -193,7 +200,7 @@ def votable(fields: list[Field], rows, *, name: str = "result", description: str
     if overflow_at is not None:
         yield (f'<INFO name="QUERY_STATUS" value="OVERFLOW">truncated at {overflow_at} rows: '
                f'the result has more rows than the limit</INFO>\n')
-    yield "</RESOURCE>\n</VOTABLE>\n"
+    yield "</RESOURCE>\n" + "".join(r + "\n" for r in resources or []) + "</VOTABLE>\n"
 
 
 def votable_error(message: str) -> str:

@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, has_request_context, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import formats
@@ -58,6 +58,7 @@ UPLOAD_NAME_MAX = 63 - len(UPLOAD_TABLE_PREFIX)
 # A job's uploaded parts are kept in its parameters under this prefix: client parameters are
 # upper case (_params), so none can take its place.
 JOB_UPLOAD = "xmmdb:upload:"
+JOB_BASE = "xmmdb:base"           # the service's address when the job was made: its results' links
 VOTABLE_MIME = "application/x-votable+xml"
 FORMATS = {
     "votable": "votable", "application/x-votable+xml": "votable", "text/xml": "votable",
@@ -258,6 +259,78 @@ def register(app, db, meta) -> None:
                     f'<INFO name="QUERY_STATUS" value="ERROR">{escape(message)}</INFO>\n'
                     '</RESOURCE>\n</VOTABLE>\n')
 
+    # -- DataLink and the products it links to ---------------------------------------
+
+    def datalink(kind: str | None):
+        p = request.args.getlist("ID") + request.form.getlist("ID") if request.method == "POST" else \
+            request.args.getlist("ID")
+        if not p:
+            return _xml(formats.votable_error("missing parameter ID: an identifier (ivo://xmmdb/...)"), 400,
+                        VOTABLE_MIME)
+        if len(p) > DATALINK_MAX_IDS:
+            return _xml(formats.votable_error(f"at most {DATALINK_MAX_IDS} identifiers a request, not {len(p)}"),
+                        400, VOTABLE_MIME)
+        ids = [f"ivo://xmmdb/{kind}?{i}" for i in p] if kind else p
+        base = absolute("")
+        with db.connect() as conn, conn.transaction():
+            conn.execute("SELECT set_config('xmm.service_url', %s, true)", (base,))
+            rows = conn.execute("SELECT * FROM xmm.datalink(%s)", (ids,)).fetchall()
+        fields = [formats.Field(n, t, a, None, u) for n, t, a, u in DATALINK_FIELDS]
+        proc = ""
+        if any(r[2] == "events" for r in rows):
+            proc = ('<RESOURCE type="meta" utype="adhoc:service" ID="events" name="events">'
+                    "<DESCRIPTION>event extraction around a source: an OGIP event file of its photons</DESCRIPTION>"
+                    + _param("standardID", "char", "*", None, "ivo://ivoa.net/std/SODA#sync-1.0", "SODA sync")
+                    + _param("accessURL", "char", "*", None, absolute("/soda/events"), "the service")
+                    + '<GROUP name="inputParams">'
+                    + "".join(_param(n, t, a, u, v, d, ref="col_ID" if n == "ID" else None)
+                              for n, t, a, u, v, d in SODA_EVENTS)
+                    + "</GROUP></RESOURCE>")
+        return Response(formats.votable(fields, rows, name="links", resources=[proc] if proc else None),
+                        mimetype=VOTABLE_MIME + ";content=datalink")
+
+    app.add_url_rule("/datalink", "datalink", lambda: datalink(None), methods=["GET", "POST"])
+    for kind in DATALINK_KINDS:
+        app.add_url_rule(f"/datalink/{kind}", f"datalink_{kind}", lambda kind=kind: datalink(kind),
+                         methods=["GET", "POST"])
+
+    @app.route("/soda/events")
+    def soda_events():
+        p = _params()
+        ident = p.get("ID", "")
+        m = re.fullmatch(r"ivo://xmmdb/source\?([0-9]{1,18})", ident)
+        if not m:
+            return Response(f"UsageError: ID must be a source identifier ivo://xmmdb/source?<srcid>, not {ident!r}",
+                            status=400, mimetype="text/plain")
+        opts = {}
+        try:
+            if p.get("BAND"):
+                lo, hi = (float(x) for x in p["BAND"].split())
+                opts.update(emin=lo, emax=hi)
+            radius = float(p["RADIUS"]) if p.get("RADIUS") else None
+        except ValueError:
+            return Response("UsageError: BAND is two numbers (eV), RADIUS one (arcsec)", status=400,
+                            mimetype="text/plain")
+        if p.get("OBS_ID"):
+            opts["obs_id"] = p["OBS_ID"]
+        if p.get("BARYCENTRE", "").lower() in ("1", "true", "t", "yes"):
+            opts["barycentre"] = True
+        data = db.value("SELECT xmm.xmm_extract_events(%s, %s, %s::jsonb)", (int(m.group(1)), radius, Jsonb(opts)))
+        return Response(bytes(data), mimetype="application/fits", headers={
+            "Content-Disposition": f'attachment; filename="xmmdb_{m.group(1)}_events.fits"'})
+
+    @app.route("/spectrum/<int:spectrum_id>.fits")
+    def spectrum_file(spectrum_id):
+        data = db.value("SELECT xmm.xmm_spectrum_file(%s)", (spectrum_id,))
+        return Response(bytes(data), mimetype="application/fits", headers={
+            "Content-Disposition": f'attachment; filename="xmmdb_spectrum_{spectrum_id}.fits"'})
+
+    @app.route("/response/<int:response_id>.fits")
+    def response_file(response_id):
+        data = db.value("SELECT xmm.xmm_response_file(%s)", (response_id,))
+        return Response(bytes(data), mimetype="application/fits", headers={
+            "Content-Disposition": f'attachment; filename="xmmdb_response_{response_id}.fits"'})
+
     # -- TAP ----------------------------------------------------------------------------
 
     def run_adql(p: dict, running: dict | None = None, key: str | None = None,
@@ -288,8 +361,11 @@ def register(app, db, meta) -> None:
             raise TapError("MAXREC must be a non-negative integer")
         maxrec = min(maxrec, TAP_HARD_MAXREC)
         uploads = read_uploads(upload_specs(p.get("UPLOAD")), parts or {})
+        base = p.get(JOB_BASE) or (absolute("") if has_request_context() else "")
 
         def results(conn, sqltext, described=None):
+            # links in results (ivoa.obscore's access_url) start with the service's address
+            conn.execute("SELECT set_config('xmm.service_url', %s, true)", (base,))
             with conn.cursor(name="tap") as cur:
                 cur.execute(sqltext)
                 rows = cur.fetchmany(maxrec + 1) if maxrec else []
@@ -319,12 +395,13 @@ def register(app, db, meta) -> None:
         if maxrec == 0 or len(rows) > maxrec:
             over = maxrec
             rows = rows[:maxrec]
-        return fields, rows, over, fmt
+        return fields, rows, over, fmt, base
 
-    def tap_response(fields, rows, over, fmt) -> Response:
+    def tap_response(fields, rows, over, fmt, base) -> Response:
         if fmt == "csv":
             return Response(formats.csv_rows(fields, rows, over), mimetype="text/csv")
-        return Response(formats.votable(fields, rows, overflow_at=over), mimetype=VOTABLE_MIME)
+        return Response(formats.votable(fields, rows, overflow_at=over, resources=datalink_descriptors(fields, base)),
+                        mimetype=VOTABLE_MIME)
 
     @app.route("/tap/sync", methods=["GET", "POST"])
     def tap_sync():
@@ -415,6 +492,9 @@ def register(app, db, meta) -> None:
       <default unit="byte">{UPLOAD_MAX_BYTES}</default>
       <hard unit="byte">{UPLOAD_MAX_BYTES}</hard>
     </uploadLimit>
+  </capability>
+  <capability standardID="ivo://ivoa.net/std/DataLink#links-1.1">
+    <interface xsi:type="vs:ParamHTTP" role="std" version="1.1"><accessURL use="base">{escape(absolute("/datalink"))}</accessURL></interface>
   </capability>
   <capability standardID="ivo://ivoa.net/std/DALI#examples">
     <interface xsi:type="vr:WebBrowser" xmlns:vr="http://www.ivoa.net/xml/VOResource/v1.0"><accessURL use="full">{escape(base)}/examples</accessURL></interface>
@@ -508,9 +588,10 @@ def register(app, db, meta) -> None:
     def run_one(jid, params) -> None:
         error = mime = body = None
         try:
-            fields, rows, over, fmt = run_adql(params, running, jid, job_parts(params))
+            fields, rows, over, fmt, base = run_adql(params, running, jid, job_parts(params))
             text = "".join(formats.csv_rows(fields, rows, over) if fmt == "csv"
-                           else formats.votable(fields, rows, overflow_at=over))
+                           else formats.votable(fields, rows, overflow_at=over,
+                                                resources=datalink_descriptors(fields, base)))
             body, mime = text.encode(), ("text/csv" if fmt == "csv" else VOTABLE_MIME)
             if len(body) > result_bytes:
                 error, body, mime = (f"the result has {len(body):,} bytes, more than the {result_bytes:,} a job may "
@@ -571,7 +652,7 @@ def register(app, db, meta) -> None:
     def job_xml(job) -> str:
         base = absolute(url_for("tap_job", jid=job["job_id"]))
         params = "".join(f'<uws:parameter id={quoteattr(k.lower())}>{escape(str(v))}</uws:parameter>'
-                         for k, v in job["parameters"].items())
+                         for k, v in job["parameters"].items() if not k.startswith("xmmdb:"))
         results = (f'<uws:result id="result" xlink:href={quoteattr(base + "/results/result")}/>'
                    if job["phase"] == "COMPLETED" else "")
         error = (f'<uws:errorSummary type="fatal" hasDetail="true"><uws:message>{escape(job["error"] or "")}'
@@ -638,7 +719,8 @@ def register(app, db, meta) -> None:
             raise Refused(f"PHASE={phase} is not allowed when creating a job: use RUN or nothing", 400)
         runid = p.pop("RUNID", None)
         jid = secrets.token_hex(16)
-        call("SELECT xmm_uws.add(%s, %s, %s, %s)", jid, Jsonb({**p, **stored_parts(parts)}), runid)
+        call("SELECT xmm_uws.add(%s, %s, %s, %s)", jid, Jsonb({**p, **stored_parts(parts), JOB_BASE: absolute("")}),
+             runid)
         if phase == "RUN":
             run(jid)
         return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
@@ -769,6 +851,49 @@ TAP_EXAMPLES = [
      "WHERE 1 = CONTAINS(POINT('ICRS', d.ra, d.dec), CIRCLE('ICRS', 10.7083, 41.3011, 10.0 / 3600))\n"
      "ORDER BY srcid, mjd_start", ["xmm.detection", "xmm.observation"]),
 ]
+
+
+# DataLink (sql/83_obscore.sql): the identifiers a result column holds, by column name. A TAP
+# result with one of these columns announces the links of its rows (a service descriptor).
+DATALINK_COLUMNS = {"obs_publisher_did": None, "srcid": "source", "detid": "detection", "spectrum_id": "spectrum",
+                    "obs_id": "observation"}
+DATALINK_KINDS = ("source", "detection", "observation", "spectrum")
+DATALINK_MAX_IDS = 100
+DATALINK_FIELDS = [("ID", "char", "*", "meta.id;meta.main"), ("access_url", "char", "*", "meta.ref.url"),
+                   ("service_def", "char", "*", "meta.ref"), ("error_message", "char", "*", "meta.code.error"),
+                   ("semantics", "char", "*", "meta.code"), ("description", "char", "*", "meta.note"),
+                   ("content_type", "char", "*", "meta.code.mime"), ("content_length", "long", None, "phys.size;meta.file")]
+# The event extraction (SODA-style, sync): what /soda/events takes.
+SODA_EVENTS = [("ID", "char", "*", None, "", "the source: ivo://xmmdb/source?<srcid>"),
+               ("RADIUS", "double", None, "arcsec", "", "extraction radius (default: 20-40 arcsec by flux)"),
+               ("BAND", "double", "2", "eV", "", "energy range, two numbers (default 200 12000)"),
+               ("OBS_ID", "char", "*", None, "", "one observation only"),
+               ("BARYCENTRE", "boolean", None, None, "", "times at the solar-system barycentre (TDB, JPL DE421)")]
+
+
+def _param(name, datatype, arraysize, unit, value, description, ref=None) -> str:
+    attrs = f'name="{name}" datatype="{datatype}" value={quoteattr(value)}'
+    attrs += f' arraysize="{arraysize}"' if arraysize else ""
+    attrs += f' unit="{unit}"' if unit else ""
+    attrs += f' ref="{ref}"' if ref else ""
+    return f"<PARAM {attrs}><DESCRIPTION>{escape(description)}</DESCRIPTION></PARAM>"
+
+
+def datalink_descriptors(fields: list[formats.Field], base: str) -> list[str]:
+    """Service descriptors announcing DataLink for the identifier columns of a result (DataLink 1.1 §4)."""
+    out = []
+    for name, kind in DATALINK_COLUMNS.items():
+        if any(f.name == name for f in fields):
+            url = f"{base}/datalink" + (f"/{kind}" if kind else "")
+            what = f"the links of the row's {kind or 'dataset'}"
+            out.append(f'<RESOURCE type="meta" utype="adhoc:service" name="datalink_{kind or "dataset"}">'
+                       f"<DESCRIPTION>{escape(what)}</DESCRIPTION>"
+                       + _param("standardID", "char", "*", None, "ivo://ivoa.net/std/DataLink#links-1.1", "DataLink")
+                       + _param("accessURL", "char", "*", None, url, "links of an identifier")
+                       + '<GROUP name="inputParams">'
+                       + _param("ID", "char", "*", None, "", "identifier", ref=f"col_{name}")
+                       + "</GROUP></RESOURCE>")
+    return out
 
 
 def absolute(path: str) -> str:

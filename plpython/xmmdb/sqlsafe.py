@@ -188,10 +188,15 @@ class Catalog:
     def load(cls, db, schemas: tuple[str, ...] = ("xmm",), published: bool = False, cache: bool = True) -> "Catalog":
         """Reads pg_catalog through `db` (xmmdb.pg.Spi or Psycopg). With `published`,
         only what TAP_SCHEMA lists (if the database has it). Cached per process
-        (the schema changes with a new extension build, i.e. a new session)."""
+        (the schema changes with a new extension build, i.e. a new session); what
+        TAP_SCHEMA publishes is read again after each refresh (a user table loaded)."""
         key = (id(type(db)), schemas, published)
+        if published:
+            key += (db.query("SELECT last_value FROM xmm.tap_schema_version")[0]["last_value"],)
         if cache and key in _catalog_cache:
             return _catalog_cache[key]
+        if len(_catalog_cache) > 16:
+            _catalog_cache.clear()
         keep = None
         if published and db.query("SELECT to_regclass('tap_schema.columns') IS NOT NULL AS has")[0]["has"]:
             keep = {r["published"] for r in db.query(_PUBLISHED_SQL)} or None

@@ -1487,7 +1487,7 @@ def polygon_centroid(flat: list) -> tuple[float, float]:
 
 
 def translator(db) -> Translator:
-    return Translator(Catalog.load(db, schemas=("xmm", "tap_schema"), published=True), db)
+    return Translator(Catalog.load(db, schemas=("xmm", "tap_schema", "ivoa", "usr"), published=True), db)
 
 
 def to_sql(db, q: str) -> str:

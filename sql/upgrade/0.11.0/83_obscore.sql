@@ -1,0 +1,1 @@
+-- new in this version: sql/83_obscore.sql
