@@ -12,14 +12,14 @@ CREATE TABLE xmm.hips_tile (
     norder      smallint NOT NULL CHECK (norder BETWEEN 0 AND 29),
     npix        bigint NOT NULL CHECK (npix >= 0),
     n_photons   bigint NOT NULL,               -- photons in the tile's HEALPix cell, 0.2-12 keV
-    counts      bytea NOT NULL,                -- zlib of uint32 [band, row, column], 3 x 512 x 512, PNG orientation
+    counts      bytea NOT NULL,                -- uint32 [band, row, column], 3 x 512 x 512, PNG orientation (lz4)
     counts_png  bytea,                         -- the counts HiPS' tile
     colour_png  bytea,                         -- the colour HiPS' tile
     built_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (norder, npix)
 );
-ALTER TABLE xmm.hips_tile ALTER counts SET STORAGE EXTERNAL, ALTER counts_png SET STORAGE EXTERNAL,
-  ALTER colour_png SET STORAGE EXTERNAL;      -- compressed already
+ALTER TABLE xmm.hips_tile ALTER counts SET COMPRESSION lz4, ALTER counts_png SET STORAGE EXTERNAL,
+  ALTER colour_png SET STORAGE EXTERNAL;      -- PNGs are compressed already
 SELECT pg_catalog.pg_extension_config_dump('xmm.hips_tile', '');
 COMMENT ON TABLE xmm.hips_tile IS
   'Tiles of the HiPS of the photons (orders 3-7, 512x512 HEALPix pixels): counts per band and the PNGs; read them with xmm_hips_file()';
@@ -34,7 +34,7 @@ CREATE TABLE xmm.hips_build (
     initial_ra  double precision NOT NULL,     -- hips_initial_ra/dec: the tile with the most photons
     initial_dec double precision NOT NULL,
     moc         bytea NOT NULL,                -- Moc.fits
-    allsky_counts bytea NOT NULL,              -- zlib of uint32 [band, 1856, 1728]: Norder3/Allsky counts
+    allsky_counts bytea COMPRESSION lz4 NOT NULL,   -- uint32 [band, 1856, 1728]: Norder3/Allsky counts
     allsky_counts_png bytea NOT NULL,
     allsky_colour_png bytea NOT NULL,
     builder     text NOT NULL,                 -- hips_builder: the release that built it
