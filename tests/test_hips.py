@@ -343,3 +343,20 @@ def _canvas(browser, name: str) -> np.ndarray:
     (ARTIFACTS / f"{name}.png").write_bytes(png)
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
+
+
+def test_the_cds_moc_library_reads_the_moc(conn, tmp_path):
+    """The MOC library of Aladin (CDS's cds.moc, installed with STILTS) reads Moc.fits: order 7, the tiles."""
+    import subprocess
+
+    (tmp_path / "Moc.fits").write_bytes(conn.execute("SELECT xmm_hips_file('counts', 'Moc.fits')").fetchone()[0])
+    (tmp_path / "MocCheck.java").write_text(
+        "import cds.moc.HealpixMoc; import java.io.FileInputStream;\n"
+        "public class MocCheck { public static void main(String[] a) throws Exception {\n"
+        "  HealpixMoc m = new HealpixMoc(); m.read(new FileInputStream(a[0]));\n"
+        "  System.out.println(m.getMocOrder() + \" \" + m.getCoverage()); } }\n")
+    out = subprocess.run(["java", "-cp", "/usr/share/java/cds.moc.jar", str(tmp_path / "MocCheck.java"),
+                          str(tmp_path / "Moc.fits")], capture_output=True, text=True, timeout=120, check=True).stdout
+    order, coverage = out.split()
+    n7 = conn.execute("SELECT count(*) FROM xmm.hips_tile WHERE norder = %s", (ORDER,)).fetchone()[0]
+    assert int(order) == ORDER and math.isclose(float(coverage), n7 / (12 * 4 ** ORDER), rel_tol=1e-9)
