@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 from .catalogue import ensure_catalogue
@@ -71,11 +72,9 @@ def _load(port: int, paths: list[str]) -> tuple[list[float], int, float]:
     return lat, errors[0], time.perf_counter() - t0
 
 
-def run(bench) -> None:
-    ensure_catalogue(bench)
-    with bench.connect() as conn:
-        centres = conn.execute("SELECT sc_ra, sc_dec FROM xmm.source TABLESAMPLE SYSTEM (1) LIMIT 200").fetchall()
-        has_search = conn.execute("SELECT to_regproc('xmm.xmm_search') IS NOT NULL").fetchone()[0]
+@contextmanager
+def shim(bench):
+    """The web shim as `make run` runs it (waitress, its own process) on a free loopback port."""
     port = _free_port()
     log = open(WORK / "web-bench.log", "ab")
     env = {**os.environ, "XMMDB_WEB_DSN": bench.dsn}
@@ -88,6 +87,21 @@ def run(bench) -> None:
                     break
             except OSError:
                 time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(bench) -> None:
+    ensure_catalogue(bench)
+    with bench.connect() as conn:
+        centres = conn.execute("SELECT sc_ra, sc_dec FROM xmm.source TABLESAMPLE SYSTEM (1) LIMIT 200").fetchall()
+        has_search = conn.execute("SELECT to_regproc('xmm.xmm_search') IS NOT NULL").fetchone()[0]
+    with shim(bench) as port:
         cases = []
         if has_search:
             cases.append(("search page (5' cone, 50 rows)", [
@@ -102,9 +116,3 @@ def run(bench) -> None:
                       lower_is_better=False,
                       note=f"p50 {p50:.0f} ms, p95 {p95:.0f} ms; {len(lat)} requests, {errors} errors; "
                            "waitress 8 threads, loopback")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
