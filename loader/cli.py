@@ -193,10 +193,21 @@ def cmd_init(args) -> None:
         with psycopg.connect(dsn) as conn:
             load_sample(conn, Path(args.sample))
     with psycopg.connect(dsn, autocommit=True) as conn:      # the HiPS of the photons (the sample's, an upgrade's)
-        if conn.execute("SELECT EXISTS (SELECT FROM xmm.hips_dirty)").fetchone()[0]:
+        build_hips(conn, "init")
+
+
+def build_hips(conn: psycopg.Connection, who: str) -> None:
+    """Rebuilds the HiPS tiles of the sky that photon loads marked (xmm_hips_build), after the load
+    committed: a build that fails leaves the photons loaded and the cells marked for the next one."""
+    if conn.execute("SELECT EXISTS (SELECT FROM xmm.hips_dirty)").fetchone()[0]:
+        try:
             built = conn.execute("SELECT xmm_hips_build()").fetchone()[0]
-            print(f"init: HiPS of the photons built: {sum(built['tiles'].values())} tiles in {built['seconds']} s",
-                  file=sys.stderr)
+        except psycopg.Error as exc:
+            print(f"{who}: the HiPS of the photons was not rebuilt ({exc.diag.message_primary}); "
+                  "SELECT xmm_hips_build() rebuilds it", file=sys.stderr)
+            return
+        print(f"{who}: HiPS of the photons built: {sum(built['tiles'].values())} tiles in {built['seconds']} s",
+              file=sys.stderr)
 
 
 def sample_files(folder: Path) -> dict[str, list[Path]]:
@@ -228,6 +239,10 @@ def cmd_load(args) -> None:
     print(f"loaded {len(args.files)} file(s) in {time.perf_counter() - t0:.1f} s: " + "; ".join(
         f"{t}: {s['inserted']} new, {s['updated']} updated, {s['unchanged']} unchanged"
         for t, s in totals.items()), file=sys.stderr)
+    if args.kind == "events":
+        with connect(args) as conn:
+            conn.autocommit = True
+            build_hips(conn, "load")
 
 
 def cmd_simulate(args) -> None:

@@ -107,5 +107,5 @@ CREATE SEQUENCE xmm.tap_schema_version;
 -- even when they carry a comment. A new internal table is added to this list.
 CREATE TABLE xmm.tap_unpublished (table_name text PRIMARY KEY);
 INSERT INTO xmm.tap_unpublished VALUES ('load_log'), ('tap_unpublished'), ('fit_cache'), ('name_cache'), ('photon_cell'),
-                                       ('user_table'), ('column_meta');
+                                       ('user_table'), ('column_meta'), ('hips_tile'), ('hips_build'), ('hips_dirty');
 COMMENT ON TABLE xmm.tap_unpublished IS 'Tables of schema xmm that TAP_SCHEMA does not publish (bookkeeping, caches)';
