@@ -94,7 +94,7 @@ RETURNS TABLE (id text, access_url text, service_def text, error_message text, s
                description text, content_type text, content_length bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  one text; kind text; key text; base text := xmm.service_url();
+  one text; kind text; key text; known boolean; base text := xmm.service_url();
   dl constant text := 'application/x-votable+xml;content=datalink';
 BEGIN
   IF cardinality(ids) > 100 THEN
@@ -109,11 +109,18 @@ BEGIN
                           NULL, NULL, NULL, NULL::bigint;
       CONTINUE;
     END IF;
+    IF kind = 'observation' THEN
+      key := lpad(key, 10, '0');
+    END IF;
+    known := CASE kind WHEN 'source' THEN EXISTS (SELECT FROM xmm.source s WHERE s.srcid = key::bigint)
+                       WHEN 'detection' THEN EXISTS (SELECT FROM xmm.detection d WHERE d.detid = key::bigint)
+                       WHEN 'observation' THEN EXISTS (SELECT FROM xmm.observation o WHERE o.obs_id = key)
+                       ELSE EXISTS (SELECT FROM xmm.spectrum s WHERE s.spectrum_id = key::bigint) END;
+    IF NOT known THEN
+      RETURN QUERY SELECT one, NULL, NULL, format('NotFoundFault: no %s %s', kind, key), NULL, NULL, NULL, NULL::bigint;
+      CONTINUE;
+    END IF;
     IF kind = 'source' THEN
-      IF NOT EXISTS (SELECT FROM xmm.source s WHERE s.srcid = key::bigint) THEN
-        RETURN QUERY SELECT one, NULL, NULL, 'NotFoundFault: no source ' || key, NULL, NULL, NULL, NULL::bigint;
-        CONTINUE;
-      END IF;
       RETURN QUERY
         SELECT one, base || '/source/' || key, NULL, NULL, '#this', 'source page: detections, fit, light curve',
                'text/html', NULL::bigint
@@ -142,10 +149,6 @@ BEGIN
         SELECT one, NULL, 'events', NULL, '#proc', 'event extraction: RADIUS (arcsec), BAND (eV), BARYCENTRE',
                'application/fits', NULL::bigint;
     ELSIF kind = 'detection' THEN
-      IF NOT EXISTS (SELECT FROM xmm.detection d WHERE d.detid = key::bigint) THEN
-        RETURN QUERY SELECT one, NULL, NULL, 'NotFoundFault: no detection ' || key, NULL, NULL, NULL, NULL::bigint;
-        CONTINUE;
-      END IF;
       RETURN QUERY
         SELECT one, base || '/detection/' || key, NULL, NULL, '#this', 'detection page', 'text/html', NULL::bigint
         UNION ALL
@@ -162,11 +165,6 @@ BEGIN
                (cardinality(s.counts) * 8 + 12000)::bigint
           FROM xmm.spectrum s WHERE s.detid = key::bigint AND s.kind = 'source';
     ELSIF kind = 'observation' THEN
-      IF NOT EXISTS (SELECT FROM xmm.observation o WHERE o.obs_id = lpad(key, 10, '0')) THEN
-        RETURN QUERY SELECT one, NULL, NULL, 'NotFoundFault: no observation ' || key, NULL, NULL, NULL, NULL::bigint;
-        CONTINUE;
-      END IF;
-      key := lpad(key, 10, '0');
       RETURN QUERY
         SELECT one, base || '/observation/' || key || '/image.fits', NULL, NULL, '#this',
                'X-ray image of the observation (every camera, 0.2-12 keV)', 'application/fits', NULL::bigint
@@ -179,10 +177,6 @@ BEGIN
                s.instrument || ' ' || s.kind || ' spectrum ' || s.file, 'application/fits', NULL::bigint
           FROM xmm.spectrum s WHERE s.obs_id = key;
     ELSE   -- spectrum
-      IF NOT EXISTS (SELECT FROM xmm.spectrum s WHERE s.spectrum_id = key::bigint) THEN
-        RETURN QUERY SELECT one, NULL, NULL, 'NotFoundFault: no spectrum ' || key, NULL, NULL, NULL, NULL::bigint;
-        CONTINUE;
-      END IF;
       RETURN QUERY
         SELECT one, base || '/spectrum/' || key || '.fits', NULL, NULL, '#this',
                s.instrument || ' ' || s.kind || ' spectrum (OGIP PHA) ' || s.file, 'application/fits', NULL::bigint
