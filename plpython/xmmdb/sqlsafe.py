@@ -229,8 +229,23 @@ GRAMMARS = (("xmmdb.search", "search.lark"), ("xmmdb.adql", "adql.lark"))
 
 
 def lalr(package: str, filename: str):
-    """The LALR parser of a grammar file shipped in `package` (cached)."""
-    return _lalr(package, filename)
+    """The LALR parser of a grammar file shipped in `package` (cached): the driver of its tables
+    (xmmdb.search.lalr, written when the package is installed), which spares a session the import
+    of lark, or else lark."""
+    return _fast(package, filename) or _lalr(package, filename)
+
+
+@lru_cache(maxsize=None)
+def _fast(package: str, filename: str):
+    import importlib
+    import os
+
+    from .search import lalr as driver
+
+    source = os.path.join(os.path.dirname(importlib.import_module(package).__file__), filename)
+    with open(source, encoding="utf-8") as f:
+        grammar = f.read()
+    return driver.load(source + ".json", grammar, lambda: _lalr(package, filename))
 
 
 @lru_cache(maxsize=None)
@@ -256,15 +271,21 @@ def _lalr(package: str, filename: str, write_tables: bool = False):
 
 def write_tables_at_install() -> None:
     """Writes each grammar's parse tables into the installed package (make venv)."""
+    import importlib
+    import os
+
+    from .search import lalr as driver
+
     for package, filename in GRAMMARS:
-        _lalr(package, filename, write_tables=True)
+        parser = _lalr(package, filename, write_tables=True)
+        source = os.path.join(os.path.dirname(importlib.import_module(package).__file__), filename)
+        with open(source, encoding="utf-8") as f:
+            driver.write(parser, f.read(), source + ".json")
 
 
 def parse_text(parser, q: str, names: dict[str, str], after_value: set[str], example: str,
                max_length: int = 20000):
     """The parse tree of `q`, or an XmmError saying where it went wrong."""
-    import lark
-
     if q is None or not q.strip():
         raise XmmError("the query is empty", hint=f"e.g. {example}", sqlstate=SYNTAX)
     if "\x00" in q:
@@ -273,7 +294,11 @@ def parse_text(parser, q: str, names: dict[str, str], after_value: set[str], exa
         raise XmmError(f"the query is too long ({len(q)} characters; at most {max_length})", sqlstate=SYNTAX)
     try:
         return parser.parse(q)
-    except lark.exceptions.UnexpectedInput as exc:
+    except Exception as exc:
+        from lark.exceptions import UnexpectedInput   # only for a mistake: a session's first query need not import lark
+
+        if not isinstance(exc, UnexpectedInput):
+            raise
         raise syntax_error(exc, q, names, after_value, parser.lex) from None
 
 
