@@ -167,3 +167,13 @@ def test_a_source_has_the_exposure_of_the_ccd_it_lies_on(raw):
 def test_bad_selections_are_refused(db, options, words):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match=words):
         db.execute("SELECT count(*) FROM xmm_photons(10.68, 41.27, 30, 200, 12000, NULL, NULL, %s)", (options,))
+
+
+def test_one_standard_selection_in_sql_and_python(db):
+    """xmm.event_rule('{}') and xmmdb.instruments.STANDARD_SELECTION (which the sample sky's simulator
+    selects with) are one rule."""
+    from xmmdb.instruments import STANDARD_SELECTION
+
+    lo, top_pn, top_mos, mask_pn, mask_mos = db.execute("SELECT xmm.event_rule('{}')").fetchone()[0]
+    as_int32 = {k: (top, mask - (1 << 32) if mask >= 1 << 31 else mask) for k, (top, mask) in STANDARD_SELECTION.items()}
+    assert lo == 0 and as_int32 == {"EPN": (top_pn, mask_pn), "EMOS1": (top_mos, mask_mos), "EMOS2": (top_mos, mask_mos)}

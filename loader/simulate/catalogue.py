@@ -34,9 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xmmdb.instruments import FOV_ARCMIN
+
 from .events import vignetting
 
-FOV_ARCMIN = 15.0
 CAMERAS = ("PN", "M1", "M2")
 # Band conversion factors (counts/s per erg/cm2/s) of each camera, from the cameras' total
 # 0.2-12 keV factors of the event simulator (events.CAMERAS) split over the five bands by

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xmmdb.instruments import MJDREF
+from xmmdb.instruments import FOV_ARCMIN, MJDREF, STANDARD_SELECTION
+from xmmdb.photons import psf
 from xmmdb.photons.psf import draw_radii
 from xmmdb.photons.sky import deproject, offsets
 
 PIX_DEG = 0.05 / 3600.0            # sky X/Y pixel
 X_REF = 25921.0                    # TCRPX of X and Y in pipeline event lists
-FOV_ARCMIN = 15.0
 C_KM_S = 299792.458
 
 
@@ -79,12 +79,11 @@ def effective_area_shape(e_kev):
 ONAXIS_ARF_NAMES = {"EPN": "pn_onaxis_xmmdbsim.arf", "EMOS1": "m1_onaxis_xmmdbsim.arf",
                     "EMOS2": "m2_onaxis_xmmdbsim.arf"}
 REFERENCE_SPECTRUM = (1.7, 3e20)     # photon index, nH (cm-2): the 4XMM catalogue's
-STANDARD = {"EPN": (4, 0x0cfa0000), "EMOS1": (12, 0x766ba000), "EMOS2": (12, 0x766ba000)}  # sql/51_event_selection.sql
 
 
 def selected_fraction(camera: Camera) -> float:
     """The fraction of the camera's events the standard selection keeps (PATTERN, FLAG)."""
-    top, mask = STANDARD[camera.instrument]
+    top, mask = STANDARD_SELECTION[camera.instrument]
     values, prob = camera.patterns
     return (sum(p for v, p in zip(values, prob) if v <= top)
             * sum(p for v, p in zip(*FLAGS) if not int(v) & mask))
@@ -127,12 +126,9 @@ def draw_energies(rng, gamma: float, nh22: float, n: int) -> np.ndarray:
 
 
 def vignetting(off_arcmin):
-    """The effective area relative to the axis at an off-axis angle (arcmin), the same at
-    every energy (the catalogue's counts, the events and the exposure maps share it); 0
-    beyond the field of view and the half arcminute from which a source still scatters
-    photons into it."""
-    off = np.asarray(off_arcmin, dtype=np.float64)
-    return np.clip(1 - 0.45 * (off / FOV_ARCMIN) ** 2, 0, 1) * (off < FOV_ARCMIN + 0.5)
+    """The product's vignetting model (xmmdb.photons.psf), with the half arcminute beyond the field
+    from which a source still scatters photons into it."""
+    return psf.vignetting(off_arcmin, margin_arcmin=0.5)
 
 
 def offsets_to_radec(ra0, dec0, east_arcsec, north_arcsec):

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from xmmdb.instruments import BANDS
+from xmmdb.photons.psf import vignetting
 from xmmdb.photons.sky import deproject, offsets
 
-from .events import FOV_ARCMIN, Camera, _gzip, ccd_of, vignetting
+from .events import Camera, _gzip, ccd_of
 
 PIXEL_ARCSEC = 12.0
 SIDE = 160
@@ -56,7 +57,7 @@ def exposure_map(camera: Camera, ra_pnt: float, dec_pnt: float, gtis: dict) -> t
     on = np.zeros(camera.n_ccd + 1)
     for ccd, g in gtis.items():
         on[int(ccd)] = ontime(g)
-    value = on[ccd_of(camera, east / 60.0, north / 60.0)] * vignetting(off) * (off < FOV_ARCMIN)
+    value = on[ccd_of(camera, east / 60.0, north / 60.0)] * vignetting(off)   # inside the field only
     return value.astype(np.float32), crpix
 
 

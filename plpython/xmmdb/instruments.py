@@ -20,6 +20,12 @@ BANDS = {1: (200, 500), 2: (500, 1000), 3: (1000, 2000), 4: (2000, 4500), 5: (45
          8: (200, 12000), 9: (500, 4500)}
 # The mission's time: TIME is TT seconds since MJDREF (1998-01-01 00:00 TT) in every XMM file.
 MJDREF = 50814.0
+# The EPIC field of view: a circle of 15' radius about the pointing.
+FOV_ARCMIN = 15.0
+# The standard event selection (the XMM-Newton SOC's for imaging and timing): PATTERN <= the
+# camera's top value, and none of the mask's FLAG bits set. xmm.event_rule('{}') (sql/51) is the
+# same rule for SQL; a test keeps them equal.
+STANDARD_SELECTION = {"EPN": (4, 0x0cfa0000), "EMOS1": (12, 0x766ba000), "EMOS2": (12, 0x766ba000)}
 
 
 def camera(name) -> str | None:

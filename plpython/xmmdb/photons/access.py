@@ -1,4 +1,4 @@
-"""fetch_photons / fetch_gtis / fetch_orbit: column arrays from the photon store.
+"""fetch_photons / fetch_positions / fetch_gtis / fetch_orbit: column arrays from the photon store.
 
 The signatures are stable (the timing code builds on them). Each returns a
 dict of numpy arrays of equal length (possibly empty), in a fixed dtype:
@@ -79,6 +79,25 @@ def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float =
                           selection(options), obs_id),
                     ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text"))
     return _arrays(rows[0] if rows else None, PHOTON_COLUMNS)
+
+
+POSITION_COLUMNS = {"ra": "f8", "dec": "f8", "pi": "i4"}
+
+
+def fetch_positions(db, ra: float, dec: float, radius_arcsec: float, emin: float = 200, emax: float = 12000,
+                    obs_id: str | None = None, options: dict | None = None) -> dict:
+    """What counting photons needs, fast: ra, dec, pi of the photons fetch_photons would return,
+    with obs_id, instrument, exp_id, grouped by exposure and not sorted (no time, no sort)."""
+    rows = db.query(
+        f"SELECT obs_id, instrument, exp_id, count(*) AS n, {_aggregate(POSITION_COLUMNS)} "
+        "FROM xmm.xmm_photons($1, $2, $3, $4, $5, NULL, NULL, $6::jsonb) WHERE obs_id = coalesce($7, obs_id) "
+        "GROUP BY obs_id, instrument, exp_id",
+        (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax), selection(options), obs_id),
+        ("float8", "float8", "float8", "float8", "float8", "text", "text"))
+    parts = [_arrays(r, POSITION_COLUMNS) | {k: np.full(int(r["n"]), r[k], PHOTON_COLUMNS[k])
+                                             for k in ("obs_id", "instrument", "exp_id")} for r in rows]
+    names = [*POSITION_COLUMNS, "obs_id", "instrument", "exp_id"]
+    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, PHOTON_COLUMNS[k]) for k in names}
 
 
 def fetch_gtis(db, obs_ids) -> dict:

@@ -36,7 +36,7 @@ from ..errors import NotFound, XmmError
 from ..instruments import BANDS
 from ..options import (CAMERA, CHECKED_IN_SQL, FRACTION, INTEGERS, NONNEGATIVE, NUMBER, POSITIVE, TEXT, parse)
 from . import psf
-from .access import SELECTION_KEYS, fetch_coverage, selection
+from .access import SELECTION_KEYS, fetch_coverage, fetch_positions
 from .sky import offsets
 
 MAX_APERTURE_ARCSEC = 120.0
@@ -44,7 +44,6 @@ MAX_ANNULUS_ARCSEC = 600.0
 FIELD_DEG = 0.3               # an EPIC field: 15' about the pointing, a few arcmin of margin
 MASK_ARCSEC = 20.0            # a catalogue detection's masked circle in the background annulus
 GRID_ARCSEC = 2.0             # the masked annulus's area is counted on a grid this fine (or 1 % of its radius)
-FOV_ARCMIN = 15.0
 KEV_TO_ERG = 1.602176634e-9
 
 OPTIONS = {
@@ -60,13 +59,6 @@ OPTIONS = {
     "instrument": (CAMERA, None),
     **{key: (CHECKED_IN_SQL, None) for key in SELECTION_KEYS},
 }
-
-
-def vignetting(offaxis_arcmin):
-    """Mean EPIC vignetting (fraction of the on-axis area) off-axis, used only where no
-    exposure map is loaded: 1 - 0.45 (theta / 15')² within the 15' field of view."""
-    t = np.asarray(offaxis_arcmin, float)
-    return np.clip(1.0 - 0.45 * (t / FOV_ARCMIN) ** 2, 0.0, 1.0) * (t < FOV_ARCMIN)
 
 
 def check_position(ra, dec, function: str) -> tuple[float, float]:
@@ -280,7 +272,8 @@ def measure(db, ra: float, dec: float, opts: dict, function: str) -> list[dict]:
         r["instrument"], opts["eef"], math.sqrt(lo * hi) / 1000.0, r["theta"])), MAX_APERTURE_ARCSEC)
         for r in seen for b, lo, hi in bands}
     reach = max(outer, max(radii.values()))
-    photons = _photons(db, ra, dec, reach, min(b[1] for b in bands), max(b[2] for b in bands), opts)
+    photons = fetch_positions(db, ra, dec, reach, min(b[1] for b in bands), max(b[2] for b in bands), opts["obs_id"],
+                              opts)
     east, north = offsets(ra, dec, photons["ra"], photons["dec"])
     dist = np.hypot(east, north)
     detections = db.query(
@@ -351,27 +344,6 @@ def measure(db, ra: float, dec: float, opts: dict, function: str) -> list[dict]:
     return rows
 
 
-def _photons(db, ra: float, dec: float, radius: float, emin: float, emax: float, opts: dict) -> dict:
-    """ra, dec, pi and the exposure of the selected photons within radius arcsec: only the
-    columns the counting needs, grouped by exposure (no sorting)."""
-    rows = db.query(
-        "SELECT obs_id, instrument, exp_id, count(*) AS n, string_agg(float8send(ra), ''::bytea) AS ra, "
-        "string_agg(float8send(dec), ''::bytea) AS dec, string_agg(int4send(pi::int4), ''::bytea) AS pi "
-        "FROM xmm.xmm_photons($1, $2, $3, $4, $5, NULL, NULL, $6::jsonb) WHERE obs_id = coalesce($7, obs_id) "
-        "GROUP BY obs_id, instrument, exp_id",
-        (ra, dec, radius, emin, emax, selection(opts), opts["obs_id"]),
-        ("float8", "float8", "float8", "float8", "float8", "text", "text"))
-    out = {"ra": [], "dec": [], "pi": [], "obs_id": [], "instrument": [], "exp_id": []}
-    for r in rows:
-        out["ra"].append(np.frombuffer(bytes(r["ra"]), ">f8"))
-        out["dec"].append(np.frombuffer(bytes(r["dec"]), ">f8"))
-        out["pi"].append(np.frombuffer(bytes(r["pi"]), ">i4"))
-        for k in ("obs_id", "instrument", "exp_id"):
-            out[k].append(np.full(int(r["n"]), r[k]))
-    return {k: np.concatenate(v) if v else np.zeros(0, "U10" if k in ("obs_id", "instrument", "exp_id") else "f8")
-            for k, v in out.items()}
-
-
 def _exposure(maps, emin: float, emax: float, ontime: float, theta: float, weight) -> tuple[float, str]:
     """Exposure (s) of the band at the position, and where it comes from: the band's own map;
     else the maps of bands that tile it (the catalogue's 8 and 9 from 1-5), averaged with the
@@ -389,7 +361,7 @@ def _exposure(maps, emin: float, emax: float, ontime: float, theta: float, weigh
     best = max(maps, key=lambda m: min(m[1], emax) - max(m[0], emin), default=None)
     if best is not None and min(best[1], emax) > max(best[0], emin):
         return best[2], f"map {best[0] / 1000:g}-{best[1] / 1000:g} keV"
-    return ontime * float(vignetting(theta)), "on-time"
+    return ontime * float(psf.vignetting(theta)), "on-time"
 
 
 def _catalogue_flux(det, band: int, instrument: str):

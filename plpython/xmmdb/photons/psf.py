@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..instruments import FOV_ARCMIN
+
 # (a, b, c, d) of r_c and (x, y, z, w) of α, per camera.
 KING = {
     "EPN": ((6.636, -0.305, -0.175, -0.0067), (1.525, -0.015, -0.012, -0.0010)),
@@ -78,3 +80,13 @@ def band_encircled_energy(instrument: str, radius_arcsec, emin_kev: float, emax_
 def draw_radii(u, instrument: str, energy_kev, offaxis_arcmin):
     """Radii (arcsec) of photons of the given energies, from uniform deviates u in [0, 1)."""
     return radius_enclosing(instrument, u, energy_kev, offaxis_arcmin)
+
+
+def vignetting(offaxis_arcmin, margin_arcmin: float = 0.0):
+    """Mean EPIC vignetting, the effective area relative to the axis off-axis, the same at every
+    energy: 1 - 0.45 (theta / 15')^2 inside the field of view (FOV_ARCMIN), 0 beyond it and its
+    margin. The product uses it only where no exposure map is loaded; the sample sky's
+    simulator draws events, counts and maps with it (margin 0.5': a source just outside the
+    field still scatters photons into it)."""
+    t = np.asarray(offaxis_arcmin, float)
+    return np.clip(1.0 - 0.45 * (t / FOV_ARCMIN) ** 2, 0.0, 1.0) * (t < FOV_ARCMIN + margin_arcmin)
