@@ -27,7 +27,7 @@ from xmmdb_loader.dsn import find_dsn, with_dbname
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "work"
-SECTIONS = ["catalogue", "search", "cold", "spectral", "photons", "hips", "limits", "timing", "pulsars", "web", "upload", "concurrency", "backup"]
+SECTIONS = ["catalogue", "search", "cold", "spectral", "photons", "hips", "limits", "timing", "pulsars", "web", "upload", "batch", "concurrency", "backup"]
 
 
 @dataclass
