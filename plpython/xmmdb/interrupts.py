@@ -14,9 +14,9 @@ libc's sigaction(), so their layout never matters here.
 The handlers only note that a cancel or a termination is pending; the
 backend acts on it when it next checks, which long Python work (a Sherpa fit,
 a periodogram) never does: a fit ran 15 minutes past a 2 s timeout and a
-pg_terminate_backend. So while a call runs, a watcher thread looks at the flag
-every CHECK_EVERY seconds and, when it is set, raises Cancelled in the call's
-thread (at its next Python instruction); `xmmdb.pg.call` then lets PostgreSQL
+pg_terminate_backend. So while a call runs, a watcher thread (one a session,
+idle between calls) looks at the flag every CHECK_EVERY seconds and, when it is
+set, raises Cancelled in the call's thread (at its next Python instruction); `xmmdb.pg.call` then lets PostgreSQL
 raise its own error (statement timeout, cancel, or the end of the session).
 """
 
@@ -86,23 +86,50 @@ def importing(thread_id: int) -> bool:
     return False
 
 
+class _Watcher:
+    """The session's one watcher thread (started by the first call, then idle between calls):
+    starting a thread for each call cost a call ~0.5 ms on a busy machine."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.depth = 0          # calls under way (a call may run another through SPI)
+        self.target = 0         # the thread they run in
+        self.fired = False      # raised once for the outermost call
+        threading.Thread(target=self.watch, name="xmmdb-interrupts", daemon=True).start()
+
+    def watch(self):
+        with self.cond:
+            while True:
+                if not self.depth:
+                    self.cond.wait()
+                    continue
+                self.cond.wait(CHECK_EVERY)
+                if self.depth and not self.fired and interrupt_pending() and not importing(self.target):
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.target),
+                                                               ctypes.py_object(Cancelled))
+                    self.fired = True
+
+
+_watcher: _Watcher | None = None
+
+
 @contextmanager
 def cancellable():
     """Runs the block so that a pending cancel, timeout or termination stops it (raises Cancelled)."""
-    target = ctypes.c_ulong(threading.get_ident())
-    stop = threading.Event()
-
-    def watch():
-        while not stop.wait(CHECK_EVERY):
-            if interrupt_pending() and not importing(target.value):
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(Cancelled))
-                return
-
-    watcher = threading.Thread(target=watch, name="xmmdb-interrupts", daemon=True)
-    watcher.start()
+    global _watcher
+    if _watcher is None:
+        _watcher = _Watcher()
+    w, target = _watcher, threading.get_ident()
+    with w.cond:
+        if not w.depth:
+            w.target, w.fired = target, False
+        w.depth += 1
+        w.cond.notify()
     try:
         yield
     finally:
-        stop.set()
-        watcher.join()
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(target, None)    # one raised too late goes unraised
+        with w.cond:
+            w.depth -= 1
+            outermost = not w.depth
+        if outermost:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)   # one raised too late goes unraised

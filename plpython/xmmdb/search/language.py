@@ -81,17 +81,25 @@ class Transpiler:
     """One query's translation against one target table (source or detection)."""
 
     def __init__(self, catalog: Catalog, resolver: Resolver, table: str = "source"):
-        base = catalog.table(table, allowed=[f"xmm.{t}" for t in TARGETS])
-        spec = TARGETS[base.name]
-        columns = {n: c for n, c in base.columns.items() if c.category in (NUMBER, TEXT, BOOL)}
-        for name, (typ, expr, doc) in spec["derived"].items():
-            if name not in columns:
-                columns[name] = Column(name, expr.format(t=base.name), typ, doc, derived=True)
-        self.table = Table(base.name, base.sql, columns, base.schema)
-        self.position = spec["position"]
+        self.table, self.position = self.target(catalog, table)
         self.resolver = resolver
         self.q = ""
         self.cones: dict[str, str] = {}   # a cone's condition -> the same cone as rows of xmm.<table>s_in_cone
+
+    @staticmethod
+    def target(catalog: Catalog, table: str) -> tuple[Table, tuple[str, str]]:
+        """The table a query searches, with its derived columns, and its position columns (kept
+        with the catalogue, which the session keeps: a query does not build them again)."""
+        kept = catalog.__dict__.setdefault("search_targets", {})
+        if table not in kept:
+            base = catalog.table(table, allowed=[f"xmm.{t}" for t in TARGETS])
+            spec = TARGETS[base.name]
+            columns = {n: c for n, c in base.columns.items() if c.category in (NUMBER, TEXT, BOOL)}
+            for name, (typ, expr, doc) in spec["derived"].items():
+                if name not in columns:
+                    columns[name] = Column(name, expr.format(t=base.name), typ, doc, derived=True)
+            kept[table] = (Table(base.name, base.sql, columns, base.schema), spec["position"])
+        return kept[table]
 
     # -- entry point
     def to_sql(self, q: str) -> str:
