@@ -1,0 +1,2 @@
+-- Web accounts (sql/84_accounts.sql) are new: their tables and functions as they are.
+-- new in this version: sql/84_accounts.sql
