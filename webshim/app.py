@@ -451,6 +451,7 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     register_vo(app, db, meta)
     app.register_blueprint(__import__("xmmdb_web.hips", fromlist=["routes"]).routes)   # the HiPS of the photons
+    __import__("xmmdb_web.accounts", fromlist=["register"]).register(app, db)   # optional logins (docs/web.md)
     return app
 
 

@@ -106,6 +106,26 @@ def stop(args) -> int:
     return 0
 
 
+def ensure_secret(state: Path) -> None:
+    """The key that signs the session cookies: $XMMDB_WEB_SECRET_KEY, else $XMMDB_WEB_SECRET_FILE, else
+    <state>/web.secret, made once (random, mode 0600) and kept, so logins survive a restart."""
+    if os.environ.get("XMMDB_WEB_SECRET_KEY", "").strip() or os.environ.get("XMMDB_WEB_SECRET_FILE", "").strip():
+        return
+    path = state / "web.secret"
+    if not path.exists():
+        import secrets
+
+        state.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            fd = None                      # another start made it just now
+        if fd is not None:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+    os.environ["XMMDB_WEB_SECRET_FILE"] = str(path.resolve())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m xmmdb_web.serve", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,6 +136,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--dsn", default=None, help="connect here instead of $XMMDB_WEB_DSN / the xmmdb DSN")
     args = ap.parse_args(argv)
+    if args.action in ("run", "start"):
+        ensure_secret(Path(args.state))
     if args.action == "run":
         run(args.host, args.port, args.threads, args.dsn)
         return 0
