@@ -95,7 +95,7 @@ def expand_functions_of(text: str, step: Path) -> str:
 # with CREATE OR REPLACE FUNCTION.)
 PYTHON = re.compile(r"^-- python(?P<front> front)?: (?P<module>[\w.]+)\.(?P<func>\w+)\((?P<args>.*)\)\n"
                     r"(?P<header>CREATE (?:OR REPLACE )?FUNCTION [^;]*;)$", re.M)
-HEADER = re.compile(r"(?P<create>CREATE (?:OR REPLACE )?FUNCTION) (?P<name>xmm\.\w+)\((?P<params>.*?)\)\s*RETURNS (?P<returns>.*?)\s*"
+HEADER = re.compile(r"(?P<create>CREATE (?:OR REPLACE )?FUNCTION) (?P<name>xmm\w*\.\w+)\((?P<params>.*?)\)\s*RETURNS (?P<returns>.*?)\s*"
                     r"(?P<volatility>IMMUTABLE|STABLE|VOLATILE);", re.S)
 PATH = "SET search_path = xmm, public, pg_temp"
 

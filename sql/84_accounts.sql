@@ -124,31 +124,14 @@ $$;
 COMMENT ON FUNCTION xmm_accounts.limits() IS
   'Bounds of web accounts: items kept per account, sizes, password length, rate limits, session lifetimes';
 
--- Argon2id in the server (argon2-cffi from the venv, OWASP's parameters: 19 MiB, 2 passes, one lane).
--- Called only by the definer functions below; nobody else may execute them.
-CREATE FUNCTION xmm_accounts.hash_password(password text) RETURNS text
-LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-import argon2
-return argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(password)
-$$;
+-- Argon2id in the server (xmmdb.accounts). Called only by the definer functions below;
+-- nobody else may execute them.
+-- python: xmmdb.accounts.hash_password(password)
+CREATE FUNCTION xmm_accounts.hash_password(password text) RETURNS text VOLATILE;
 
 -- False for a wrong password; a missing hash (no such account) costs the time of a check all the same.
-CREATE FUNCTION xmm_accounts.verify_password(password_hash text, password text) RETURNS boolean
-LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-GD.get('xmm_booted') or plpy.execute('SELECT xmm.python_boot()')
-import argon2
-hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-if password is None:
-    return False
-if password_hash is None:
-    hasher.hash(password)
-    return False
-try:
-    return hasher.verify(password_hash, password)
-except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-    return False
-$$;
+-- python: xmmdb.accounts.verify_password(password_hash, password)
+CREATE FUNCTION xmm_accounts.verify_password(password_hash text, password text) RETURNS boolean VOLATILE;
 
 CREATE FUNCTION xmm_accounts.new_token(bits int) RETURNS text LANGUAGE sql VOLATILE AS $$
   -- gen_random_uuid draws from the server's strong random source: 122 random bits per UUID
