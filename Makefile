@@ -41,6 +41,7 @@ $(STATE)/.venv: $(PY_SOURCES) $(STATE)/.deps
 	@test -x $(PY) || /usr/bin/python3.11 -m venv $(VENV)
 	flock $(STATE)/.venv.lock sh -c "$(PY) -m pip install -q --upgrade pip wheel && $(PY) -m pip install -q '.[test]' && rm -rf build *.egg-info"
 	$(PY) -c 'from xmmdb.sqlsafe import write_tables_at_install as w; w()'   # the grammars' parse tables, beside them
+	$(PY) -c 'from xmmdb.spectral.absorption import write_tables_at_install as w; w()'   # cross-sections as arrays
 	touch $@
 
 # The install script of default_version (extension/xmmdb.control) from sql/*.sql,
