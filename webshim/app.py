@@ -18,7 +18,7 @@ import re
 import time
 
 import psycopg
-from flask import Flask, Response, abort, jsonify, render_template, request, url_for
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
 from psycopg import sql
 from xmmdb.instruments import BANDS
 from xmmdb.spectral.fit import METHODS, STATS
@@ -30,6 +30,11 @@ from .db import Database, error_info, resolve_dsn
 PAGE_SIZE = 50
 EXPORT_MAX = int(os.environ.get("XMMDB_WEB_EXPORT_MAX", 100_000))
 DIAGRAM_MAX = 20_000
+# Extraction in the browser: the circle drawn when the pipeline's radius is unknown (arcsec), the
+# radius of an observation's whole field (the EPIC field of view, arcsec) and its detections per page.
+DEFAULT_RADIUS = 40.0
+FIELD_RADIUS = 900.0
+OBS_PAGE_SIZE = 50
 RESULT_COLUMNS = ["srcid", "iauname", "sc_ra", "sc_dec", "sc_poserr", "sc_det_ml", "sc_ep_8_flux",
                   "sc_hr2", "sc_extent", "n_detections", "is_ulx"]
 EXAMPLES = [
@@ -237,7 +242,8 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         photons = bool(db.value("SELECT EXISTS (SELECT 1 FROM xmm.xmm_photons(%s, %s, 60))",
                                 (src["sc_ra"], src["sc_dec"])))
         return render_template("source.html", src=src, dets=dets, fields=fields, spectra=spectra, photons=photons,
-                               models=list(NAMED), stats=STATS, methods=METHODS)
+                               models=list(NAMED), stats=STATS, methods=METHODS,
+                               pipeline_radius=_pipeline_radius(db, srcid), default_radius=DEFAULT_RADIUS)
 
     @app.route("/source/<int:srcid>.json")
     def source_json(srcid):
@@ -266,21 +272,56 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         src = db.one("SELECT srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections FROM xmm.source WHERE srcid = %s",
                      (det["srcid"],))
         meta.refresh()
+        photons = bool(db.value("SELECT EXISTS (SELECT 1 FROM xmm.xmm_photons(%s, %s, 60)"
+                                " WHERE obs_id = %s)", (det["ra"], det["dec"], det["obs_id"])))
         return render_template("detection.html", det=det, obs=obs, src=src, spectra=_spectra(db, det["srcid"], detid),
                                det_rows=_described(det, "xmm.detection", meta),
-                               obs_rows=_described(obs or {}, "xmm.observation", meta))
+                               obs_rows=_described(obs or {}, "xmm.observation", meta), photons=photons,
+                               pipeline_radius=_pipeline_radius(db, det["srcid"], detid), default_radius=DEFAULT_RADIUS)
+
+    @app.route("/detection/<int:detid>/image.fits")
+    def detection_image(detid):
+        det = db.one("SELECT ra, dec, obs_id FROM xmm.detection WHERE detid = %s", (detid,))
+        if det is None:
+            abort(404)
+        data = db.value("SELECT xmm.xmm_image(%s, %s, %s, %s, %s::jsonb)",
+                        (det["ra"], det["dec"], request.args.get("size", 4.0, type=float),
+                         request.args.get("bin", 2.0, type=float), json.dumps({"obs_id": det["obs_id"]})))
+        return Response(bytes(data), mimetype="application/fits",
+                        headers={"Content-Disposition": f'inline; filename="xmmdb_detection_{detid}_image.fits"'})
 
     @app.route("/observation/<obs_id>")
     def observation(obs_id):
         obs = db.one("SELECT * FROM xmm.observation_list WHERE obs_id = %s", (obs_id,))
         if obs is None:
             abort(404, f"no observation {obs_id}")
+        a = request.args
+        page, per = max(1, a.get("page", 1, type=int)), min(500, max(10, a.get("per", OBS_PAGE_SIZE, type=int)))
+        name = a.get("name", "").strip()
+        min_ml = a.get("min_ml", type=float)
         dets = db.dicts("""SELECT d.detid, d.srcid, s.iauname, d.ra, d.dec, d.ep_8_flux, d.ep_8_det_ml, d.pn_offax,
-                                  d.sum_flag, d.var_flag
+                                  d.sum_flag, d.var_flag, count(*) OVER () AS _total
                              FROM xmm.detection d JOIN xmm.source s USING (srcid)
-                            WHERE d.obs_id = %s ORDER BY d.ep_8_flux DESC NULLS LAST""", (obs_id,))
-        photons = bool(db.value("SELECT EXISTS (SELECT FROM xmm.exposure WHERE obs_id = %s)", (obs_id,)))
-        return render_template("observation.html", obs=obs, dets=dets, photons=photons)
+                            WHERE d.obs_id = %s AND (%s = '' OR s.iauname ILIKE '%%' || %s || '%%' OR d.srcid::text = %s)
+                              AND (%s::float8 IS NULL OR d.ep_8_det_ml >= %s::float8)
+                            ORDER BY d.ep_8_flux DESC NULLS LAST, d.detid LIMIT %s OFFSET %s""",
+                        (obs_id, name, name, name, min_ml, min_ml, per, (page - 1) * per))
+        total = dets[0]["_total"] if dets else 0
+        all_dets = db.value("SELECT count(*) FROM xmm.detection WHERE obs_id = %s", (obs_id,))
+        cameras = [r[0] for r in db.rows("SELECT DISTINCT instrument FROM xmm.exposure WHERE obs_id = %s"
+                                         " ORDER BY 1", (obs_id,))[1]]
+        return render_template("observation.html", obs=obs, dets=dets, photons=bool(cameras), cameras=cameras,
+                               page=page, per=per, pages=max(1, -(-total // per)), total=total, all_dets=all_dets,
+                               name=name, min_ml=a.get("min_ml", ""), field_radius=FIELD_RADIUS, export_max=EXPORT_MAX)
+
+    @app.route("/observation/<obs_id>/events.fits")
+    def observation_events(obs_id):
+        """The photons of one camera of an observation: xmm_photons over the EPIC field (15') at the pointing."""
+        obs = db.one("SELECT ra_pnt, dec_pnt FROM xmm.observation WHERE obs_id = %s", (obs_id,))
+        if obs is None or obs["ra_pnt"] is None:
+            abort(404, f"no observation {obs_id}")
+        return photon_table(obs["ra_pnt"], obs["dec_pnt"], FIELD_RADIUS, obs_id, request.args.get("instrument"),
+                            f"xmmdb_{obs_id}_{request.args.get('instrument') or 'EPIC'}_events")
 
     @app.route("/observation/<obs_id>/image.fits")
     def observation_image(obs_id):
@@ -379,6 +420,60 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
             rows = cur.fetchall()
         return jsonify(columns=names, rows=[[formats.jsonable(v) if not isinstance(v, list) else
                                              [formats.jsonable(x) for x in v] for v in r] for r in rows])
+
+    # -- extraction in the browser: the photons of any circle, its flux or upper limit ----------------
+
+    def photon_args():
+        a = request.args
+        return (a.get("ra", type=float), a.get("dec", type=float), a.get("radius", type=float),
+                a.get("emin", 200.0, type=float), a.get("emax", 12000.0, type=float))
+
+    def photon_table(ra, dec, radius, obs_id, instrument, name, emin=200.0, emax=12000.0):
+        """The rows of xmm_photons in a circle (of one observation and camera when given) as a FITS
+        table, at most EXPORT_MAX rows (then marked truncated)."""
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM xmm.xmm_photons(%s, %s, %s, %s, %s) WHERE (%s::text IS NULL OR obs_id = %s)"
+                        " AND (%s::text IS NULL OR instrument = %s) ORDER BY time LIMIT %s",
+                        (ra, dec, radius, emin, emax, obs_id, obs_id, instrument, instrument, EXPORT_MAX + 1))
+            fields = meta.fields(cur)
+            rows = cur.fetchall()
+        over = EXPORT_MAX if len(rows) > EXPORT_MAX else None
+        headers = {"Content-Disposition": f'attachment; filename="{name}.fits"'}
+        if over:
+            headers["X-Truncated"] = f"truncated at {over} rows"
+        return Response(formats.fits_bytes(fields, rows[:EXPORT_MAX], over), mimetype="application/fits",
+                        headers=headers)
+
+    @app.route("/photons/count.json")
+    def photon_count():
+        ra, dec, radius, emin, emax = photon_args()
+        obs_id = request.args.get("obs_id") or None
+        row = db.one("SELECT count(*) AS photons, count(DISTINCT obs_id) AS observations"
+                     "  FROM xmm.xmm_photons(%s, %s, %s, %s, %s) WHERE (%s::text IS NULL OR obs_id = %s)",
+                     (ra, dec, radius, emin, emax, obs_id, obs_id))
+        return jsonify(ra=ra, dec=dec, radius=radius, emin=emin, emax=emax, obs_id=obs_id, **row)
+
+    @app.route("/photons.fits")
+    def photons_file():
+        ra, dec, radius, emin, emax = photon_args()
+        return photon_table(ra, dec, radius, request.args.get("obs_id") or None, request.args.get("instrument") or None,
+                            f"xmmdb_photons_{ra:.5f}_{dec:+.5f}_{radius:g}" if None not in (ra, dec, radius)
+                            else "xmmdb_photons", emin, emax)
+
+    @app.route("/upper_limit.json")
+    def upper_limit():
+        return table_json("SELECT * FROM xmm.xmm_upper_limit(%s, %s, %s::jsonb)",
+                          (request.args.get("ra", type=float), request.args.get("dec", type=float),
+                           json.dumps(_json_arg("options"))))
+
+    @app.route("/cone")
+    def cone():
+        """Cone search as a page: the search results of cone('ra dec', 'r arcmin'), the VOTable a link away."""
+        a = request.args
+        pos, radius = a.get("pos", "").strip(), a.get("radius", "").strip()
+        if pos:
+            return redirect(url_for("home", q=f"cone('{pos.replace(chr(39), chr(39) * 2)}', '{radius or 5}arcmin')"))
+        return render_template("cone.html")
 
     # -- long-term light curves: every observation of a source or of any position ---------
 
@@ -566,6 +661,15 @@ def _spectra(db, srcid: int, detid: int | None = None) -> list[dict]:
                     "  FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
                     " WHERE d.srcid = %s AND s.kind = 'source' AND (%s::bigint IS NULL OR d.detid = %s::bigint)"
                     " ORDER BY 2, 3", (srcid, detid, detid))
+
+
+def _pipeline_radius(db, srcid: int, detid: int | None = None) -> float | None:
+    """The radius (arcsec) of the pipeline's source-spectrum region of a source (of one detection,
+    with detid): the circle of the spectrum's BACKSCAL area, which XMM gives in (0.05")² sky pixels;
+    the spectrum with the most counts. None without a stored spectrum."""
+    return db.value("SELECT sqrt(s.backscal / pi()) * 0.05 FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
+                    " WHERE d.srcid = %s AND s.kind = 'source' AND (%s::bigint IS NULL OR d.detid = %s::bigint)"
+                    " ORDER BY s.total_counts DESC NULLS LAST LIMIT 1", (srcid, detid, detid))
 
 
 def _fit_options() -> tuple[str, dict, int | None, str | None]:

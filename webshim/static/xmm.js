@@ -225,13 +225,18 @@
     for (const n of names) { const i = d.columns.indexOf(n); if (i >= 0) return d.rows.map(r => r[i]); }
     return null;
   }
+  // The extraction region drawn in the X-ray image (static/image.js): radius, background annulus, observation.
+  const region = kind => {
+    const o = window.XExtraction ? window.XExtraction.options(kind) : {};
+    return Object.keys(o).length ? `&options=${encodeURIComponent(JSON.stringify(o))}` : "";
+  };
   const lc = $("#lc-form");
   if (lc) lc.addEventListener("submit", async ev => {
     ev.preventDefault();
     const el = $("#lc-plot");
     el.innerHTML = '<p class="muted">computing…</p>';
     try {
-      const d = await getJSON(`${lc.dataset.url}?bin=${encodeURIComponent(new FormData(lc).get("bin"))}`);
+      const d = await getJSON(`${lc.dataset.url}?bin=${encodeURIComponent(new FormData(lc).get("bin"))}${region("lightcurve")}`);
       const t = pick(d, ["time", "t", "tstart", "time_mid"]), rate = pick(d, ["rate", "net_rate", "counts"]), err = pick(d, ["error", "rate_err", "err"]);
       if (!t || !rate || !t.length) { el.innerHTML = '<p class="muted">no photons for a light curve</p>'; return; }
       // One panel per observation, each on its own time axis (ks since its first bin), one rate scale:
@@ -258,7 +263,7 @@
           points: true, height: 240, yrange: [ylo - pad, yhi + pad], xlabel: "time since the first bin (ks)",
           ylabel: "rate (ct s⁻¹)"});
       }
-      const bin = encodeURIComponent(new FormData(lc).get("bin"));
+      const bin = encodeURIComponent(new FormData(lc).get("bin")) + region("lightcurve");
       const links = document.createElement("p");
       links.className = "small";
       links.innerHTML = `<a href="${lc.dataset.url}?bin=${bin}">JSON</a>` +
@@ -272,7 +277,7 @@
     const el = $("#pg-plot"), fd = new FormData(pg);
     el.innerHTML = '<p class="muted">searching…</p>';
     try {
-      const d = await getJSON(`${pg.dataset.url}?fmin=${encodeURIComponent(fd.get("fmin"))}&fmax=${encodeURIComponent(fd.get("fmax"))}`);
+      const d = await getJSON(`${pg.dataset.url}?fmin=${encodeURIComponent(fd.get("fmin"))}&fmax=${encodeURIComponent(fd.get("fmax"))}${region("periodogram")}`);
       let f = pick(d, ["frequency", "freq", "f"]), p = pick(d, ["power", "z2", "h"]);
       if (f && f.length === 1 && Array.isArray(f[0])) { f = f[0]; p = p[0]; }
       const best = pick(d, ["best_frequency", "best_freq", "fbest"]), fap = pick(d, ["fap", "false_alarm", "false_alarm_probability"]);
