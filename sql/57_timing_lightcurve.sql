@@ -16,3 +16,13 @@ RETURNS bytea STABLE;
 
 COMMENT ON FUNCTION xmm.xmm_lightcurve_plot(bigint, double precision, jsonb) IS
   'PNG of xmm_lightcurve(srcid, bin_s, options): one panel per observation, with the scaled background';
+
+-- The same at a position (RA, Dec in degrees): its own name, never an overload.
+-- python front: xmmdb.timing.api.lightcurve(db, (ra, dec), bin_s, options, notice=notice)
+CREATE FUNCTION xmm.xmm_lightcurve_at(ra double precision, "dec" double precision, bin_s double precision,
+                                      options jsonb DEFAULT '{}')
+RETURNS TABLE ("time" double precision, rate double precision, error double precision,
+               fracexp double precision, obs_id text) STABLE;
+
+COMMENT ON FUNCTION xmm.xmm_lightcurve_at(double precision, double precision, double precision, jsonb) IS
+  'xmm_lightcurve at a position (RA, Dec in degrees): the photons within radius (20") of it, the same options';

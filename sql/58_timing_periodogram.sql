@@ -17,3 +17,18 @@ COMMENT ON FUNCTION xmm.xmm_periodogram(bigint, double precision, double precisi
   'instrument, emin, emax, radius, method (z2 | h), harmonics, oversample, barycentre, combine (auto | coherent | '
   'incoherent), fdot_max (Hz/s: also search frequency derivatives; best_fdot), threads; exposures whose readout '
   'frames are too slow for fmax are left out (excluded)';
+
+-- The same at a position (RA, Dec in degrees): its own name, never an overload.
+-- python front: xmmdb.timing.api.periodogram(db, (ra, dec), fmin, fmax, options, notice=notice)
+CREATE FUNCTION xmm.xmm_periodogram_at(ra double precision, "dec" double precision, fmin double precision,
+                                       fmax double precision, options jsonb DEFAULT '{}')
+RETURNS TABLE (frequency double precision[], power double precision[], best_frequency double precision,
+               best_period double precision, best_fdot double precision, best_power double precision,
+               fap double precision,
+               probability double precision, n_trials double precision, n_photons integer,
+               statistic text, obs_ids text[], barycentred boolean, excluded text[], candidates jsonb,
+               combination text) STABLE;
+
+COMMENT ON FUNCTION xmm.xmm_periodogram_at(double precision, double precision, double precision, double precision,
+                                           jsonb) IS
+  'xmm_periodogram at a position (RA, Dec in degrees): the photons within radius (20") of it, the same options';

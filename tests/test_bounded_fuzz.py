@@ -89,6 +89,21 @@ CASES = {
                                            ("1e308", "1e308", "'{}'"), ("10.6606", "41.3137", OPTIONS[4]),
                                            ("-1e-300", "90", """'{"radius": 1e9}'"""),
                                            ("10.6606", "41.3137", OPTIONS[8])]],
+    "xmm_extract_events_at": [f"length(xmm_extract_events_at({a}, {b}, {r}, {o}))"
+                              for a, b, r, o in [("10.6606", "41.3137", "1e9", "'{}'"), ("'NaN'", "0", "30", "'{}'"),
+                                                 ("1e308", "1e308", "30", "'{}'"),
+                                                 ("10.6606", "41.3137", "648000", """'{"barycentre": true}'"""),
+                                                 ("10.6606", "41.3137", "30", OPTIONS[7])]],
+    "xmm_lightcurve_at": [f"(SELECT count(*) FROM xmm_lightcurve_at({a}, {b}, {t}, {o}))"
+                          for a, b, t, o in [("10.6606", "41.3137", "1e-9", "'{}'"), ("'NaN'", "0", "100", "'{}'"),
+                                             ("10.6606", "41.3137", "100", """'{"radius": 1e9, "bkg_outer": 1e9}'"""),
+                                             ("10.6606", "41.3137", "100", OPTIONS[8])]],
+    "xmm_periodogram_at": [f"(SELECT count(*) FROM xmm_periodogram_at({a}, {b}, {f0}, {f1}, {o}))"
+                           for a, b, f0, f1, o in [("10.6606", "41.3137", "1e-9", "1e9", "'{}'"),
+                                                   ("'NaN'", "0", "0.1", "1", "'{}'"),
+                                                   ("10.6606", "41.3137", "0.1", "1",
+                                                    """'{"harmonics": 1e9, "oversample": 1e9}'"""),
+                                                   ("10.6606", "41.3137", "0.1", "1", OPTIONS[8])]],
     "xmm_spectrum_file": [f"length(xmm_spectrum_file({s}))" for s in ("-1", "9223372036854775807", ANY_SPECTRUM)],
     "xmm_response_file": [f"length(xmm_response_file({r}))" for r in
                           ("-1", "9223372036854775807", "(SELECT max(response_id) FROM xmm.response WHERE kind = 'rmf')")],

@@ -153,3 +153,18 @@ def test_a_cluster_does_not_vary(a907):
     assert len({r[0] for r in within}) == 3 and min(r[4] for r in within) > 500
     for obs_id, test, stat, p, n in within:
         assert (stat == 1) if test == "blocks" else (p > 1e-3), (obs_id, test, stat, p)
+
+
+def test_a_position_is_a_source_where_it_is(a907):
+    """The _at functions (the web's extraction circle moved off a catalogue position) answer at
+    a source's position exactly what the source's functions answer with the same radius."""
+    events = lambda sql, *a: fits.open(io.BytesIO(bytes(one(a907, sql, *a)[0])))["EVENTS"].data  # noqa: E731
+    by_source = events("SELECT xmm_extract_events(%s, 30)", SRCID)
+    at = events("SELECT xmm_extract_events_at(%s, %s, 30)", RA, DEC)
+    assert len(at) == len(by_source) > 1000 and np.array_equal(at["TIME"], by_source["TIME"])
+    curve = "SELECT array_agg(rate ORDER BY time) FROM {}"
+    assert one(a907, curve.format("xmm_lightcurve(%s, 1000, '{\"radius\": 30}')"), SRCID) == \
+        one(a907, curve.format("xmm_lightcurve_at(%s, %s, 1000, '{\"radius\": 30}')"), RA, DEC)
+    search = "SELECT best_frequency, fap, n_photons FROM {}"
+    assert one(a907, search.format("xmm_periodogram(%s, 0.01, 0.05, '{\"radius\": 30}')"), SRCID) == \
+        one(a907, search.format("xmm_periodogram_at(%s, %s, 0.01, 0.05, '{\"radius\": 30}')"), RA, DEC)

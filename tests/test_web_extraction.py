@@ -105,12 +105,14 @@ def test_moving_and_resizing_the_region_changes_what_is_extracted(browser, live_
     assert n2 == sql_count(web_dsn, c2) and n2 > n1
     assert browser.find_element(By.ID, "radius").get_attribute("value") == f"{c2['radius']:.1f}"
     shot(browser, "extract_moved")
-    # "Get photons" of the moved circle: the rows of xmm_photons in it
+    # "Get photons" of the moved circle: the OGIP event file of the circle (xmm_extract_events_at),
+    # as many events as xmm_photons counts in it, with its GTIs
     browser.find_element(By.ID, "photons-go").click()
-    path = wait(browser, lambda d: next((p for p in d.downloads.glob("xmmdb_photons_*.fits")), None), 120)
+    path = wait(browser, lambda d: next((p for p in d.downloads.glob("xmmdb_*_events.fits")), None), 120)
     wait(browser, lambda d: not list(d.downloads.glob("*.crdownload")), 60)
     with fits.open(path) as hdul:
-        assert len(hdul[1].data) == n2
+        assert len(hdul["EVENTS"].data) == n2 and any(h.name.startswith("GTI") or h.name == "STDGTI" for h in hdul)
+    path.unlink()
     # flux or upper limit in this region: xmm_upper_limit at the circle, its radius
     browser.find_element(By.ID, "ul-go").click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ul-table, #ul-result .error, #ul-result .na"), 120)

@@ -365,6 +365,12 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         png = db.value(call, params)
         return Response(bytes(png), mimetype="image/png", headers={"Cache-Control": "max-age=600"})
 
+    def centre():
+        """(ra, dec) of an extraction circle moved off the catalogue position (the page sends it), or None:
+        the products are then the position's (xmm_*_at), not the source's."""
+        ra, dec = request.args.get("ra", type=float), request.args.get("dec", type=float)
+        return None if ra is None or dec is None else (ra, dec)
+
     @app.route("/source/<int:srcid>/events.fits")
     def events(srcid):
         opts = {}
@@ -376,7 +382,9 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
             if request.args.get(k):
                 opts[k] = request.args.get(k, type=float)
         radius = request.args.get("radius", type=float)
-        data = db.value("SELECT xmm.xmm_extract_events(%s, %s, %s::jsonb)", (srcid, radius, json.dumps(opts)))
+        at = centre()
+        data = (db.value("SELECT xmm.xmm_extract_events_at(%s, %s, %s, %s::jsonb)", (*at, radius, json.dumps(opts)))
+                if at else db.value("SELECT xmm.xmm_extract_events(%s, %s, %s::jsonb)", (srcid, radius, json.dumps(opts))))
         suffix = "_bary" if opts.get("barycentre") else ""
         return Response(bytes(data), mimetype="application/fits",
                         headers={"Content-Disposition": f'attachment; filename="xmmdb_{srcid}_events{suffix}.fits"'})
@@ -397,8 +405,9 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
     def lightcurve(srcid):
         opts = _json_arg("options")
         with db.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT * FROM xmm.xmm_lightcurve(%s, %s, %s::jsonb)",
-                        (srcid, request.args.get("bin", 100.0, type=float), json.dumps(opts)))
+            at = centre()
+            cur.execute(f"SELECT * FROM xmm.xmm_lightcurve{'_at(%s, %s' if at else '(%s'}, %s, %s::jsonb)",
+                        (*(at or (srcid,)), request.args.get("bin", 100.0, type=float), json.dumps(opts)))
             names = [d.name for d in cur.description]
             rows = cur.fetchall()
         return jsonify(columns=names, rows=[[formats.jsonable(v) for v in r] for r in rows])
@@ -413,9 +422,10 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
     def periodogram(srcid):
         opts = _json_arg("options")
         with db.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT * FROM xmm.xmm_periodogram(%s, %s, %s, %s::jsonb)",
-                        (srcid, request.args.get("fmin", 0.01, type=float), request.args.get("fmax", 2.0, type=float),
-                         json.dumps(opts)))
+            at = centre()
+            cur.execute(f"SELECT * FROM xmm.xmm_periodogram{'_at(%s, %s' if at else '(%s'}, %s, %s, %s::jsonb)",
+                        (*(at or (srcid,)), request.args.get("fmin", 0.01, type=float),
+                         request.args.get("fmax", 2.0, type=float), json.dumps(opts)))
             names = [d.name for d in cur.description]
             rows = cur.fetchall()
         return jsonify(columns=names, rows=[[formats.jsonable(v) if not isinstance(v, list) else

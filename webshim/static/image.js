@@ -186,7 +186,10 @@
     if (ds.obsId) o.obs_id = ds.obsId;
     return o;
   }
-  window.XExtraction = {options, region: () => used && {ra: used.ra, dec: used.dec, radius: used.r}};
+  // The circle's centre when it was moved off the catalogue position: the products are then the
+  // position's (xmm_extract_events_at, xmm_lightcurve_at, xmm_periodogram_at).
+  const centre = () => used && box.dataset.moved ? {ra: used.ra.toFixed(6), dec: used.dec.toFixed(6)} : null;
+  window.XExtraction = {options, centre, region: () => used && {ra: used.ra, dec: used.dec, radius: used.r}};
 
   let counting = null;
   function update() {
@@ -267,13 +270,15 @@
       try { JS9.ChangeRegions(used.id, {radius: r / bin}, display); } finally { quiet -= 1; }
       update();
     });
-    // "Get photons": the OGIP event file of xmm_extract_events when the circle is at the catalogue
-    // position (the function's centre); the photons of the moved circle (xmm_photons) otherwise.
+    // "Get photons": the OGIP event file of the circle, xmm_extract_events at the catalogue position,
+    // xmm_extract_events_at at the moved circle's centre (the form then sends it).
     const form = $("photons-form");
-    if (form) form.addEventListener("submit", ev => {
-      if (used && box.dataset.moved) {
-        ev.preventDefault();
-        location.href = $("region-photons-file").href;
+    if (form) form.addEventListener("submit", () => {
+      for (const k of ["ra", "dec"]) {
+        let el = form.querySelector(`input[name=${k}]`);
+        const c = centre();
+        if (c && !el) { el = document.createElement("input"); el.type = "hidden"; el.name = k; form.appendChild(el); }
+        if (el) { if (c) el.value = c[k]; else el.remove(); }
       }
     });
     $("ul-go").addEventListener("click", upperLimit);

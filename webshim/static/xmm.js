@@ -228,7 +228,9 @@
   // The extraction region drawn in the X-ray image (static/image.js): radius, background annulus, observation.
   const region = kind => {
     const o = window.XExtraction ? window.XExtraction.options(kind) : {};
-    return Object.keys(o).length ? `&options=${encodeURIComponent(JSON.stringify(o))}` : "";
+    const c = window.XExtraction ? window.XExtraction.centre() : null;
+    return (Object.keys(o).length ? `&options=${encodeURIComponent(JSON.stringify(o))}` : "") +
+           (c ? `&ra=${c.ra}&dec=${c.dec}` : "");
   };
   const lc = $("#lc-form");
   if (lc) lc.addEventListener("submit", async ev => {

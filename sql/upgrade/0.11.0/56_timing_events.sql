@@ -1,0 +1,1 @@
+-- functions of sql/56_timing_events.sql

@@ -1,0 +1,1 @@
+-- functions of sql/57_timing_lightcurve.sql

@@ -1,0 +1,1 @@
+-- functions of sql/58_timing_periodogram.sql
