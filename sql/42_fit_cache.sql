@@ -83,14 +83,21 @@ DECLARE
   inst text := xmm.fit_instrument(instrument);
   m text := lower(trim(coalesce(model, '')));
   res xmm.fit_result;
+  -- a read-only transaction (TAP) reads the cache and fits, but keeps nothing
+  read_only boolean := current_setting('transaction_read_only')::boolean;
   msg text; hint text; state text; ctx text;
 BEGIN
   PERFORM xmm.fit_options(opts);
   key := opts - 'refit' - 'joint';
   IF NOT coalesce((opts->>'refit')::boolean, false) THEN
-    UPDATE xmm.fit_cache c SET last_used = now()
-     WHERE c.detid = xmm_fit_detection.detid AND c.instrument = inst AND c.model = m AND c.options = key
-    RETURNING (c.result).* INTO res;
+    IF read_only THEN
+      SELECT (c.result).* INTO res FROM xmm.fit_cache c
+       WHERE c.detid = xmm_fit_detection.detid AND c.instrument = inst AND c.model = m AND c.options = key;
+    ELSE
+      UPDATE xmm.fit_cache c SET last_used = now()
+       WHERE c.detid = xmm_fit_detection.detid AND c.instrument = inst AND c.model = m AND c.options = key
+      RETURNING (c.result).* INTO res;
+    END IF;
     IF FOUND THEN
       res.cached := true;
       RETURN res;
@@ -105,7 +112,9 @@ BEGIN
   END;
   res.cached := false;
   res.fitted_at := clock_timestamp();
-  PERFORM xmm.fit_cache_remember(detid, inst, m, key, res);
+  IF NOT read_only THEN
+    PERFORM xmm.fit_cache_remember(detid, inst, m, key, res);
+  END IF;
   RETURN res;
 END $$;
 

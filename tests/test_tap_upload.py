@@ -465,8 +465,33 @@ def test_every_tap_example_runs(url, positions):
 
     page = urllib.request.urlopen(url + "/tap/examples").read().decode()
     queries = dict(re.findall(r'<div typeof="example" id="(\w+)".*?property="query">(.*?)</pre>', page, re.S))
-    assert set(queries) == {"cone", "crossmatch", "photons", "detections"}
+    assert set(queries) == {"cone", "crossmatch", "photons", "detections", "fit"}
     tap = pyvo.dal.TAPService(url + "/tap")
     for key, query in queries.items():
         uploads = {"mine": positions} if "TAP_UPLOAD.mine" in query else None
         assert len(tap.run_sync(html.unescape(query), uploads=uploads)) > 0, key
+
+
+def test_a_fit_over_a_query_s_result(url, web_dsn):
+    """xmm_fit_flux and xmm_fit_stat (the service's ADQL functions, declared in the capabilities) are
+    xmm_fit's flux and statistic for each row; TAP's read-only transaction keeps nothing in the fit cache."""
+    import pyvo
+
+    with psycopg.connect(web_dsn) as conn:
+        srcids = [r[0] for r in conn.execute("SELECT DISTINCT d.srcid FROM xmm.spectrum p JOIN xmm.detection d "
+                                             "USING (detid) WHERE p.kind = 'source' ORDER BY 1 LIMIT 3")]
+        cached = conn.execute("SELECT count(*) FROM xmm.fit_cache").fetchone()[0]
+    tap = pyvo.dal.TAPService(url + "/tap")
+    got = tap.run_sync("SELECT srcid, xmm_fit_flux(srcid, 'phabs_pl') AS flux, xmm_fit_stat(srcid, 'phabs_pl') AS stat "
+                       f"FROM xmm.source WHERE srcid IN ({', '.join(map(str, srcids))}) ORDER BY srcid")
+    with psycopg.connect(web_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM xmm.fit_cache").fetchone()[0] == cached
+        for row in got:
+            flux, stat = conn.execute("SELECT flux, stat FROM xmm_fit(%s, 'phabs_pl')", (int(row["srcid"]),)).fetchone()
+            assert row["flux"] == pytest.approx(flux, rel=1e-9) and row["stat"] == pytest.approx(stat, rel=1e-9)
+        conn.rollback()
+    assert len(got) == 3
+    caps = urllib.request.urlopen(url + "/tap/capabilities").read().decode()
+    assert "features-udf" in caps and "xmm_fit_flux(srcid BIGINT, model VARCHAR) -&gt; DOUBLE" in caps
+    with pytest.raises(pyvo.dal.DALQueryError, match="XMM_FIT_FLUX takes 2 arguments"):
+        tap.run_sync("SELECT xmm_fit_flux(srcid) FROM xmm.source")

@@ -471,6 +471,9 @@ def register(app, db, meta) -> None:
         <feature><form>INTERSECTS</form></feature>
         <feature><form>DISTANCE</form></feature>
       </languageFeatures>
+      <languageFeatures type="ivo://ivoa.net/std/TAPRegExt#features-udf">
+        {"".join(f"<feature><form>{escape(f)}</form><description>{escape(d)}</description></feature>" for f, d in TAP_UDFS)}
+      </languageFeatures>
     </language>
     <outputFormat ivo-id="ivo://ivoa.net/std/TAPRegExt#output-votable-td">
       <mime>application/x-votable+xml</mime>
@@ -850,6 +853,21 @@ TAP_EXAMPLES = [
      "FROM xmm.detection AS d JOIN xmm.observation AS o ON o.obs_id = d.obs_id\n"
      "WHERE 1 = CONTAINS(POINT('ICRS', d.ra, d.dec), CIRCLE('ICRS', 10.7083, 41.3011, 10.0 / 3600))\n"
      "ORDER BY srcid, mjd_start", ["xmm.detection", "xmm.observation"]),
+    ("fit", "A fit over a query's result",
+     "An absorbed power law fitted to the stored spectrum of each source a query finds (the service's function "
+     "xmm_fit_flux: Sherpa in the database; the 0.2-12 keV flux in erg/cm2/s, and xmm_fit_stat the fit statistic).",
+     "SELECT TOP 5 s.srcid, s.iauname, s.sc_ep_8_flux,\n"
+     "       xmm_fit_flux(s.srcid, 'phabs_pl') AS fit_flux, xmm_fit_stat(s.srcid, 'phabs_pl') AS fit_stat\n"
+     "FROM xmm.source AS s\n"
+     "WHERE s.srcid IN (SELECT d.srcid FROM xmm.detection AS d JOIN xmm.spectrum AS p ON p.detid = d.detid)\n"
+     "ORDER BY sc_ep_8_flux DESC", ["xmm.source", "xmm.detection", "xmm.spectrum"]),
+]
+# The service's own ADQL functions, as the capabilities declare them (xmmdb.adql.translate.UDFS).
+TAP_UDFS = [
+    ("xmm_fit_flux(srcid BIGINT, model VARCHAR) -> DOUBLE",
+     "the absorbed 0.2-12 keV flux (erg/cm2/s) of a fit of the source's best stored EPIC spectrum with a model "
+     "(phabs_pl, tbabs_pl, phabs_bb, ... or an expression): xmm_fit"),
+    ("xmm_fit_stat(srcid BIGINT, model VARCHAR) -> DOUBLE", "the fit statistic of the same fit"),
 ]
 
 

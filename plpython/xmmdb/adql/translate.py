@@ -81,6 +81,14 @@ FUNCTIONS.update({
     "lower": ("lower({0})", (TEXT,), TEXT),
     "upper": ("upper({0})", (TEXT,), TEXT),
 })
+# The service's own functions (ADQL 2.1 user-defined functions, declared in the TAP capabilities):
+# a fit of each row's source (xmm_fit: its bounds and errors; in TAP's read-only transaction the
+# fit cache is read, not written).
+UDFS = {
+    "xmm_fit_flux": ("(xmm.xmm_fit(({0})::bigint, {1})).flux", (NUMBER, TEXT), NUMBER),
+    "xmm_fit_stat": ("(xmm.xmm_fit(({0})::bigint, {1})).stat", (NUMBER, TEXT), NUMBER),
+}
+FUNCTIONS.update(UDFS)
 _ONE_ARG_DEFAULTS = {"round": "0", "truncate": "0"}
 _KEEP_UNIT = {"abs", "ceiling", "floor", "round", "truncate"}     # the result is in the argument's unit
 AGGREGATES = {"count", "min", "max", "avg", "sum"}

@@ -1,0 +1,1 @@
+-- functions of sql/42_fit_cache.sql
