@@ -403,14 +403,10 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
 
     @app.route("/source/<int:srcid>/lightcurve.json")
     def lightcurve(srcid):
-        opts = _json_arg("options")
-        with db.connect() as conn, conn.cursor() as cur:
-            at = centre()
-            cur.execute(f"SELECT * FROM xmm.xmm_lightcurve{'_at(%s, %s' if at else '(%s'}, %s, %s::jsonb)",
-                        (*(at or (srcid,)), request.args.get("bin", 100.0, type=float), json.dumps(opts)))
-            names = [d.name for d in cur.description]
-            rows = cur.fetchall()
-        return jsonify(columns=names, rows=[[formats.jsonable(v) for v in r] for r in rows])
+        at = centre()
+        return table_json(f"SELECT * FROM xmm.xmm_lightcurve{'_at(%s, %s' if at else '(%s'}, %s, %s::jsonb)",
+                          (*(at or (srcid,)), request.args.get("bin", 100.0, type=float),
+                           json.dumps(_json_arg("options"))))
 
     @app.route("/source/<int:srcid>/lightcurve.png")
     def lightcurve_png(srcid):
