@@ -3,8 +3,10 @@ server (the private cluster, or $XMMDB_DSN), created with the xmmdb extension
 and loaded with the bundled sample sky, and dropped at the end. Concurrent
 runs therefore never see each other's data."""
 
+import contextlib
 import os
 import re
+import threading
 from pathlib import Path
 
 import psycopg
@@ -159,3 +161,17 @@ def shared_data():
     if not SHARED.is_dir():
         pytest.fail(f"{SHARED} is missing: the real-data tests need ../shared/data beside the checkout")
     return SHARED
+
+
+@contextlib.contextmanager
+def served(app, threads: int = 6):
+    """The shim served by waitress on a free loopback port, as `make run` serves it: its base URL,
+    for browsers, pyvo and STILTS."""
+    from waitress import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="xmmdb-test")
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()

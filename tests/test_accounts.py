@@ -9,13 +9,13 @@ import html
 import re
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from urllib.parse import unquote_plus
 
 import psycopg
 import pytest
 
+from conftest import served
 from test_web import bright, web_dsn  # noqa: F401 - shared fixtures
 from xmmdb_loader.roles import login_dsn
 from xmmdb_web.app import create_app
@@ -356,12 +356,8 @@ def _chromium(profile: str):
 
 @pytest.fixture(scope="module")
 def live(shim):
-    from waitress import create_server
-
-    server = create_server(shim, host="127.0.0.1", port=0, threads=4, ident="xmmdb-accounts-test")
-    threading.Thread(target=server.run, daemon=True).start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    with served(shim, threads=4) as url:
+        yield url
 
 
 def test_in_a_browser_basket_saved_query_and_shared_link(live, bright):

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import os
-import threading
 import time
 
 import astropy.units as u
@@ -22,7 +21,7 @@ import psycopg
 import pytest
 from astropy.io import fits
 from astropy_healpix import HEALPix, lonlat_to_healpix
-from conftest import SAMPLE, drop_database, scratch_database
+from conftest import SAMPLE, drop_database, scratch_database, served
 from PIL import Image
 
 from xmmdb.photons.hips import BANDS, ORDER, ORDER_MIN, WIDTH, tile_path, unpack_counts
@@ -282,12 +281,8 @@ def test_the_shim_serves_the_hips(web, conn):
 
 @pytest.fixture(scope="module")
 def live(web):
-    from waitress import create_server
-
-    server = create_server(web, host="127.0.0.1", port=0, threads=6, ident="xmmdb-hips-test")
-    threading.Thread(target=server.run, daemon=True).start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    with served(web) as url:
+        yield url
 
 
 def test_aladin_lite_draws_our_xray_tiles(live, browser):

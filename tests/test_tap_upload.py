@@ -10,7 +10,6 @@ import io
 import re
 import shutil
 import subprocess
-import threading
 import time
 import urllib.request
 import warnings
@@ -23,6 +22,7 @@ import psycopg
 import pytest
 from astropy.table import Table
 
+from conftest import served
 from test_web import web_dsn  # noqa: F401 - shared fixture
 from xmmdb_loader.roles import login_dsn
 from xmmdb_web import formats, vo
@@ -49,12 +49,8 @@ def shim(web_dsn):
 @pytest.fixture(scope="module")
 def url(shim):
     """The shim served by waitress on a free loopback port, for pyvo and STILTS."""
-    from waitress import create_server
-
-    server = create_server(shim, host="127.0.0.1", port=0, threads=6, ident="xmmdb-test")
-    threading.Thread(target=server.run, daemon=True).start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    with served(shim) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

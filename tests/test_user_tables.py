@@ -7,7 +7,6 @@ readers cannot create or drop them."""
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 import psycopg
@@ -15,7 +14,7 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
-from conftest import drop_database, scratch_database
+from conftest import drop_database, scratch_database, served
 
 from xmmdb_loader.staging import LoadError
 from xmmdb_loader.tables import column_names, load_table
@@ -174,8 +173,6 @@ def test_readers_cannot_create_or_drop(db):
 @pytest.fixture(scope="module")
 def tap_url(server_dsn, shared_data):
     """A database of its own with the ATLAS list committed, served as TAP."""
-    from waitress import create_server
-
     from xmmdb_web.app import create_app
 
     name = f"xmmtest_usertables_{os.getpid()}"
@@ -183,10 +180,8 @@ def tap_url(server_dsn, shared_data):
     with psycopg.connect(dsn) as conn:
         load_table(conn, [shared_data / ATLAS], progress=False, name="atlas")
     app = create_app(dsn, hips_url="")
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="xmmdb-test")
-    threading.Thread(target=server.run, daemon=True).start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    with served(app, threads=4) as url:
+        yield url
     app.extensions["xmmdb"].close()
     drop_database(server_dsn, name)
 

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from html import unescape
@@ -21,6 +20,8 @@ import psycopg
 import pytest
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
+
+from conftest import served
 
 from xmmdb_web.app import create_app
 from xmmdb_web.db import resolve_dsn
@@ -48,13 +49,8 @@ def client(app):
 @pytest.fixture(scope="session")
 def live_url(app):
     """The app served by waitress on a free loopback port, for browsers, pyvo and stilts."""
-    from waitress import create_server
-
-    server = create_server(app, host="127.0.0.1", port=0, threads=6, ident="xmmdb-test")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
