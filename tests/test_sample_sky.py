@@ -2,13 +2,12 @@
 measures its own flux from its own counts, spectra change with flux, the
 catalogue does not list sources the PSF cannot separate, and the planted truth
 (data/sample/truth) accounts for every detection. `make sample` rebuilds it
-byte for byte."""
-
-import filecmp
+to the last bit of its floats."""
 
 import numpy as np
 import pytest
 from astropy import units as u
+from astropy.io import fits
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 from conftest import SAMPLE
@@ -84,8 +83,12 @@ def test_the_truth_accounts_for_every_detection(sky):
     assert np.abs(np.median((counts[big] - mu[big]) / np.sqrt(mu[big]))) < 0.2
 
 
-def test_make_sample_rebuilds_the_catalogue_byte_for_byte(tmp_path):
+def test_make_sample_rebuilds_the_catalogue(tmp_path):
+    """Same headers, same integers, same floats to the last bits: numpy's vectorised
+    functions (power, trigonometry) round the last bit differently on CPUs with
+    other vector units, so a float may differ by an ulp from the committed file."""
     catalogue.write_catalogue(tmp_path, np.random.default_rng(SEED))
     for name in ("catalogue/xmmdb_sample_cat.fits", "catalogue/xmmdb_sample_obslist.fits", "truth/sources.fits",
                  "truth/epochs.fits"):
-        assert filecmp.cmp(tmp_path / name, SAMPLE / name, shallow=False), name
+        diff = fits.FITSDiff(str(tmp_path / name), str(SAMPLE / name), rtol=1e-13)
+        assert diff.identical, diff.report()
