@@ -67,6 +67,10 @@ def test_xmm_image_is_a_fits_image_with_wcs(db):
     pn = db.execute("""SELECT xmm.xmm_image(%s, %s, 4, 2, '{"instrument": "pn", "tmin": 0}')""", M31_ULX).fetchone()[0]
     with fits.open(io.BytesIO(pn)) as hdul:
         assert 0 < hdul[0].data.sum() < img.sum() and hdul[0].header["TSTART"] == 0
+        # the end of the window not given: the last photon of the image (its corners included)
+        last = db.execute("SELECT max(time) FROM xmm.xmm_photons(%s, %s, %s) WHERE instrument = 'EPN'",
+                          (*M31_ULX, 4 * 60 / np.sqrt(2) + 2)).fetchone()[0]
+        assert hdul[0].header["TSTOP"] == last
     for options, words in (('{"emin": "soft"}', "option 'emin' must be a number"),
                            ('{"instrument": "ACIS"}', "unknown instrument 'ACIS'"),
                            ('{"bins": 3}', "unknown option 'bins'")):

@@ -85,15 +85,17 @@ POSITION_COLUMNS = {"ra": "f8", "dec": "f8", "pi": "i4"}
 
 
 def fetch_positions(db, ra: float, dec: float, radius_arcsec: float, emin: float = 200, emax: float = 12000,
-                    obs_id: str | None = None, options: dict | None = None) -> dict:
+                    obs_id: str | None = None, options: dict | None = None,
+                    tmin: float | None = None, tmax: float | None = None) -> dict:
     """What counting photons needs, fast: ra, dec, pi of the photons fetch_photons would return,
     with obs_id, instrument, exp_id, grouped by exposure and not sorted (no time, no sort)."""
     rows = db.query(
         f"SELECT obs_id, instrument, exp_id, count(*) AS n, {_aggregate(POSITION_COLUMNS)} "
-        "FROM xmm.xmm_photons($1, $2, $3, $4, $5, NULL, NULL, $6::jsonb) WHERE obs_id = coalesce($7, obs_id) "
+        "FROM xmm.xmm_photons($1, $2, $3, $4, $5, $8, $9, $6::jsonb) WHERE obs_id = coalesce($7, obs_id) "
         "GROUP BY obs_id, instrument, exp_id",
-        (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax), selection(options), obs_id),
-        ("float8", "float8", "float8", "float8", "float8", "text", "text"))
+        (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax), selection(options), obs_id,
+         None if tmin is None else float(tmin), None if tmax is None else float(tmax)),
+        ("float8", "float8", "float8", "float8", "float8", "text", "text", "float8", "float8"))
     parts = [_arrays(r, POSITION_COLUMNS) | {k: np.full(int(r["n"]), r[k], PHOTON_COLUMNS[k])
                                              for k in ("obs_id", "instrument", "exp_id")} for r in rows]
     names = [*POSITION_COLUMNS, "obs_id", "instrument", "exp_id"]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import XmmError
 from ..options import CAMERA, CHECKED_IN_SQL, NUMBER, TEXT, parse
-from .access import SELECTION_KEYS, fetch_photons
+from .access import SELECTION_KEYS, fetch_positions, selection
 from .sky import project
 
 OPTIONS = {"emin": (NUMBER, 200.0), "emax": (NUMBER, 12000.0), "tmin": (NUMBER, None), "tmax": (NUMBER, None),
@@ -39,8 +39,9 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
                        hint=f"at most {MAX_PIXELS}: use larger bins")
     opts = parse(options, OPTIONS, "xmm_image")
     radius = size_arcmin * 60.0 / np.sqrt(2.0) + bin_arcsec
-    ev = fetch_photons(db, ra, dec, radius, opts["emin"], opts["emax"], opts["tmin"], opts["tmax"], opts["obs_id"],
-                       options=opts)
+    # positions only, grouped by exposure: no per-photon text, no sort by time
+    ev = fetch_positions(db, ra, dec, radius, opts["emin"], opts["emax"], opts["obs_id"], options=opts,
+                         tmin=opts["tmin"], tmax=opts["tmax"])
     if opts["instrument"] is not None:
         keep = ev["instrument"] == opts["instrument"]
         ev = {k: v[keep] for k, v in ev.items()}
@@ -54,16 +55,28 @@ def counts_image(db, ra: float, dec: float, size_arcmin: float, bin_arcsec: floa
                  ("CDELT2", bin_arcsec / 3600.0), ("CUNIT1", "deg"), ("CUNIT2", "deg"), ("RADESYS", "ICRS"),
                  ("EQUINOX", 2000.0), ("BUNIT", "count"), ("TELESCOP", "XMM"), ("INSTRUME", "EPIC"),
                  ("EMIN", opts["emin"]), ("EMAX", opts["emax"]),
-                 ("NEVENTS", int(img.sum())), ("NOBS", len(set(ev["obs_id"].tolist()))),
+                 ("NEVENTS", int(img.sum())), ("NOBS", len(np.unique(ev["obs_id"]))),
                  ("CREATOR", "xmmdb xmm_image")):
         h[k] = v
     if opts["obs_id"] is not None:
         h["OBS_ID"] = opts["obs_id"]
     if opts["tmin"] is not None or opts["tmax"] is not None:
-        first, last = (float(ev["time"].min()), float(ev["time"].max())) if len(ev["time"]) else (0.0, 0.0)
+        first, last = time_span(db, ra, dec, radius, opts) if None in (opts["tmin"], opts["tmax"]) else (0.0, 0.0)
         h["TSTART"] = first if opts["tmin"] is None else opts["tmin"]
         h["TSTOP"] = last if opts["tmax"] is None else opts["tmax"]
     h["COMMENT"] = "Counts from all loaded XMM-Newton EPIC exposures (xmmdb); TAN projection about the centre"
     out = io.BytesIO()
     hdu.writeto(out)
     return out.getvalue()
+
+
+def time_span(db, ra: float, dec: float, radius: float, opts: dict) -> tuple[float, float]:
+    """First and last photon time (TT s) of the image's photons (0, 0 when there are none)."""
+    row = db.query("SELECT min(time) AS first, max(time) AS last"
+                   " FROM xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
+                   " WHERE obs_id = coalesce($9, obs_id) AND instrument = coalesce($10, instrument)",
+                   (float(ra), float(dec), float(radius), float(opts["emin"]), float(opts["emax"]),
+                    None if opts["tmin"] is None else float(opts["tmin"]),
+                    None if opts["tmax"] is None else float(opts["tmax"]), selection(opts), opts["obs_id"], opts["instrument"]),
+                   ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text", "text"))[0]
+    return (float(row["first"]), float(row["last"])) if row["first"] is not None else (0.0, 0.0)
