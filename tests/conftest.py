@@ -63,6 +63,18 @@ def sample_template(server_dsn: str) -> str:
     return name
 
 
+# The slowest files first: pytest-xdist hands out whole files in the order collected, and a
+# slow file handed out last keeps one core busy while the other has nothing left to do.
+SLOWEST_FIRST = ("test_web_extraction.py", "test_web_browser.py", "test_hips.py", "test_upgrade.py", "test_init.py",
+                 "test_tap_upload.py", "test_faults.py", "test_accounts.py", "test_web_history.py",
+                 "test_bounded_fuzz.py", "test_cli.py", "test_backup.py", "test_web_vo.py", "test_timing_sql.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))      # stable: each file keeps its order
+
+
 def pytest_sessionfinish(session):
     if not os.environ.get("PYTEST_XDIST_WORKER"):      # the run's last word: its template goes
         try:
@@ -153,6 +165,16 @@ def db(dsn, _booted):
             for handler in set(conn._notice_handlers) - set(handlers):
                 conn.remove_notice_handler(handler)
             _booted.append(conn)
+
+
+@pytest.fixture(autouse=True)
+def _browser_leaves_its_page(request):
+    """After a browser test the shared browser shows a blank page: an open sky view keeps
+    Aladin Lite's render loop going (half a core, WebGL drawn in software), and the tests
+    that follow would pay for it."""
+    yield
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").get("about:blank")
 
 
 @pytest.fixture(scope="session")

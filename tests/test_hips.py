@@ -294,22 +294,33 @@ def test_aladin_lite_draws_our_xray_tiles(live, browser):
 
     browser.get(f"{live}/source/{PULSAR['srcid']}")
     wait(browser, lambda d: d.find_element(By.ID, "aladin").get_attribute("data-ready") == "1")
-    time.sleep(4)                                               # tiles arrive
-    tiles_asked = [u for u in _requests(browser) if "/hips/counts/Norder" in u]
-    assert any("/Norder7/" in u for u in tiles_asked), tiles_asked[:10]
-    grey = _canvas(browser, "web_hips")
-    r, g, b = (grey[..., i].astype(int) for i in range(3))
-    neutral = (abs(r - g) < 8) & (abs(g - b) < 8) & (r > 60)
-    assert neutral.sum() > 200, "no X-ray pixels drawn"
-    h, w = r.shape
-    dist = np.hypot(*np.mgrid[0:h, 0:w] - np.array([h / 2, w / 2])[:, None, None])
-    centre, around = r[neutral & (dist < 25)].mean(), r[neutral & (dist > 40) & (dist < 90)].mean()
-    assert centre > around + 20, (centre, around)                   # the source is a peak where the page centres
+
+    def grey_peak(d):
+        """The grey tiles drawn, the brightest grey where the page centres (the source): the
+        pixels and the brightness at the centre and around, or None while tiles are arriving."""
+        if not any("/Norder7/" in u for u in _requests(d) if "/hips/counts/Norder" in u):
+            return None
+        grey = _canvas(d, "web_hips")
+        r, g, b = (grey[..., i].astype(int) for i in range(3))
+        neutral = (abs(r - g) < 8) & (abs(g - b) < 8) & (r > 60)
+        h, w = r.shape
+        dist = np.hypot(*np.mgrid[0:h, 0:w] - np.array([h / 2, w / 2])[:, None, None])
+        inner, outer = neutral & (dist < 25), neutral & (dist > 40) & (dist < 90)
+        if neutral.sum() <= 200 or not inner.any() or not outer.any():
+            return None
+        centre, around = r[inner].mean(), r[outer].mean()
+        return (neutral.sum(), centre, around) if centre > around + 20 else None
+
+    n_grey, centre, around = wait(browser, grey_peak, 30)
+    assert n_grey > 200 and centre > around + 20                    # the source is a peak where the page centres
+
+    def coloured(d):
+        colour = _canvas(d, "web_hips_colour").astype(int)
+        drawn = ((colour.max(axis=2) - colour.min(axis=2)) > 40).sum()
+        return drawn if drawn > 200 and any("/hips/colour/Norder" in u for u in _requests(d)) else None
+
     Select(browser.find_element(By.ID, "sky-layer")).select_by_index(1)
-    time.sleep(4)
-    assert any("/hips/colour/Norder" in u for u in _requests(browser))
-    colour = _canvas(browser, "web_hips_colour").astype(int)
-    assert ((colour.max(axis=2) - colour.min(axis=2)) > 40).sum() > 200, "no colour drawn"
+    assert wait(browser, coloured, 30) > 200, "no colour drawn"
     assert_clean(browser)
     assert (ARTIFACTS / "web_hips.png").exists()
 

@@ -35,6 +35,30 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 BENIGN = ("swiftshader", "GPU stall", "GL Driver Message", "WebGL", "Automatic fallback to software WebGL")
 
 
+# Animation frames at 10 per second, as on a slow display: Aladin Lite asks for a frame 60
+# times a second whatever it shows, and headless Chromium draws WebGL in software, so at 60 the
+# browser alone keeps half a core busy while a sky view is open.
+FRAMES_10_PER_SECOND = """
+(() => {
+  const ask = window.requestAnimationFrame.bind(window), cancel = window.cancelAnimationFrame.bind(window);
+  const waiting = new Map();          // id given -> [timer, frame asked when it fires]
+  let next = 0;
+  window.requestAnimationFrame = cb => {
+    const id = ++next;
+    const timer = setTimeout(() => waiting.set(id, [0, ask(t => { waiting.delete(id); cb(t); })]), 100);
+    waiting.set(id, [timer, 0]);
+    return id;
+  };
+  window.cancelAnimationFrame = id => {
+    const [timer, frame] = waiting.get(id) || [0, 0];
+    clearTimeout(timer);
+    if (frame) cancel(frame);
+    waiting.delete(id);
+  };
+})();
+"""
+
+
 @pytest.fixture(scope="module")
 def browser():
     assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
@@ -52,6 +76,7 @@ def browser():
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FRAMES_10_PER_SECOND})
     driver.set_page_load_timeout(60)
     driver.downloads = Path(downloads)
     ARTIFACTS.mkdir(exist_ok=True)
