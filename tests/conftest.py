@@ -6,6 +6,8 @@ runs therefore never see each other's data."""
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from xmmdb_loader.dsn import NoDatabase, find_dsn, with_dbname
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SAMPLE = REPO / "data" / "sample"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"      # screenshots and reports of the browser tests
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 # Scratch databases are named <kind>_<pid of the test process>.
@@ -169,12 +173,71 @@ def db(dsn, _booted):
 
 @pytest.fixture(autouse=True)
 def _browser_leaves_its_page(request):
-    """After a browser test the shared browser shows a blank page: an open sky view keeps
-    Aladin Lite's render loop going (half a core, WebGL drawn in software), and the tests
+    """After a browser test the shared browser shows a blank page and its downloads are gone: an
+    open sky view keeps Aladin Lite's render loop going (WebGL drawn in software), and the tests
     that follow would pay for it."""
     yield
     if "browser" in request.fixturenames:
-        request.getfixturevalue("browser").get("about:blank")
+        driver = request.getfixturevalue("browser")
+        driver.get("about:blank")
+        for f in driver.downloads.glob("*"):
+            f.unlink()
+
+
+# Animation frames at 10 per second, as on a slow display: Aladin Lite asks for a frame 60
+# times a second whatever it shows, and headless Chromium draws WebGL in software, so at 60 the
+# browser alone keeps half a core busy while a sky view is open.
+FRAMES_10_PER_SECOND = """
+(() => {
+  const ask = window.requestAnimationFrame.bind(window), cancel = window.cancelAnimationFrame.bind(window);
+  const waiting = new Map();          // id given -> [timer, frame asked when it fires]
+  let next = 0;
+  window.requestAnimationFrame = cb => {
+    const id = ++next;
+    const timer = setTimeout(() => waiting.set(id, [0, ask(t => { waiting.delete(id); cb(t); })]), 100);
+    waiting.set(id, [timer, 0]);
+    return id;
+  };
+  window.cancelAnimationFrame = id => {
+    const [timer, frame] = waiting.get(id) || [0, 0];
+    clearTimeout(timer);
+    if (frame) cancel(frame);
+    waiting.delete(id);
+  };
+})();
+"""
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the run (each test process), shared by the browser tests; each
+    test leaves it on a blank page (_browser_leaves_its_page), a test that logs in deletes its cookies."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+        "Debian chromium and chromium-driver are missing (setup/deps.sh installs them)"
+    profile = tempfile.mkdtemp(prefix="xmmdb-chromium-")
+    downloads = tempfile.mkdtemp(prefix="xmmdb-downloads-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000", "--hide-scrollbars", f"--user-data-dir={profile}"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                           "download.prompt_for_download": False})
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FRAMES_10_PER_SECOND})
+    driver.set_page_load_timeout(60)
+    driver.downloads = Path(downloads)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+    shutil.rmtree(downloads, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import tempfile
-from pathlib import Path
 from urllib.parse import unquote_plus
 
 import psycopg
@@ -340,33 +337,17 @@ def test_passwords_never_appear_in_clear(shim, web_dsn):
 
 # -- in a browser ----------------------------------------------------------------------------
 
-def _chromium(profile: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1300,900", f"--user-data-dir={profile}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
-    return driver
-
-
 @pytest.fixture(scope="module")
 def live(shim):
     with served(shim, threads=4) as url:
         yield url
 
 
-def test_in_a_browser_basket_saved_query_and_shared_link(live, bright):
+def test_in_a_browser_basket_saved_query_and_shared_link(live, bright, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    assert Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()
-    profiles = [tempfile.mkdtemp(prefix="xmmdb-chromium-"), tempfile.mkdtemp(prefix="xmmdb-chromium-")]
-    me = _chromium(profiles[0])
+    me = browser
     try:
         wait = WebDriverWait(me, 30, poll_frequency=0.2).until
         src = bright["srcid"]
@@ -395,8 +376,8 @@ def test_in_a_browser_basket_saved_query_and_shared_link(live, bright):
         me.find_element(By.ID, "basket-share").click()
         basket_link = wait(lambda d: d.find_elements(By.ID, "basket-share-link"))[0].get_attribute("href")
     finally:
-        me.quit()
-    stranger = _chromium(profiles[1])                                        # a fresh browser: no cookie
+        me.delete_all_cookies()
+    stranger = browser                                                       # her cookie gone: a stranger
     try:
         stranger.get(link)
         assert stranger.find_element(By.ID, "shared-name").text == "the cigar"
@@ -407,6 +388,4 @@ def test_in_a_browser_basket_saved_query_and_shared_link(live, bright):
         stranger.find_element(By.ID, "shared-name")
         assert not stranger.find_elements(By.CSS_SELECTOR, "input[name=csrf]")
     finally:
-        stranger.quit()
-        for p in profiles:
-            shutil.rmtree(p, ignore_errors=True)
+        stranger.delete_all_cookies()

@@ -13,9 +13,9 @@ from conftest import SAMPLE
 pytestmark = pytest.mark.serial    # each test times a cancel to a fraction of a second: alone on the machine
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fitted(dsn):
-    """A session that has just fitted a spectrum (not from the cache)."""
+    """A session that has just fitted a spectrum (not from the cache); each test puts its settings back."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         srcid = conn.execute("SELECT d.srcid FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
                              " WHERE s.kind = 'source' ORDER BY s.total_counts DESC LIMIT 1").fetchone()[0]
@@ -27,9 +27,12 @@ def fitted(dsn):
 def test_statement_timeout_after_a_fit(fitted):
     fitted.execute("SET statement_timeout = '500ms'")
     t0 = time.monotonic()
-    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
-        fitted.execute("SELECT pg_sleep(5)")
-    assert time.monotonic() - t0 < 1.5
+    try:
+        with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+            fitted.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - t0 < 1.5
+    finally:
+        fitted.execute("RESET statement_timeout")
 
 
 def test_cancel_after_a_fit(fitted, dsn):

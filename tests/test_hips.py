@@ -29,7 +29,6 @@ from xmmdb_loader.cli import main
 from xmmdb_loader.events import load_events
 from xmmdb_loader.roles import login_dsn
 
-from test_web_browser import browser  # noqa: F401 - the Chromium fixture
 
 PULSAR = json.loads((SAMPLE / "truth" / "events.json").read_text())["pulsar"]
 PHOTONS = ("SELECT ra, dec, pi FROM xmm.photon WHERE xmm.standard_event(instrument, pattern, flag)"

@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,68 +20,15 @@ from astropy.io import fits
 
 from test_web import app, bright, live_url, web_dsn  # noqa: F401 - shared fixtures
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from conftest import ARTIFACTS
+
 # Console noise of headless software rendering, not errors of ours.
 BENIGN = ("swiftshader", "GPU stall", "GL Driver Message", "WebGL", "Automatic fallback to software WebGL")
-
-
-# Animation frames at 10 per second, as on a slow display: Aladin Lite asks for a frame 60
-# times a second whatever it shows, and headless Chromium draws WebGL in software, so at 60 the
-# browser alone keeps half a core busy while a sky view is open.
-FRAMES_10_PER_SECOND = """
-(() => {
-  const ask = window.requestAnimationFrame.bind(window), cancel = window.cancelAnimationFrame.bind(window);
-  const waiting = new Map();          // id given -> [timer, frame asked when it fires]
-  let next = 0;
-  window.requestAnimationFrame = cb => {
-    const id = ++next;
-    const timer = setTimeout(() => waiting.set(id, [0, ask(t => { waiting.delete(id); cb(t); })]), 100);
-    waiting.set(id, [timer, 0]);
-    return id;
-  };
-  window.cancelAnimationFrame = id => {
-    const [timer, frame] = waiting.get(id) || [0, 0];
-    clearTimeout(timer);
-    if (frame) cancel(frame);
-    waiting.delete(id);
-  };
-})();
-"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
-        "Debian chromium and chromium-driver are missing (setup/deps.sh installs them)"
-    profile = tempfile.mkdtemp(prefix="xmmdb-chromium-")
-    downloads = tempfile.mkdtemp(prefix="xmmdb-downloads-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,1000", "--hide-scrollbars", f"--user-data-dir={profile}"):
-        opts.add_argument(arg)
-    opts.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                           "download.prompt_for_download": False})
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FRAMES_10_PER_SECOND})
-    driver.set_page_load_timeout(60)
-    driver.downloads = Path(downloads)
-    ARTIFACTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-    shutil.rmtree(downloads, ignore_errors=True)
 
 
 def assert_clean(driver, allow: tuple[str, ...] = ()):

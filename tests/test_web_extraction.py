@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 from test_web import app, bright, live_url, web_dsn  # noqa: F401 - shared fixtures
-from test_web_browser import assert_clean, browser, shot, wait  # noqa: F401 - the Chromium harness
+from test_web_browser import assert_clean, shot, wait  # noqa: F401 - the Chromium harness
 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from test_web import app, client, live_url, web_dsn  # noqa: F401 - shared fixtures
-from test_web_browser import assert_clean, browser, shot, wait  # noqa: F401
+from test_web_browser import assert_clean, shot, wait  # noqa: F401
 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
