@@ -95,9 +95,10 @@ lint: venv
 test-sql:
 	@$(PY) tests/run_regress.py
 
-# Test files spread over one process per core (each with its own scratch database), then
-# the tests marked serial alone: they change settings the whole cluster sees.
-TEST_WORKERS ?= $(shell nproc)
+# Test files spread over one process per core and one more (each with its own scratch
+# database: the extra one uses the time the others wait on browsers, clients and subprocesses),
+# then the tests marked serial alone: they change settings the whole cluster sees.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test-py:
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
 	$(PY) -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]   # 5: none selected
