@@ -65,12 +65,15 @@ IDEMPOTENT = re.compile(r"^(CREATE (OR REPLACE )?FUNCTION|ALTER FUNCTION|COMMENT
 
 # A file of sql/ that is wholly new in this version runs as it is:
 #     -- new in this version: sql/82_uws.sql
-NEW_FILE = re.compile(r"^-- new in this version: (sql/[0-9A-Za-z_]+\.sql)$", re.M)
+# and so does one whose objects the step dropped just before (a function whose result
+# type changes cannot be replaced):
+#     -- made again in this version: sql/58_timing_periodogram.sql
+NEW_FILE = re.compile(r"^-- (new|made again) in this version: (sql/[0-9A-Za-z_]+\.sql)$", re.M)
 
 
 def expand_functions_of(text: str, step: Path) -> str:
-    text = NEW_FILE.sub(lambda m: f"-- ({m.group(1)}, new in this version)\n"
-                        + expand_python((REPO / m.group(1)).read_text(), REPO / m.group(1)), text)
+    text = NEW_FILE.sub(lambda m: f"-- ({m.group(2)}, {m.group(1)} in this version)\n"
+                        + expand_python((REPO / m.group(2)).read_text(), REPO / m.group(2)), text)
     def functions(match: re.Match) -> str:
         source = REPO / match.group(1)
         body = expand_python(source.read_text(), source)

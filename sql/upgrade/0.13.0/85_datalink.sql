@@ -1,0 +1,2 @@
+-- xmm.datalink moves to its own file; an identifier's key has at most 18 digits (a bigint).
+-- functions of sql/85_datalink.sql
