@@ -61,6 +61,8 @@ CREATE TABLE xmm.spectrum (
     header        jsonb,
     sha256        text NOT NULL,
     loaded_at     timestamptz NOT NULL DEFAULT now(),
+    -- arcsec: the circle of the region's area; BACKSCAL is in (0.05")² sky pixels
+    region_radius double precision GENERATED ALWAYS AS (sqrt(backscal / pi()) * 0.05) STORED,
     UNIQUE (obs_id, file)
 );
 CREATE INDEX spectrum_detid_idx ON xmm.spectrum (detid);

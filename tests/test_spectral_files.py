@@ -48,6 +48,9 @@ def test_real_spectrum_and_responses_round_trip(tx, shared_data, tmp_path):
         assert mine[1].header["ANCRFILE"] == f"xmmdb_response_{arf_id}.fits"
         for key in ("EXPOSURE", "BACKSCAL", "AREASCAL", "DETCHANS"):
             assert mine[1].header[key] == pytest.approx(orig[1].header.get(key, 1.0)), key
+        # the extraction region's radius: the circle of BACKSCAL (0.05" sky pixels squared)
+        radius = tx.execute("SELECT region_radius FROM xmm.spectrum WHERE spectrum_id = %s", (spectrum_id,)).fetchone()[0]
+        assert radius == pytest.approx(np.sqrt(orig[1].header["BACKSCAL"] / np.pi) * 0.05, rel=1e-12)
         for col in ("CHANNEL", "COUNTS", "QUALITY", "GROUPING"):
             assert np.array_equal(mine[1].data[col], orig[1].data[col]), col
         assert mine[1].verify_checksum() == 1

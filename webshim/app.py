@@ -671,9 +671,8 @@ def _spectra(db, srcid: int, detid: int | None = None) -> list[dict]:
 
 def _pipeline_radius(db, srcid: int, detid: int | None = None) -> float | None:
     """The radius (arcsec) of the pipeline's source-spectrum region of a source (of one detection,
-    with detid): the circle of the spectrum's BACKSCAL area, which XMM gives in (0.05")² sky pixels;
-    the spectrum with the most counts. None without a stored spectrum."""
-    return db.value("SELECT sqrt(s.backscal / pi()) * 0.05 FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
+    with detid): that of the spectrum with the most counts. None without a stored spectrum."""
+    return db.value("SELECT s.region_radius FROM xmm.spectrum s JOIN xmm.detection d USING (detid)"
                     " WHERE d.srcid = %s AND s.kind = 'source' AND (%s::bigint IS NULL OR d.detid = %s::bigint)"
                     " ORDER BY s.total_counts DESC NULLS LAST LIMIT 1", (srcid, detid, detid))
 
