@@ -61,6 +61,15 @@ BEGIN RETURN QUERY EXECUTE xmm.xmm_to_sql(q, 'detection'); END $$;
 COMMENT ON FUNCTION xmm.xmm_search_detections(text) IS
   'Detections matching a search-language query (cones on the detection position ra, dec)';
 
+-- The position a query searches around: its first cone, or the name or position it is
+-- (pages show distances from it). No row for a query without a cone.
+-- python front: xmmdb.search.search_centre(db, q)
+CREATE FUNCTION xmm.xmm_search_centre(q text)
+RETURNS TABLE (name text, ra double precision, "dec" double precision, origin text) STABLE;
+COMMENT ON FUNCTION xmm.xmm_search_centre(text) IS
+  'The position a search-language query searches around (its first cone, or the name or position it is), '
+  'resolved as xmm_resolve does: name, ra, dec (deg), origin; no row for a query without a cone';
+
 -- A name -> its position, offline, in SQL (no Python: a new session's first
 -- xmm_resolve of a name costs a few index lookups). The first that knows the
 -- name wins: OpenNGC (NGC/IC, Messier, common names and the cross-identifiers

@@ -42,6 +42,7 @@ CASES = {
     "xmm_resolve": "SELECT count(*) FROM xmm_resolve('12:00:00 +91:00:00')",
     "xmm_response_file": "SELECT xmm_response_file(-1)",
     "xmm_search": "SELECT count(*) FROM xmm_search('sc_ep_8_flux >')",
+    "xmm_search_centre": "SELECT count(*) FROM xmm_search_centre('cone(''Atlantis'', ''1deg'')')",
     "xmm_search_detections": "SELECT count(*) FROM xmm_search_detections('nope > 1')",
     "xmm_spectrum_file": "SELECT xmm_spectrum_file(-1)",
     "xmm_to_sql": "SELECT xmm_to_sql('nope = 1')",

@@ -54,6 +54,19 @@ def test_resolve_catalogue_names_targets_and_coordinates(db):
     assert db.execute("SELECT count(*) FROM xmm_resolve('M 999')").fetchone()[0] == 0
 
 
+def test_search_centre_is_the_first_cone_or_the_bare_position(db):
+    m31 = db.execute("SELECT * FROM xmm_resolve('M31')").fetchone()
+    m82 = db.execute("SELECT * FROM xmm_resolve('M82')").fetchone()
+    for q, want in (("M31", m31), ("'M31'", m31), ("cone('M31', '20arcmin') AND sc_det_ml > 10", m31),
+                    ("sc_det_ml > 10 AND cone('M82', '1deg')", m82),
+                    ("cone('M82', '1deg') OR cone('M31', '1deg')", m82),
+                    ("cone('10.68 41.27', '5arcmin')", ("10.68 41.27", 10.68, 41.27, "coordinates")),
+                    ("is_ulx = true", None)):
+        assert db.execute("SELECT * FROM xmm_search_centre(%s)", (q,)).fetchone() == want, q
+    with pytest.raises(psycopg.errors.SyntaxError):
+        db.execute("SELECT * FROM xmm_search_centre('sc_det_ml >')")
+
+
 def test_resolver_is_offline_unless_enabled(db, monkeypatch):
     """With xmm.sesame unset (the default) CDS Sesame is never called; the cache is read."""
     handle = connect(db.info.dsn)

@@ -124,15 +124,10 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
         return names[:-1], [r[:-1] for r in rows], total
 
     def searched_position(q: str):
-        """(name, ra, dec, origin) of the position a query searches around: the query itself when it
-        is a bare name or position, else the centre of its first cone(…); None for other queries."""
-        bare = re.fullmatch(r"[\w .+\-:]{1,60}", q) and not re.search(r"\s(AND|OR|NOT|IN)\s|[<>=]", q, re.I)
-        cone = re.search(r"\bcone\(\s*'((?:[^']|'')*)'", q, re.I)
-        target = q if bare else cone.group(1).replace("''", "'") if cone else None
-        if target is None:
-            return None
+        """(name, ra, dec, origin) of the position a query searches around (xmm_search_centre), or None;
+        a query in error says so when it runs."""
         try:
-            return db.one("SELECT name, ra, dec, origin FROM xmm.xmm_resolve(%s) LIMIT 1", (target,))
+            return db.one("SELECT * FROM xmm.xmm_search_centre(%s)", (q,))
         except psycopg.Error:
             return None
 

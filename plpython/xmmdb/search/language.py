@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..errors import XmmError
 from ..sqlsafe import (BOOL, DATATYPE_MISMATCH, NUMBER, SYNTAX, TEXT, UNDEFINED_FUNCTION, UNDEFINED_TABLE, Catalog,
                        Column, Table, lalr, literal, parse_number, parse_text, unknown)
-from .names import DEFAULT_RADIUS_DEG, Resolver, parse_radius
+from .names import DEFAULT_RADIUS_DEG, Position, Resolver, parse_radius
 
 MAX_LENGTH = 20000
 MAX_DEPTH = 60
@@ -85,6 +85,7 @@ class Transpiler:
         self.resolver = resolver
         self.q = ""
         self.cones: dict[str, str] = {}   # a cone's condition -> the same cone as rows of xmm.<table>s_in_cone
+        self.centres: list[Position] = []   # the cones' centres, in the order written
 
     @staticmethod
     def target(catalog: Catalog, table: str) -> tuple[Table, tuple[str, str]]:
@@ -107,6 +108,7 @@ class Transpiler:
         AND more, the cone's rows come from xmm.<table>s_in_cone, whose plan the session keeps
         (a cone's q3c_radial_query costs a new plan of 100 index ranges each time)."""
         self.q = q
+        self.centres = []
         tree = parse(q)
         conjuncts = ([self.expr(child, 1) for child in tree.children] if tree.data == "and_expr"
                      else [self.expr(tree, 0)])
@@ -216,6 +218,7 @@ class Transpiler:
     # -- pieces
     def cone(self, where: str, column: int, radius: float) -> str:
         pos = self.resolver.position(where, column)
+        self.centres.append(pos)
         ra, dec = self.position
         c = self.table.columns
         point = f"{literal(float(pos.ra))}, {literal(float(pos.dec))}, {literal(float(radius))}"
@@ -334,3 +337,11 @@ def transpiler(db, table: str = "source") -> Transpiler:
 def to_sql(db, q: str, table: str = "source") -> str:
     """The SELECT a query becomes (xmm_to_sql, xmm_search, xmm_search_detections)."""
     return transpiler(db, table).to_sql(q)
+
+
+def search_centre(db, q: str) -> list[dict]:
+    """Rows of xmm_search_centre(q): the position a query searches around (its first cone, or the
+    name or position it is), resolved; no row for a query without a cone."""
+    t = transpiler(db)
+    t.to_sql(q)
+    return [t.centres[0].row()] if t.centres else []

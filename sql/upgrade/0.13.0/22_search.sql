@@ -1,0 +1,2 @@
+-- xmm_search_centre: the position a query searches around.
+-- functions of sql/22_search.sql
