@@ -41,6 +41,7 @@ HUGE_ARRAY = "(SELECT array_agg(g::float8) FROM generate_series(1, 3000000) g)" 
 
 CASES = {
     "xmm_to_sql": [f"xmm_to_sql({t}, 'source')" for t in TEXTS],
+    "xmm_search_centre": [f"(SELECT count(*) FROM xmm_search_centre({t}))" for t in TEXTS],
     "xmm_search": [f"(SELECT count(*) FROM xmm_search({t}))" for t in TEXTS]
     + ["(SELECT count(*) FROM xmm_search('cone(''0 0'', ''180deg'')'))",
        "(SELECT count(*) FROM xmm_search('sc_det_ml > -1e308'))"],
