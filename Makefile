@@ -4,6 +4,7 @@
 #   make test    set up, then lint and run the whole test suite (ruff, SQL regression, pytest)
 #   make stop    stop the web shim and the cluster
 #   make bench   write bench/results.md
+#   make coverage  the test suite with line coverage of the Python it runs
 #
 # XMMDB_DSN=... points every target at an existing server instead of var/pgdata.
 
@@ -24,7 +25,7 @@ SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 export XMMDB_DSN
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: lint setup deps venv install db start run stop test test-sql test-py bench sample fuzz clean
+.PHONY: lint setup deps venv install db start run stop test test-sql test-py coverage bench sample fuzz clean
 
 setup: deps venv install
 
@@ -102,6 +103,13 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test-py:
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
 	$(PY) -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]   # 5: none selected
+
+# Line coverage of the Python the test processes run (the loader, the web shim, and the server
+# package where the tests import it; what runs inside PostgreSQL is not traced): term report.
+COV = --cov=xmmdb_loader --cov=xmmdb_web --cov=xmmdb --cov-report=
+coverage: start
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(COV) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m serial $(COV) --cov-append --cov-report=term $(PYTEST_ARGS)
 
 fuzz: start
 	XMMDB_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q tests -k fuzz
