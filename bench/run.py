@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import statistics
 import sys
@@ -57,13 +58,16 @@ class Bench:
 
     def write(self, path: Path) -> None:
         head = ["section", "metric", "value", "target", "alternative", "alternative value", "ratio", "note"]
-        lines = ["# xmmdb benchmark results", "",
-                 f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-                 f"PostgreSQL private cluster; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-                 f"Catalogue: {self.sources:,} simulated sources. Ratios are xmmdb's advantage over the alternative.", "",
-                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        # Rows of sections not run this time are kept from the previous results.
+        # Rows of sections not run this time are kept from the previous results, and the header says so.
         ran = {r[0] for r in self.rows}
+        others = [name for name in SECTIONS if name not in ran]
+        lines = ["# xmmdb benchmark results", "",
+                 f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores, "
+                 f"PostgreSQL private cluster; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+                 f"Catalogue: {self.sources:,} simulated sources. Ratios are xmmdb's advantage over the alternative."
+                 + (f" Sections measured in this run: {', '.join(n for n in SECTIONS if n in ran)}; the rows of "
+                    f"{', '.join(others)} are kept from earlier runs (git log bench/results.md)." if others else ""),
+                 "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         kept = [line for line in (path.read_text().splitlines() if path.exists() else [])
                 if line.startswith("| ") and not line.startswith("| section")
                 and line.split(" | ")[0][2:] not in ran]
