@@ -59,8 +59,8 @@ CALLS = {
 }
 SLOW = {"xmm_periodogram", "xmm_fit_plot", "xmm_variability"}
 UNCACHED = "DELETE FROM xmm.fit_cache"   # before each fit: a fit, not a lookup of the last one
-# p50 of the first call with the package of release 0.10.0 (this bench, the same machine, busy
-# as it was then: a few ms of noise below 50 ms, ~10 % above), where it was measured.
+# p50 of the first call with the package of release 0.10.0 (this bench, measured on the
+# slower, busy machine of an earlier run: a comparison of packages only on that machine).
 BEFORE = {"python_boot": 34, "xmm_search": 161, "xmm_resolve": 5.4, "xmm_photons": 11, "xmm_adql": 167,
           "xmm_periodogram": 2051, "xmm_fit": 1588}
 
@@ -102,7 +102,7 @@ def run(bench, names=None) -> None:
         cold, warm = measure(dsn, query, SLOW_SAMPLES if name in SLOW else SAMPLES)
         c50, c95 = percentiles(cold)
         w50, w95 = percentiles(warm)
-        before = f"; first call before (0.10.0): p50 {BEFORE[name]:,.4g} ms" if name in BEFORE else ""
+        before = f"; first call with 0.10.0's package, on an earlier run's slower machine: p50 {BEFORE[name]:,.4g} ms" if name in BEFORE else ""
         bench.row("cold", f"{name}: a new session's first call, p50 (p95 {c95:,.4g} ms)", c50, "ms", target,
                   note=f"warm (the same session's next calls): p50 {w50:,.3g} ms, p95 {w95:,.3g} ms; "
                        f"{len(cold)} sessions{before}")
