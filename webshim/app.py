@@ -307,16 +307,21 @@ def create_app(dsn: str | None = None, *, hips_url: str | None = None, timeout_m
                                          " ORDER BY 1", (obs_id,))[1]]
         return render_template("observation.html", obs=obs, dets=dets, photons=bool(cameras), cameras=cameras,
                                page=page, per=per, pages=max(1, -(-total // per)), total=total, all_dets=all_dets,
-                               name=name, min_ml=a.get("min_ml", ""), field_radius=FIELD_RADIUS, export_max=EXPORT_MAX)
+                               name=name, min_ml=a.get("min_ml", ""), field_radius=FIELD_RADIUS)
 
     @app.route("/observation/<obs_id>/events.fits")
     def observation_events(obs_id):
-        """The photons of one camera of an observation: xmm_photons over the EPIC field (15') at the pointing."""
+        """The event file (OGIP, with the GTIs) of an observation's cameras, or of one: the EPIC
+        field (15') at the pointing, xmm_extract_events_at of that observation."""
         obs = db.one("SELECT ra_pnt, dec_pnt FROM xmm.observation WHERE obs_id = %s", (obs_id,))
         if obs is None or obs["ra_pnt"] is None:
             abort(404, f"no observation {obs_id}")
-        return photon_table(obs["ra_pnt"], obs["dec_pnt"], FIELD_RADIUS, obs_id, request.args.get("instrument"),
-                            f"xmmdb_{obs_id}_{request.args.get('instrument') or 'EPIC'}_events")
+        camera = request.args.get("instrument")
+        opts = {"obs_id": obs_id, **({"instrument": camera} if camera else {})}
+        data = db.value("SELECT xmm.xmm_extract_events_at(%s, %s, %s, %s::jsonb)",
+                        (obs["ra_pnt"], obs["dec_pnt"], FIELD_RADIUS, json.dumps(opts)))
+        return Response(bytes(data), mimetype="application/fits", headers={
+            "Content-Disposition": f'attachment; filename="xmmdb_{obs_id}_{camera or "EPIC"}_events.fits"'})
 
     @app.route("/observation/<obs_id>/image.fits")
     def observation_image(obs_id):
