@@ -162,6 +162,24 @@ def test_api_inside_the_server_shape(db):
     assert len(fetch_orbit(Psycopg(db), "0000000000")["time"]) == 0
 
 
+def test_a_call_reads_at_most_max_photons(db, monkeypatch):
+    """The declared bound of every function that reads photons into memory: over it, a clear
+    error (54000) before the arrays are made; at it, the photons."""
+    from xmmdb.errors import XmmError
+    from xmmdb.photons import access
+
+    n = len(fetch_photons(Psycopg(db), 10.7083, 41.3011, 60)["time"])
+    assert n > 100
+    monkeypatch.setattr(access, "MAX_PHOTONS", n)
+    assert len(fetch_photons(Psycopg(db), 10.7083, 41.3011, 60)["time"]) == n
+    assert len(access.fetch_positions(Psycopg(db), 10.7083, 41.3011, 60)["ra"]) == n
+    monkeypatch.setattr(access, "MAX_PHOTONS", n - 1)
+    for fetch in (fetch_photons, access.fetch_positions):
+        with pytest.raises(XmmError, match=f"more than {n - 1:,} photons within 60\"") as err:
+            fetch(Psycopg(db), 10.7083, 41.3011, 60)
+        assert err.value.sqlstate == "54000"
+
+
 def test_sample_pulsar_is_there(db):
     truth = json.loads((SAMPLE / "truth" / "events.json").read_text())["pulsar"]
     ev = fetch_photons(Psycopg(db), truth["ra"], truth["dec"], 20, obs_id=truth["observations"][0])

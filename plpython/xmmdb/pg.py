@@ -98,6 +98,8 @@ class Psycopg:
 
         from psycopg.rows import dict_row
 
+        # $n may come in any order and more than once: one %s per place, its parameter with it
+        ordered = [params[int(n) - 1] for n in re.findall(r"\$(\d+)", sql)] if params else None
         with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(re.sub(r"\$(\d+)", r"%s", sql) if params else sql, params or None)
+            cur.execute(re.sub(r"\$(\d+)", r"%s", sql) if params else sql, ordered)
             return cur.fetchall() if cur.description else []

@@ -16,6 +16,8 @@ import json
 
 import numpy as np
 
+from ..errors import XmmError
+
 # name -> numpy dtype, in the order of the arrays returned
 PHOTON_COLUMNS = {
     "time": "f8", "ra": "f8", "dec": "f8", "x": "i4", "y": "i4", "pi": "i4", "pattern": "i2",
@@ -52,7 +54,18 @@ def _aggregate(columns: dict) -> str:
 
 
 def _sorted(query: str, order: str) -> str:
-    return f"(SELECT * FROM {query} ORDER BY {order}) AS sorted"
+    return f"(SELECT * FROM {query} ORDER BY {order} LIMIT {MAX_PHOTONS + 1}) AS sorted"
+
+
+# The most photons one call reads into memory (the extraction, timing, image and limit
+# functions): ~0.5 GB of arrays, ten times the brightest 30" cone of the archive.
+MAX_PHOTONS = 10_000_000
+
+
+def _check_count(n: int, radius_arcsec: float) -> None:
+    if n > MAX_PHOTONS:
+        raise XmmError(f"more than {MAX_PHOTONS:,} photons within {radius_arcsec:g}\" (a call reads at most that many)",
+                       sqlstate="54000", hint="a smaller radius, a narrower energy or time range, or one obs_id")
 
 
 # The keys of every photon function's options that choose events (checked in SQL by
@@ -78,7 +91,9 @@ def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float =
                           None if tmin is None else float(tmin), None if tmax is None else float(tmax),
                           selection(options), obs_id),
                     ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text"))
-    return _arrays(rows[0] if rows else None, PHOTON_COLUMNS)
+    out = _arrays(rows[0] if rows else None, PHOTON_COLUMNS)
+    _check_count(len(out["time"]), radius_arcsec)
+    return out
 
 
 POSITION_COLUMNS = {"ra": "f8", "dec": "f8", "pi": "i4"}
@@ -91,11 +106,12 @@ def fetch_positions(db, ra: float, dec: float, radius_arcsec: float, emin: float
     with obs_id, instrument, exp_id, grouped by exposure and not sorted (no time, no sort)."""
     rows = db.query(
         f"SELECT obs_id, instrument, exp_id, count(*) AS n, {_aggregate(POSITION_COLUMNS)} "
-        "FROM xmm.xmm_photons($1, $2, $3, $4, $5, $8, $9, $6::jsonb) WHERE obs_id = coalesce($7, obs_id) "
-        "GROUP BY obs_id, instrument, exp_id",
+        "FROM (SELECT * FROM xmm.xmm_photons($1, $2, $3, $4, $5, $8, $9, $6::jsonb) WHERE obs_id = coalesce($7, obs_id)"
+        f" LIMIT {MAX_PHOTONS + 1}) AS p GROUP BY obs_id, instrument, exp_id",
         (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax), selection(options), obs_id,
          None if tmin is None else float(tmin), None if tmax is None else float(tmax)),
         ("float8", "float8", "float8", "float8", "float8", "text", "text", "float8", "float8"))
+    _check_count(sum(int(r["n"]) for r in rows), radius_arcsec)
     parts = [_arrays(r, POSITION_COLUMNS) | {k: np.full(int(r["n"]), r[k], PHOTON_COLUMNS[k])
                                              for k in ("obs_id", "instrument", "exp_id")} for r in rows]
     names = [*POSITION_COLUMNS, "obs_id", "instrument", "exp_id"]
