@@ -53,8 +53,8 @@ def _aggregate(columns: dict) -> str:
                      else f"array_agg({c}) AS {c}" for c, t in columns.items())
 
 
-def _sorted(query: str, order: str) -> str:
-    return f"(SELECT * FROM {query} ORDER BY {order} LIMIT {MAX_PHOTONS + 1}) AS sorted"
+def _sorted(query: str, order: str, limit: int | None = None) -> str:
+    return f"(SELECT * FROM {query} ORDER BY {order}{f' LIMIT {limit}' if limit else ''}) AS sorted"
 
 
 # The most photons one call reads into memory (the extraction, timing, image and limit
@@ -86,7 +86,7 @@ def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float =
     the events `options` select (SELECTION_KEYS; default: the standard selection),
     sorted by time. Returns {column: numpy array} with the columns of PHOTON_COLUMNS."""
     photons = "xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7, $8::jsonb) WHERE obs_id = coalesce($9, obs_id)"
-    sql = f"SELECT {_aggregate(PHOTON_COLUMNS)} FROM {_sorted(photons, 'time, obs_id, instrument, exp_id')}"
+    sql = f"SELECT {_aggregate(PHOTON_COLUMNS)} FROM {_sorted(photons, 'time, obs_id, instrument, exp_id', MAX_PHOTONS + 1)}"
     rows = db.query(sql, (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax),
                           None if tmin is None else float(tmin), None if tmax is None else float(tmax),
                           selection(options), obs_id),
