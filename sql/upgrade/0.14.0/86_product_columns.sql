@@ -1,0 +1,1 @@
+-- new in this version: sql/86_product_columns.sql
