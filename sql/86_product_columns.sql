@@ -1,7 +1,9 @@
 -- Units, UCDs and descriptions of the product tables' columns, as TAP_SCHEMA publishes
--- them (sql/80_tap_schema_refresh.sql): the spectra, the responses and the exposures
--- whose photons are loaded. The catalogue's columns take theirs from the 4XMM naming
--- (xmm.tap_column_meta); these tables name their columns as the FITS keywords do.
+-- them (sql/80_tap_schema_refresh.sql): spectra, responses, exposures and their GTIs,
+-- exposure maps, flare series, orbits, kept pulsation searches, source classes and the
+-- names of the resolver. The catalogue's columns take theirs from the 4XMM naming
+-- (xmm.tap_column_meta); these tables name their columns as the FITS keywords do, or
+-- as the functions that fill them. The rows are upserts: an upgrade runs the file again.
 INSERT INTO xmm.column_meta (table_name, column_name, unit, ucd, description) VALUES
   ('xmm.spectrum', 'spectrum_id', NULL, 'meta.id;meta.main', 'spectrum identifier (ivo://xmmdb/spectrum?<spectrum_id>)'),
   ('xmm.spectrum', 'file', NULL, 'meta.id;meta.file', 'file name it was loaded from'),
@@ -51,4 +53,63 @@ INSERT INTO xmm.column_meta (table_name, column_name, unit, ucd, description) VA
   ('xmm.exposure', 'n_photons', NULL, 'meta.number;phot.count', 'events loaded'),
   ('xmm.exposure', 'file', NULL, 'meta.id;meta.file', 'event file it was loaded from'),
   ('xmm.exposure', 'sha256', NULL, 'meta.checksum', 'SHA-256 of the event file'),
-  ('xmm.exposure', 'loaded_at', NULL, 'time.processing', 'when it was loaded');
+  ('xmm.exposure', 'loaded_at', NULL, 'time.processing', 'when it was loaded'),
+  ('xmm.gti', 'exp_id', NULL, 'meta.id;obs.exposure', 'exposure (EXPIDSTR, e.g. S003)'),
+  ('xmm.gti', 'start', 's', 'time.start', 'start of a good time interval (TT s since MJDREF 50814)'),
+  ('xmm.gti', 'stop', 's', 'time.end', 'end of a good time interval (TT s since MJDREF 50814)'),
+  ('xmm.photon', 'exp_id', NULL, 'meta.id;obs.exposure', 'exposure (EXPIDSTR, e.g. S003)'),
+  ('xmm.orbit', 'time', 's', 'time.epoch', 'time of the orbit sample (TT s since MJDREF 50814)'),
+  ('xmm.orbit', 'x', 'km', 'pos.cartesian.x', 'spacecraft position, geocentric equatorial inertial (GEI) x'),
+  ('xmm.orbit', 'y', 'km', 'pos.cartesian.y', 'spacecraft position, geocentric equatorial inertial (GEI) y'),
+  ('xmm.orbit', 'z', 'km', 'pos.cartesian.z', 'spacecraft position, geocentric equatorial inertial (GEI) z'),
+  ('xmm.exposure_map', 'map_id', NULL, 'meta.id;meta.main', 'exposure map identifier'),
+  ('xmm.exposure_map', 'exp_id', NULL, 'meta.id;obs.exposure', 'exposure (EXPIDSTR, e.g. S003)'),
+  ('xmm.exposure_map', 'band', NULL, 'meta.id;em.energy', 'the catalogue''s energy band, when the map''s range is one'),
+  ('xmm.exposure_map', 'emin', 'eV', 'em.energy;stat.min', 'lower end of the energy range'),
+  ('xmm.exposure_map', 'emax', 'eV', 'em.energy;stat.max', 'upper end of the energy range'),
+  ('xmm.exposure_map', 'vignetted', NULL, 'meta.code', 'true for a vignetted exposure map'),
+  ('xmm.exposure_map', 'nx', 'pix', 'meta.number;instr.pixel', 'pixels along the first axis'),
+  ('xmm.exposure_map', 'ny', 'pix', 'meta.number;instr.pixel', 'pixels along the second axis'),
+  ('xmm.exposure_map', 'crpix1', 'pix', 'pos.wcs.crpix', 'reference pixel of the first axis (CRPIX1, 1-based)'),
+  ('xmm.exposure_map', 'crpix2', 'pix', 'pos.wcs.crpix', 'reference pixel of the second axis (CRPIX2, 1-based)'),
+  ('xmm.exposure_map', 'crval1', 'deg', 'pos.wcs.crval;pos.eq.ra', 'right ascension of the reference pixel (CRVAL1)'),
+  ('xmm.exposure_map', 'crval2', 'deg', 'pos.wcs.crval;pos.eq.dec', 'declination of the reference pixel (CRVAL2)'),
+  ('xmm.exposure_map', 'cdelt1', 'deg/pix', 'pos.wcs.cdelt', 'pixel size along the first axis (CDELT1)'),
+  ('xmm.exposure_map', 'cdelt2', 'deg/pix', 'pos.wcs.cdelt', 'pixel size along the second axis (CDELT2)'),
+  ('xmm.exposure_map', 'ra_centre', 'deg', 'pos.eq.ra', 'right ascension of the centre of the stored pixels'),
+  ('xmm.exposure_map', 'dec_centre', 'deg', 'pos.eq.dec', 'declination of the centre of the stored pixels'),
+  ('xmm.exposure_map', 'radius', 'deg', 'phys.angSize', 'distance from the centre to the farthest corner'),
+  ('xmm.exposure_map', 'max_exposure', 's', 'time.duration;obs.exposure;stat.max', 'largest exposure of a pixel'),
+  ('xmm.exposure_map', 'file', NULL, 'meta.id;meta.file', 'file it was loaded from'),
+  ('xmm.exposure_map', 'sha256', NULL, 'meta.checksum', 'SHA-256 of the file'),
+  ('xmm.exposure_map', 'loaded_at', NULL, 'time.processing', 'when it was loaded'),
+  ('xmm.flare_series', 'exp_id', NULL, 'meta.id;obs.exposure', 'exposure (EXPIDSTR, e.g. S003)'),
+  ('xmm.flare_series', 'timedel', 's', 'time.interval', 'bin width of the high-energy rate (TIMEDEL)'),
+  ('xmm.flare_series', 'threshold', 'ct/s', 'phot.count;arith.rate;stat.max', 'rate above which the pipeline cut a flare (FLCUTTHR)'),
+  ('xmm.flare_series', 'file', NULL, 'meta.id;meta.file', 'file it was loaded from'),
+  ('xmm.flare_series', 'sha256', NULL, 'meta.checksum', 'SHA-256 of the file'),
+  ('xmm.flare_series', 'loaded_at', NULL, 'time.processing', 'when it was loaded'),
+  ('xmm.timing_candidate', 'candidate_id', NULL, 'meta.id;meta.main', 'kept search identifier'),
+  ('xmm.timing_candidate', 'best_frequency', 'Hz', 'time.frequency', 'frequency of the best peak (the fundamental among its harmonic relatives)'),
+  ('xmm.timing_candidate', 'fap', NULL, 'stat.falseAlarm', 'false-alarm probability of the best peak, trials corrected for this source'),
+  ('xmm.timing_candidate', 'n_photons', NULL, 'meta.number;phot.count', 'photons searched'),
+  ('xmm.timing_candidate', 'n_trials', NULL, 'meta.number', 'number of independent trials'),
+  ('xmm.timing_candidate', 'statistic', NULL, 'meta.code', 'the statistic: Z^2_n or the H-test'),
+  ('xmm.timing_candidate', 'skipped', NULL, 'meta.note', 'why the source was not searched, if it was not'),
+  ('xmm.timing_candidate', 'software', NULL, 'meta.software', 'the xmmdb version that searched'),
+  ('xmm.timing_candidate', 'searched_at', NULL, 'time.processing', 'when it was searched'),
+  ('xmm.timing_candidate', 'best_fdot', 'Hz/s', 'time.frequency;arith.rate', 'frequency derivative of the best peak'),
+  ('xmm.timing_candidate', 'search_fap', NULL, 'stat.falseAlarm', 'chance of any false detection over the sources searched together'),
+  ('xmm.source_class', 'class', NULL, 'src.class', 'class of the matched object'),
+  ('xmm.source_class', 'catalogue', NULL, 'meta.id;meta.dataset', 'catalogue of known objects it comes from'),
+  ('xmm.source_class', 'name', NULL, 'meta.id', 'name of the matched object in that catalogue'),
+  ('xmm.source_class', 'separation', 'arcsec', 'pos.angDistance', 'distance from the source to the object'),
+  ('xmm.source_class', 'radius', 'arcsec', 'phys.angSize', 'match radius used'),
+  ('xmm.ngc_object', 'object', NULL, 'meta.id;meta.main', 'NGC or IC designation (OpenNGC)'),
+  ('xmm.ngc_object', 'label', NULL, 'meta.id', 'designation with its other names'),
+  ('xmm.ngc_object', 'type', NULL, 'src.class', 'OpenNGC object type (G galaxy, OCl open cluster, ...)'),
+  ('xmm.object_name', 'key', NULL, 'meta.id', 'the name as the resolver compares it (xmm.name_key)'),
+  ('xmm.object_name', 'name', NULL, 'meta.id', 'a name as OpenNGC writes it'),
+  ('xmm.object_name', 'object', NULL, 'meta.id', 'the NGC or IC object it names')
+ON CONFLICT (table_name, column_name) DO UPDATE
+  SET unit = excluded.unit, ucd = excluded.ucd, description = excluded.description;

@@ -38,6 +38,11 @@ def test_tap_schema_is_filled_from_the_catalogue(web_dsn):
         assert cols["sc_dec"][0] == "pos.eq.dec;meta.main"
         assert cols["sc_ep_8_flux"][:3] == ("phot.flux;em.X-ray", "mW/m2", "float")
         assert cols["iauname"][2] == "char"
+        # every column of the archive's own tables says what it is; the orbit's x is a position in km, not a pixel
+        assert conn.execute("SELECT array_agg(table_name || '.' || column_name) FROM tap_schema.columns"
+                            " WHERE coalesce(description, '') = '' AND table_name NOT LIKE 'usr.%'").fetchone()[0] is None
+        assert conn.execute("SELECT unit, ucd FROM tap_schema.columns WHERE table_name = 'xmm.orbit'"
+                            " AND column_name = 'x'").fetchone() == ("km", "pos.cartesian.x")
         # no column without a VOTable type (pgSphere polygons, arrays) is published
         assert not conn.execute("SELECT 1 FROM tap_schema.columns WHERE table_name = 'xmm.observation'"
                                 " AND column_name = 'footprint'").fetchone()

@@ -1,0 +1,3 @@
+-- Upgrade 0.14.0 -> 0.15.0. Each following file brings one concern of sql/ from
+-- release 0.14.0 to this version, keeping every stored row; tests/test_upgrade.py
+-- checks that an upgraded archive equals a fresh install object for object.

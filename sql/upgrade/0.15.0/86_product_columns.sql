@@ -1,0 +1,2 @@
+-- More columns described; the file's rows are upserts, so it runs again as it is.
+-- made again in this version: sql/86_product_columns.sql
