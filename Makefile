@@ -100,16 +100,18 @@ test-sql:
 # database: the extra one uses the time the others wait on browsers, clients and subprocesses),
 # then the tests marked serial alone: they change settings the whole cluster sees.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# the files that mark tests serial: collecting only them spares the serial run every other import
+SERIAL_FILES = $(shell grep -l 'mark\.serial' tests/test_*.py)
 test-py:
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]   # 5: none selected
+	$(PY) -m pytest -q -m serial $(SERIAL_FILES) $(PYTEST_ARGS) || [ $$? -eq 5 ]   # 5: none selected
 
 # Line coverage of the Python the test processes run (the loader, the web shim, and the server
 # package where the tests import it; what runs inside PostgreSQL is not traced): term report.
 COV = --cov=xmmdb_loader --cov=xmmdb_web --cov=xmmdb --cov-report=
 coverage: start
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(COV) $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m serial $(COV) --cov-append --cov-report=term $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m serial $(SERIAL_FILES) $(COV) --cov-append --cov-report=term $(PYTEST_ARGS)
 
 fuzz: start
 	XMMDB_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q tests -k fuzz

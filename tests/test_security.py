@@ -211,9 +211,8 @@ def watchdog_limits(server_dsn):
     for key in ("reader_statement_timeout", "reader_idle_in_transaction_timeout", "reader_memory_limit",
                 "watchdog_interval"):
         admin.execute(f"ALTER SYSTEM RESET xmmdb.{key}")
-    admin.execute("SELECT pg_reload_conf()")
+    admin.execute("SELECT pg_reload_conf()")      # the next test that sets limits waits for its own
     admin.close()
-    time.sleep(0.5)
 
 
 def test_the_watchdog_runs(server_dsn):
