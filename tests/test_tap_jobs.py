@@ -39,7 +39,7 @@ def new_job(c, **params) -> str:
 
 
 def finished(c, jid) -> str:
-    for _ in range(100):
+    for _ in range(300):          # 30 s, the longest WAIT the service grants: a loaded machine is slow
         phase = c.get(f"/tap/async/{jid}/phase").get_data(as_text=True)
         if phase in ("COMPLETED", "ERROR", "ABORTED"):
             return phase

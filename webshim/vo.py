@@ -42,6 +42,9 @@ from .db import error_info
 
 TAP_DEFAULT_MAXREC = 10_000
 TAP_HARD_MAXREC = 100_000
+# A job's entry in the workers' table (running) once claimed and before its query has a
+# connection, and once aborted or deleted.
+CLAIMED, ABORTED = object(), object()
 SCS_MAXREC = 10_000
 # TAP UPLOAD bounds (docs/limits.md), read at each request (a test may lower them). The bytes
 # are those of all a request's uploads together; the request itself may be 1 MB more.
@@ -336,7 +339,8 @@ def register(app, db, meta) -> None:
     def run_adql(p: dict, running: dict | None = None, key: str | None = None,
                  parts: dict[str, bytes] | None = None):
         """(fields, rows, overflow_at, format) or raises TapError; with `running`, the
-        connection is there under `key` while the query runs (so an abort can cancel it).
+        connection is there under `key` while the query runs (so an abort can cancel it),
+        and a job aborted before its query starts does not start it.
         `parts` are the uploaded files the UPLOAD parameter names."""
         request_ = p.get("REQUEST", "doQuery")
         if request_ != "doQuery":
@@ -366,6 +370,8 @@ def register(app, db, meta) -> None:
         def results(conn, sqltext, described=None):
             # links in results (ivoa.obscore's access_url) start with the service's address
             conn.execute("SELECT set_config('xmm.service_url', %s, true)", (base,))
+            if running is not None and running.get(key) is ABORTED:
+                raise TapError("the job was aborted")
             with conn.cursor(name="tap") as cur:
                 cur.execute(sqltext)
                 rows = cur.fetchmany(maxrec + 1) if maxrec else []
@@ -374,7 +380,10 @@ def register(app, db, meta) -> None:
         try:
             with db.connect() as conn:
                 if running is not None:
-                    running[key] = conn
+                    with running_lock:
+                        if running.get(key) is ABORTED:
+                            raise TapError("the job was aborted")
+                        running[key] = conn
                 if uploads:
                     with conn.transaction():        # the uploads live as long as it
                         described = load_uploads(conn, uploads)
@@ -571,7 +580,8 @@ def register(app, db, meta) -> None:
     with db.connect() as conn:
         conn.execute("SELECT xmm_uws.recover()")
     workers = ThreadPoolExecutor(max_workers=executing, thread_name_prefix="tap-job")
-    running: dict = {}                  # job id -> the connection running its query
+    running: dict = {}                  # job id -> the connection running its query, or CLAIMED, ABORTED
+    running_lock = threading.Lock()
 
     def owner() -> str:
         """The authenticated user (REMOTE_USER, set by a front server that authenticates), else the client address."""
@@ -586,7 +596,20 @@ def register(app, db, meta) -> None:
                                        ).fetchone()
             if not claimed:
                 return
+            with running_lock:
+                running.setdefault(claimed[0], CLAIMED)
             run_one(*claimed)
+
+    def stop(jid) -> None:
+        """A job of this process's workers, aborted or deleted: its query cancelled if it runs,
+        not started if it has not (an abort between the claim and the query is not lost)."""
+        with running_lock:
+            entry = running.get(jid)
+            if entry is None:
+                return
+            running[jid] = ABORTED
+        if entry is not CLAIMED and entry is not ABORTED:
+            entry.cancel()
 
     def run_one(jid, params) -> None:
         error = mime = body = None
@@ -736,9 +759,7 @@ def register(app, db, meta) -> None:
         p, parts = tap_request() if request.method == "POST" else ({}, {})
         if request.method == "DELETE" or p.get("ACTION", "").upper() == "DELETE":
             call("SELECT xmm_uws.remove(%s, %s)", jid)
-            conn = running.get(jid)
-            if conn is not None:
-                conn.cancel()
+            stop(jid)
             return redirect(absolute(url_for("tap_async")), code=303)
         if request.method == "POST":
             add_parameters(job, {k: v for k, v in p.items() if k not in ("PHASE", "ACTION")}, parts)
@@ -769,9 +790,7 @@ def register(app, db, meta) -> None:
                     run(jid)
             elif phase == "ABORT":
                 call("SELECT xmm_uws.abort(%s, %s)", jid)
-                conn = running.get(jid)
-                if conn is not None:
-                    conn.cancel()
+                stop(jid)
             else:
                 raise Refused(f"PHASE={phase} is not allowed: use RUN or ABORT", 400)
             return redirect(absolute(url_for("tap_job", jid=jid)), code=303)
