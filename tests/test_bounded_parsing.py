@@ -33,15 +33,23 @@ def warm(dsn):
         yield conn
 
 
-def elapsed_ms(conn, sql, arg) -> float:
-    t0 = time.perf_counter()
-    try:
-        conn.execute(sql, (arg,)).fetchall()
-    except psycopg.errors.DataError:
-        pass                         # an error for humans is an answer too
-    except psycopg.errors.SyntaxError:
-        pass
-    return (time.perf_counter() - t0) * 1000
+def elapsed_ms(conn, sql, arg, tries: int = 3) -> float:
+    """The best of a few runs: the tests share two cores, and a run that waited for one is not
+    the parser's time (the quadratic and exponential parsers these tests guard against take
+    the same time every run)."""
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        try:
+            conn.execute(sql, (arg,)).fetchall()
+        except psycopg.errors.DataError:
+            pass                         # an error for humans is an answer too
+        except psycopg.errors.SyntaxError:
+            pass
+        best = min(best, (time.perf_counter() - t0) * 1000)
+        if best < 10:
+            break
+    return best
 
 
 @pytest.mark.parametrize("text", HAND_PICKED)
@@ -62,16 +70,18 @@ def test_a_name_longer_than_the_limit_is_refused_clearly(warm):
 
 
 def test_queries_up_to_the_length_limit_parse_in_linear_time(warm):
-    """Odd queries of the longest length parse at once; a long real one takes ten times as long as
-    one a tenth of its length, not a hundred."""
+    """Odd queries of the longest length parse at once; a long real one takes about ten times as
+    long as one a tenth of its length, not a hundred (the bound, 40, leaves room for a loaded
+    machine and still fails a quadratic parser by a factor of 2.5)."""
     for query in (" " * (MAX_LENGTH - 4) + "M82", "(" * 50 + "M82" + ")" * 50,
                   "cone('1" + " " * (MAX_LENGTH - 40) + "x', '1arcmin')"):
         assert len(query) <= MAX_LENGTH
         assert elapsed_ms(warm, "SELECT count(*) FROM xmm_search(%s)", query) < 50, query[:40]
 
-    def translate(n):
-        query = "sc_det_ml > 8 AND " * n + "M82"
-        return min(elapsed_ms(warm, "SELECT xmm_to_sql(%s)", query) for _ in range(3))
-
     long = (MAX_LENGTH - 20) // 18
-    assert translate(long) < 15 * translate(long // 10)
+    queries = {n: "sc_det_ml > 8 AND " * n + "M82" for n in (long, long // 10)}
+    best = {n: float("inf") for n in queries}
+    for _ in range(5):                   # interleaved, so a busy spell slows both alike
+        for n, query in queries.items():
+            best[n] = min(best[n], elapsed_ms(warm, "SELECT xmm_to_sql(%s)", query, tries=1))
+    assert best[long] < 40 * best[long // 10], best
