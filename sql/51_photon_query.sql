@@ -10,8 +10,8 @@
 -- A bare q3c_radial_query(ra, dec, ...) on photon is correct but unpacks every
 -- photon: name the cells (the ADQL translator does it for CONTAINS on photon).
 
--- Decoding helper of the view (inlined by the planner); xmm.cone_photons (C)
--- does the same arithmetic.
+-- Decoding helper of the view (inlined by the planner); xmm.cone_photons (C,
+-- sql/51_photon_cone.sql) does the same arithmetic.
 CREATE FUNCTION xmm.photon_time(t0 double precision, th smallint, tl integer) RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT t0 + (th * 2147.483648::float8 + tl * 1e-6::float8) $$;
 
@@ -51,22 +51,3 @@ COMMENT ON COLUMN xmm.photon.time IS 'TT seconds since MJDREF 50814 (1998-01-01)
 COMMENT ON COLUMN xmm.photon.pi IS 'PI, eV';
 COMMENT ON COLUMN xmm.photon.cell IS 'Q3C cell (q3c_ang2ipix >> 36) holding the photon: the index key';
 
--- The photons of one packed row within a cone, decoded: C (src/photon_cone.c),
--- because it runs once per stored photon of the cone's cells. Same arithmetic
--- as the view above (xmm.photon_time, xmm.tan_ra, xmm.tan_dec), bit for bit;
--- a pixel box rejects most photons of a row with integer compares before the
--- exact test in the exposure's tangent plane. NULL tmin/tmax: no time limit.
-CREATE FUNCTION xmm.cone_photons(t0 double precision, x0 integer, y0 integer, tl integer[], th smallint[],
-                                 dx smallint[], dy smallint[], pi smallint[], pc smallint[], flag integer[],
-                                 x_ref double precision, y_ref double precision,
-                                 x_delt double precision, y_delt double precision,
-                                 sin_ra_ref double precision, cos_ra_ref double precision,
-                                 sin_dec_ref double precision, cos_dec_ref double precision,
-                                 ra double precision, "dec" double precision, radius_deg double precision,
-                                 emin double precision, emax double precision,
-                                 tmin double precision, tmax double precision)
-RETURNS TABLE ("time" double precision, ra double precision, "dec" double precision, pi integer,
-               pattern smallint, flag integer, ccdnr smallint, x integer, y integer)
-LANGUAGE c IMMUTABLE PARALLEL SAFE COST 10 ROWS 100 AS 'MODULE_PATHNAME', 'xmm_cone_photons';
-COMMENT ON FUNCTION xmm.cone_photons IS
-  'The photons of one packed photon_cell row within radius_deg of (ra, dec), PI in [emin, emax], time in [tmin, tmax]';

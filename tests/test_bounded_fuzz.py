@@ -137,6 +137,12 @@ CASES = {
        " '{\"all_events\": true, \"flare_filter\": 1e-3, \"pattern\": [0, 31]}'))",
        "(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, 0, 1e9, NULL, NULL, '{\"pattern\": [0, 1e308]}'))",
        f"(SELECT count(*) FROM xmm_photons(10.68, 41.27, 60, 0, 1e9, NULL, NULL, {OPTIONS[8]}))"],
+    "xmm_photon_arrays": [f"(SELECT sum(n) FROM xmm_photon_arrays({a}, {b}, {r}))"
+                          for a, b, r in [("10.68", "41.27", "648000"), ("'NaN'", "0", "30"), ("0", "0", "'Infinity'"),
+                                          ("10.68", "41.27", "-1"), ("1e308", "1e308", "1e308")]]
+    + ["(SELECT sum(n) FROM xmm_photon_arrays(10.68, 41.27, 5400, 0, 1e9, NULL, NULL,"
+       " '{\"all_events\": true, \"flare_filter\": 1e-3}'))",
+       f"(SELECT sum(n) FROM xmm_photon_arrays(10.68, 41.27, 60, 0, 1e9, NULL, NULL, {OPTIONS[8]}))"],
     "xmm_hips_build": ["xmm_hips_build('{\"all\": true, \"max_tiles\": 1e9}')::text",   # readers: refused
                        f"xmm_hips_build({OPTIONS[8]})::text"],
     "xmm_hips_file": [f"length(xmm_hips_file({n}, {p}))"

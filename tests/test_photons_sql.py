@@ -77,3 +77,49 @@ def test_xmm_image_is_a_fits_image_with_wcs(db):
         with pytest.raises(psycopg.Error, match=words):
             db.execute("SELECT xmm.xmm_image(%s, %s, 4, 2, %s)", (*M31_ULX, options))
         db.rollback()
+
+
+PHOTON_COLUMNS = "obs_id, instrument, exp_id, cell, time, ra, dec, pi, pattern, flag, ccdnr, x, y"
+UNNESTED = ("obs_id, instrument, exp_id, cell, unnest(time), unnest(ra), unnest(dec), unnest(pi), unnest(pattern),"
+            " unnest(flag), unnest(ccdnr), unnest(x), unnest(y)")
+
+
+@pytest.mark.parametrize("args", [
+    (10.6847, 41.269, 300, 200, 12000, None, None, "{}"),                          # the default selection
+    (10.6847, 41.269, 300, 0, 32767, None, None, '{"all_events": true}'),
+    (10.7083, 41.3011, 45, 500, 2000, None, None, '{"pattern": [1, 4], "flag": "none"}'),
+    (10.7083, 41.3011, 600, 200, 12000, 115400000, 169936000, '{"flag": "pn_spectral"}'),  # a time window
+    (10.7083, 41.3011, 0.2, 200, 12000, None, None, "{}"),                         # few or no photons
+])
+def test_photon_arrays_hold_exactly_the_photons_of_xmm_photons(db, args):
+    """Every photon of xmm_photons, bit for bit, in its exposure and cell's row of arrays,
+    in time order; rows have photons, and n counts them."""
+    rows = sorted(db.execute(f"SELECT {PHOTON_COLUMNS} FROM xmm_photons(%s, %s, %s, %s, %s, %s, %s, %s)",
+                             args).fetchall())
+    unnested = sorted(db.execute(f"SELECT {UNNESTED} FROM xmm_photon_arrays(%s, %s, %s, %s, %s, %s, %s, %s)",
+                                 args).fetchall())
+    assert unnested == rows
+    for n, times in db.execute("SELECT n, time FROM xmm_photon_arrays(%s, %s, %s, %s, %s, %s, %s, %s)", args):
+        assert n == len(times) > 0 and times == sorted(times)
+    if args[2] >= 300:
+        assert len(rows) > 10000
+
+
+def test_photon_arrays_load_as_numpy_arrays(db):
+    """With register_numpy_arrays, binary arrays arrive as numpy arrays of their own type
+    holding what psycopg's lists hold; arrays numpy cannot hold as such are refused."""
+    from xmmdb_loader.arrays import register_numpy_arrays
+
+    sql = "SELECT time, ra, pi, pattern, flag, x FROM xmm_photon_arrays(10.6847, 41.269, 120)"
+    lists = db.execute(sql, binary=True).fetchall()
+    cur = db.cursor(binary=True)
+    register_numpy_arrays(cur)
+    arrays = cur.execute(sql).fetchall()
+    assert len(arrays) == len(lists) > 5
+    for got, want in zip(arrays, lists):
+        for a, b, dtype in zip(got, want, (np.float64, np.float64, np.int32, np.int16, np.int32, np.int32)):
+            assert isinstance(a, np.ndarray) and a.dtype == dtype and a.tolist() == b
+    assert cur.execute("SELECT '{}'::float8[], ARRAY[1, 2]::int8[]").fetchone()[0].size == 0
+    for bad in ("ARRAY[[1, 2], [3, 4]]::int4[]", "ARRAY[1, NULL]::float4[]"):
+        with pytest.raises(psycopg.DataError, match="one-dimensional array without NULLs"):
+            cur.execute(f"SELECT {bad}").fetchone()

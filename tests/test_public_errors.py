@@ -37,6 +37,7 @@ CASES = {
     "xmm_periodogram": f"SELECT count(*) FROM xmm_periodogram({PULSAR}, 1.0, 0.5)",
     "xmm_periodogram_at": f"SELECT count(*) FROM xmm_periodogram_at({OFF_SKY}, 0.5, 1.0)",
     "xmm_photons": f"SELECT count(*) FROM xmm_photons({OFF_SKY}, 30)",
+    "xmm_photon_arrays": "SELECT count(*) FROM xmm_photon_arrays(10.68, 41.27, 30, options => '{\"flag\": \"some\"}')",
     "xmm_pulsation_search": f"SELECT count(*) FROM xmm_pulsation_search({PULSAR}, '{{\"harmonics\": 0}}')",
     "xmm_pulsation_survey": "SELECT count(*) FROM xmm_pulsation_survey(NULL)",
     "xmm_resolve": "SELECT count(*) FROM xmm_resolve('12:00:00 +91:00:00')",

@@ -25,7 +25,7 @@ from xmmdb_loader import database
 from xmmdb_loader.cli import LOADERS, sample_files
 from xmmdb_loader.dsn import with_dbname
 
-RELEASE_COMMITS = {"0.1.0": "064a1eb", "0.2.0": "b6062d9", "0.3.0": "6a6a2b2", "0.4.0": "2a41adf", "0.5.0": "c85aa01", "0.6.0": "ba18880", "0.7.0": "83d54a1", "0.8.0": "ef44f66", "0.9.0": "f6548cc", "0.10.0": "db76ea0", "0.11.0": "72a929a", "0.12.0": "2bc2204", "0.13.0": "88f60ee", "0.14.0": "6bd7c53"}   # a commit whose loader and sql/ made each release
+RELEASE_COMMITS = {"0.1.0": "064a1eb", "0.2.0": "b6062d9", "0.3.0": "6a6a2b2", "0.4.0": "2a41adf", "0.5.0": "c85aa01", "0.6.0": "ba18880", "0.7.0": "83d54a1", "0.8.0": "ef44f66", "0.9.0": "f6548cc", "0.10.0": "db76ea0", "0.11.0": "72a929a", "0.12.0": "2bc2204", "0.13.0": "88f60ee", "0.14.0": "6bd7c53", "0.15.0": "1711b3b"}   # a commit whose loader and sql/ made each release
 RELEASES = sorted(RELEASE_COMMITS, key=lambda v: tuple(map(int, v.split("."))))
 # The oldest release upgrades through every script; the newest is the upgrade most archives make.
 # make fuzz starts from every release (XMMDB_ALL_RELEASES=1).

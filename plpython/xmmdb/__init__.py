@@ -5,4 +5,4 @@ call into this package, which is tested on its own and shared with the CLI and
 the web shim.
 """
 
-__version__ = "0.15.0"
+__version__ = "0.16.0"

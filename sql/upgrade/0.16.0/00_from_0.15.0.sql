@@ -1,0 +1,3 @@
+-- Upgrade 0.15.0 -> 0.16.0. Each following file brings one concern of sql/ from
+-- release 0.15.0 to this version, keeping every stored row; tests/test_upgrade.py
+-- checks that an upgraded archive equals a fresh install object for object.
