@@ -43,6 +43,7 @@ def pulsar(dsn, tmp_path_factory):
     orbit_file = folder / f"P{OBS}OBX000ORBTSR0000.FTZ"
     orbit_hdul(orbit_t, pos, vel, obs_id=OBS).writeto(orbit_file)
     with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 1")   # a transaction, so the loads are savepoints of it and all is rolled back
         load_events(conn, [events, orbit_file], progress=False)
         conn.execute("INSERT INTO xmm.source (srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections) "
                      "VALUES (%s, 'TEST PULSAR', %s, %s, 1e-13, 1)", (SRCID, RA, DEC))

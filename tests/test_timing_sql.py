@@ -23,6 +23,7 @@ def a907(dsn):
     files = sorted((SHARED / "events" / "abell907").glob("*/mos*_clean_evts.fits"))
     assert files, f"{SHARED}/events/abell907 is missing: the real-data tests need ../shared/data beside the checkout"
     with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 1")   # a transaction, so the loads are savepoints of it and all is rolled back
         load_events(conn, files, progress=False)
         conn.execute("INSERT INTO xmm.source (srcid, iauname, sc_ra, sc_dec, sc_ep_8_flux, n_detections) "
                      "VALUES (%s, 'TEST A907 core', %s, %s, 3e-12, 3)", (SRCID, RA, DEC))
