@@ -64,6 +64,28 @@ def server_error(plpy, exc: XmmError):
     return err
 
 
+def binary_array(data, dtype: str):
+    """A one-dimensional array without NULLs in PostgreSQL's binary format (array_send,
+    or a binary result) as a numpy array of dtype (i2, i4, i8, f4, f8): a header of
+    ndim, has-NULLs, element type, then size and lower bound of the dimension (20 bytes),
+    then each element as its length (4 bytes) and its big-endian value. Read in one
+    numpy view: no Python object per element."""
+    import numpy as np
+
+    data = memoryview(data)
+    native = np.dtype(dtype)
+    ndim = int.from_bytes(data[0:4], "big")
+    if ndim == 0:
+        return np.empty(0, native)
+    has_nulls = int.from_bytes(data[4:8], "big")
+    if ndim != 1 or has_nulls:
+        raise XmmError(f"a numpy array needs a one-dimensional array without NULLs, got {ndim} dimensions"
+                       + (" with NULLs" if has_nulls else ""), sqlstate="22000")
+    n = int.from_bytes(data[12:16], "big")
+    element = np.dtype([("length", ">i4"), ("value", native.newbyteorder(">"))])
+    return np.frombuffer(data, element, n, 20)["value"].astype(native)
+
+
 _PLANS: dict = {}
 MAX_PLANS = 256
 

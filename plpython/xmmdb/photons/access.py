@@ -17,6 +17,7 @@ import json
 import numpy as np
 
 from ..errors import XmmError
+from ..pg import binary_array
 
 # name -> numpy dtype, in the order of the arrays returned
 PHOTON_COLUMNS = {
@@ -78,22 +79,49 @@ def selection(options: dict | None) -> str:
     return json.dumps({k: v for k, v in (options or {}).items() if k in SELECTION_KEYS and v is not None})
 
 
+def _photon_arrays(db, columns: dict, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id) -> list:
+    """The rows of xmm_photon_arrays (an exposure's photons in one packed cell, each column an
+    array in time order) as dicts of numpy arrays with obs_id, instrument, exp_id and n, in
+    exposure order; the rows stop once past MAX_PHOTONS photons, so the count says whether
+    there were more. Each array arrives as array_send's bytes, one numpy view each."""
+    sends = ", ".join(f"array_send({c}) AS {c}" for c in columns)
+    rows = db.query(
+        f"SELECT obs_id, instrument, exp_id, n, {sends} FROM ("
+        "  SELECT *, sum(n) OVER (ORDER BY obs_id, instrument, exp_id, cell) AS running"
+        "    FROM xmm.xmm_photon_arrays($1, $2, $3, $4, $5, $6, $7, $8::jsonb) WHERE obs_id = coalesce($9, obs_id)) a"
+        f" WHERE running - n <= {MAX_PHOTONS} ORDER BY obs_id, instrument, exp_id, cell",
+        (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax),
+         None if tmin is None else float(tmin), None if tmax is None else float(tmax), selection(options), obs_id),
+        ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text"))
+    _check_count(sum(int(r["n"]) for r in rows), radius_arcsec)
+    return [{k: r[k] for k in ("obs_id", "instrument", "exp_id")} | {"n": int(r["n"])}
+            | {c: binary_array(r[c], t) for c, t in columns.items()} for r in rows]
+
+
+def _joined(parts: list, columns: dict) -> dict:
+    """One array per column over the parts, the exposure's names repeated per photon."""
+    out = {c: np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, t) for c, t in columns.items()}
+    for k in ("obs_id", "instrument", "exp_id"):
+        out[k] = (np.repeat(np.array([p[k] for p in parts], PHOTON_COLUMNS[k]), [p["n"] for p in parts])
+                  if parts else np.zeros(0, PHOTON_COLUMNS[k]))
+    return out
+
+
+NUMERIC_PHOTON_COLUMNS = {c: t for c, t in PHOTON_COLUMNS.items() if t in _SEND}
+
+
 def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float = 200, emax: float = 12000,
                   tmin: float | None = None, tmax: float | None = None, obs_id: str | None = None,
                   options: dict | None = None) -> dict:
     """Photons of all epochs (or of `obs_id`) within `radius_arcsec` of (ra, dec) deg,
     emin <= PI <= emax eV and tmin <= time <= tmax (TT s since MJDREF 50814) when given,
     the events `options` select (SELECTION_KEYS; default: the standard selection),
-    sorted by time. Returns {column: numpy array} with the columns of PHOTON_COLUMNS."""
-    photons = "xmm.xmm_photons($1, $2, $3, $4, $5, $6, $7, $8::jsonb) WHERE obs_id = coalesce($9, obs_id)"
-    sql = f"SELECT {_aggregate(PHOTON_COLUMNS)} FROM {_sorted(photons, 'time, obs_id, instrument, exp_id', MAX_PHOTONS + 1)}"
-    rows = db.query(sql, (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax),
-                          None if tmin is None else float(tmin), None if tmax is None else float(tmax),
-                          selection(options), obs_id),
-                    ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text"))
-    out = _arrays(rows[0] if rows else None, PHOTON_COLUMNS)
-    _check_count(len(out["time"]), radius_arcsec)
-    return out
+    sorted by time (equal times by obs_id, instrument, exp_id). Returns {column: numpy
+    array} with the columns of PHOTON_COLUMNS."""
+    parts = _photon_arrays(db, NUMERIC_PHOTON_COLUMNS, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id)
+    out = _joined(parts, NUMERIC_PHOTON_COLUMNS)
+    order = np.argsort(out["time"], kind="stable")     # the parts come in exposure order
+    return {c: out[c][order] for c in PHOTON_COLUMNS}
 
 
 POSITION_COLUMNS = {"ra": "f8", "dec": "f8", "pi": "i4"}
@@ -104,18 +132,8 @@ def fetch_positions(db, ra: float, dec: float, radius_arcsec: float, emin: float
                     tmin: float | None = None, tmax: float | None = None) -> dict:
     """What counting photons needs, fast: ra, dec, pi of the photons fetch_photons would return,
     with obs_id, instrument, exp_id, grouped by exposure and not sorted (no time, no sort)."""
-    rows = db.query(
-        f"SELECT obs_id, instrument, exp_id, count(*) AS n, {_aggregate(POSITION_COLUMNS)} "
-        "FROM (SELECT * FROM xmm.xmm_photons($1, $2, $3, $4, $5, $8, $9, $6::jsonb) WHERE obs_id = coalesce($7, obs_id)"
-        f" LIMIT {MAX_PHOTONS + 1}) AS p GROUP BY obs_id, instrument, exp_id",
-        (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax), selection(options), obs_id,
-         None if tmin is None else float(tmin), None if tmax is None else float(tmax)),
-        ("float8", "float8", "float8", "float8", "float8", "text", "text", "float8", "float8"))
-    _check_count(sum(int(r["n"]) for r in rows), radius_arcsec)
-    parts = [_arrays(r, POSITION_COLUMNS) | {k: np.full(int(r["n"]), r[k], PHOTON_COLUMNS[k])
-                                             for k in ("obs_id", "instrument", "exp_id")} for r in rows]
-    names = [*POSITION_COLUMNS, "obs_id", "instrument", "exp_id"]
-    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, PHOTON_COLUMNS[k]) for k in names}
+    parts = _photon_arrays(db, POSITION_COLUMNS, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id)
+    return _joined(parts, POSITION_COLUMNS)
 
 
 def fetch_gtis(db, obs_ids) -> dict:
