@@ -64,26 +64,42 @@ def server_error(plpy, exc: XmmError):
     return err
 
 
+ARRAY_HEADER = 20   # bytes of a one-dimensional binary array before its elements
+
+
 def binary_array(data, dtype: str):
     """A one-dimensional array without NULLs in PostgreSQL's binary format (array_send,
     or a binary result) as a numpy array of dtype (i2, i4, i8, f4, f8): a header of
     ndim, has-NULLs, element type, then size and lower bound of the dimension (20 bytes),
-    then each element as its length (4 bytes) and its big-endian value. Read in one
-    numpy view: no Python object per element."""
+    then the elements (binary_elements)."""
     import numpy as np
 
     data = memoryview(data)
-    native = np.dtype(dtype)
     ndim = int.from_bytes(data[0:4], "big")
     if ndim == 0:
-        return np.empty(0, native)
+        return np.empty(0, dtype)
     has_nulls = int.from_bytes(data[4:8], "big")
     if ndim != 1 or has_nulls:
         raise XmmError(f"a numpy array needs a one-dimensional array without NULLs, got {ndim} dimensions"
                        + (" with NULLs" if has_nulls else ""), sqlstate="22000")
-    n = int.from_bytes(data[12:16], "big")
+    values = binary_elements(data[ARRAY_HEADER:], dtype)
+    if len(values) != int.from_bytes(data[12:16], "big"):
+        raise XmmError("a binary array holds fewer or more elements than its header says", sqlstate="22000")
+    return values
+
+
+def binary_elements(data, dtype: str):
+    """The elements of binary arrays without their headers (one array's, or several
+    concatenated): each its length (4 bytes) and its big-endian value, read in one numpy
+    view, with no Python object per element."""
+    import numpy as np
+
+    native = np.dtype(dtype)
     element = np.dtype([("length", ">i4"), ("value", native.newbyteorder(">"))])
-    return np.frombuffer(data, element, n, 20)["value"].astype(native)
+    if len(data) % element.itemsize:
+        raise XmmError(f"binary array elements of {dtype} come in {element.itemsize} bytes, got {len(data)}",
+                       sqlstate="22000")
+    return np.frombuffer(data, element)["value"].astype(native)
 
 
 _PLANS: dict = {}

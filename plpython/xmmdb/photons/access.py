@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 from ..errors import XmmError
-from ..pg import binary_array
+from ..pg import ARRAY_HEADER, binary_elements
 
 # name -> numpy dtype, in the order of the arrays returned
 PHOTON_COLUMNS = {
@@ -79,31 +79,29 @@ def selection(options: dict | None) -> str:
     return json.dumps({k: v for k, v in (options or {}).items() if k in SELECTION_KEYS and v is not None})
 
 
-def _photon_arrays(db, columns: dict, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id) -> list:
-    """The rows of xmm_photon_arrays (an exposure's photons in one packed cell, each column an
-    array in time order) as dicts of numpy arrays with obs_id, instrument, exp_id and n, in
-    exposure order; the rows stop once past MAX_PHOTONS photons, so the count says whether
-    there were more. Each array arrives as array_send's bytes, one numpy view each."""
+def _photon_arrays(db, columns: dict, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id) -> dict:
+    """The photons of xmm_photon_arrays as one numpy array per column, in exposure order (each
+    exposure's packed cells in turn, each cell's photons in time order), and obs_id,
+    instrument, exp_id per photon. The cells stop once past MAX_PHOTONS photons, so the count
+    says whether there were more. Each cell's column arrives as array_send's bytes; a column's
+    elements, headers cut, are joined and read by numpy in one view."""
     sends = ", ".join(f"array_send({c}) AS {c}" for c in columns)
     rows = db.query(
         f"SELECT obs_id, instrument, exp_id, n, {sends} FROM ("
         "  SELECT *, sum(n) OVER (ORDER BY obs_id, instrument, exp_id, cell) AS running"
         "    FROM xmm.xmm_photon_arrays($1, $2, $3, $4, $5, $6, $7, $8::jsonb) WHERE obs_id = coalesce($9, obs_id)) a"
-        f" WHERE running - n <= {MAX_PHOTONS} ORDER BY obs_id, instrument, exp_id, cell",
+        f" WHERE running - n <= {MAX_PHOTONS} ORDER BY running",
         (float(ra), float(dec), float(radius_arcsec), float(emin), float(emax),
          None if tmin is None else float(tmin), None if tmax is None else float(tmax), selection(options), obs_id),
         ("float8", "float8", "float8", "float8", "float8", "float8", "float8", "text", "text"))
-    _check_count(sum(int(r["n"]) for r in rows), radius_arcsec)
-    return [{k: r[k] for k in ("obs_id", "instrument", "exp_id")} | {"n": int(r["n"])}
-            | {c: binary_array(r[c], t) for c, t in columns.items()} for r in rows]
-
-
-def _joined(parts: list, columns: dict) -> dict:
-    """One array per column over the parts, the exposure's names repeated per photon."""
-    out = {c: np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, t) for c, t in columns.items()}
+    n = np.array([r["n"] for r in rows], np.int64)
+    _check_count(int(n.sum()), radius_arcsec)
+    out = {c: binary_elements(b"".join(memoryview(r[c])[ARRAY_HEADER:] for r in rows), t) for c, t in columns.items()}
+    for c in columns:
+        if len(out[c]) != n.sum():
+            raise XmmError(f"photon arrays: {len(out[c])} values of {c} for {n.sum()} photons", sqlstate="XX001")
     for k in ("obs_id", "instrument", "exp_id"):
-        out[k] = (np.repeat(np.array([p[k] for p in parts], PHOTON_COLUMNS[k]), [p["n"] for p in parts])
-                  if parts else np.zeros(0, PHOTON_COLUMNS[k]))
+        out[k] = np.repeat(np.array([r[k] for r in rows], PHOTON_COLUMNS[k]), n)
     return out
 
 
@@ -118,9 +116,8 @@ def fetch_photons(db, ra: float, dec: float, radius_arcsec: float, emin: float =
     the events `options` select (SELECTION_KEYS; default: the standard selection),
     sorted by time (equal times by obs_id, instrument, exp_id). Returns {column: numpy
     array} with the columns of PHOTON_COLUMNS."""
-    parts = _photon_arrays(db, NUMERIC_PHOTON_COLUMNS, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id)
-    out = _joined(parts, NUMERIC_PHOTON_COLUMNS)
-    order = np.argsort(out["time"], kind="stable")     # the parts come in exposure order
+    out = _photon_arrays(db, NUMERIC_PHOTON_COLUMNS, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id)
+    order = np.argsort(out["time"], kind="stable")     # they come in exposure order
     return {c: out[c][order] for c in PHOTON_COLUMNS}
 
 
@@ -132,8 +129,7 @@ def fetch_positions(db, ra: float, dec: float, radius_arcsec: float, emin: float
                     tmin: float | None = None, tmax: float | None = None) -> dict:
     """What counting photons needs, fast: ra, dec, pi of the photons fetch_photons would return,
     with obs_id, instrument, exp_id, grouped by exposure and not sorted (no time, no sort)."""
-    parts = _photon_arrays(db, POSITION_COLUMNS, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id)
-    return _joined(parts, POSITION_COLUMNS)
+    return _photon_arrays(db, POSITION_COLUMNS, ra, dec, radius_arcsec, emin, emax, tmin, tmax, options, obs_id)
 
 
 def fetch_gtis(db, obs_ids) -> dict:
