@@ -228,9 +228,14 @@ cone_scan_begin(FunctionCallInfo fcinfo, ConeScan *s)
 		}
 		else
 		{
+			const double *bin_time;
+
 			s->n_bins = -1;
-			s->bin_time1 = ((const double *) row_array(flare, series, "time", FLOAT8OID, &s->n_bins))[0];
+			bin_time = row_array(flare, series, "time", FLOAT8OID, &s->n_bins);
 			s->rate = row_array(flare, series, "rate", FLOAT4OID, &s->n_bins);
+			if (s->n_bins == 0)
+				return false;	/* no bins: no flare-free time (the table never holds this) */
+			s->bin_time1 = bin_time[0];
 			s->timedel = DatumGetFloat8(field(flare, series, "timedel"));
 			s->threshold = PG_GETARG_FLOAT8(ARG_FLARE_THRESHOLD);
 		}

@@ -151,6 +151,19 @@ def test_a_corrupt_packed_row_is_an_error_not_a_crash(db):
         db.execute("SELECT count(*) FROM xmm.xmm_photons(10.7083, 41.3011, 30)").fetchone()
 
 
+def test_a_crafted_flare_series_without_bins_or_intervals_passes_no_photon(db):
+    """The decoder is callable with any row a reader builds: an empty flare series (which the
+    table's checks never hold) means no flare-free time, not a read past its arrays."""
+    sql = ("SELECT count(*) FROM xmm.photon_cell c JOIN xmm.exposure e USING (exp_key),"
+           " xmm.cone_photon_arrays(c, e, 10.7083, 41.3011, 0.01, 0, 32767, NULL, NULL, xmm.event_rule('{}'), %s, %s,"
+           "   ROW(e.obs_id, e.instrument, e.exp_id, 10.0, '{}'::float8[], '{}'::real[], 1.0, '{}'::float8[],"
+           "       '{}'::float8[], 'f', 'x', now())::xmm.flare_series) p"
+           " WHERE c.cell = ANY (xmm.cone_cells(10.7083, 41.3011, 0.01))")
+    assert db.execute(sql.replace("%s, %s", "'off', NULL")).fetchone()[0] > 0     # the cone has photons
+    for mode, threshold in (("rate", 1e6), ("pipeline", None)):
+        assert db.execute(sql, (mode, threshold)).fetchone()[0] == 0
+
+
 def test_api_inside_the_server_shape(db):
     """fetch_photons returns typed, equal-length arrays, empty where there is nothing."""
     empty = fetch_photons(Psycopg(db), 200.0, -60.0, 30)
